@@ -1,0 +1,1 @@
+"""The proxy: ASGI server, auth, upstreams, streaming."""

@@ -1,0 +1,56 @@
+"""Loading the local models from $TOKENOMY_HOME/models: once per process, thread-safe."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from tokenomy.assets import configure_offline, minilm_path, require, smollm_path
+from tokenomy.scoring.device import pick_device
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, str], Any] = {}
+
+
+@dataclass
+class SmallLM:
+    """SmolLM2-135M-Instruct: the embedded chat backend and the surprisal scorer."""
+
+    model: Any  # transformers PreTrainedModel
+    tokenizer: Any  # transformers PreTrainedTokenizer
+    device: str
+    # Generation and scoring share one model; torch on CPU is not re-entrant-fast,
+    # so callers serialise heavy work on this lock.
+    lock: threading.Lock
+
+
+def load_small_lm(device: str | None = None) -> SmallLM:
+    device = pick_device(device)
+    key = ("smollm", device)
+    with _lock:
+        if key not in _cache:
+            configure_offline()
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            path = str(require(smollm_path(), "SmolLM2-135M-Instruct"))
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            dtype = torch.float16 if device.startswith("cuda") else torch.float32
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+            _cache[key] = SmallLM(model, tokenizer, device, threading.Lock())
+        return _cache[key]
+
+
+def load_embedder(device: str | None = None) -> Any:
+    """all-MiniLM-L6-v2 as a sentence-transformers model."""
+    device = pick_device(device)
+    key = ("minilm", device)
+    with _lock:
+        if key not in _cache:
+            configure_offline()
+            from sentence_transformers import SentenceTransformer
+
+            path = str(require(minilm_path(), "all-MiniLM-L6-v2"))
+            _cache[key] = SentenceTransformer(path, device=device)
+        return _cache[key]

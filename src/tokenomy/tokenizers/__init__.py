@@ -1,0 +1,12 @@
+"""Exact prompt-token counts per model family, with cached offline encoders.
+
+`count_text(text, model)` counts a string in the model's own tokens;
+`count_messages(messages, model, tools=None)` counts a chat prompt the way the
+provider bills it (OpenAI's per-message overhead, or the local model's chat
+template). Unknown families fall back to litellm's `token_counter`.
+"""
+
+from tokenomy.tokenizers.counting import count_messages, count_text, message_text
+from tokenomy.tokenizers.encoders import Encoder, family_of, get_encoder
+
+__all__ = ["Encoder", "count_messages", "count_text", "family_of", "get_encoder", "message_text"]

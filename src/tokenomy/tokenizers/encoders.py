@@ -1,0 +1,105 @@
+"""One cached encoder per model family, all loaded from local files."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal, Protocol
+
+from tokenomy.assets import anthropic_tokenizer_path, configure_offline, smollm_path
+
+Family = Literal["openai-o200k", "openai-cl100k", "anthropic", "local", "fallback"]
+
+
+class Encoder(Protocol):
+    family: str
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
+
+    def count(self, text: str) -> int: ...
+
+
+_O200K = re.compile(r"^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|chatgpt-4o|o1|o3|o4|gpt-oss|codex)")
+_CL100K = re.compile(r"^(gpt-4|gpt-3\.5|gpt-35|text-embedding-3|text-embedding-ada)")
+
+
+def bare_model_name(model: str) -> str:
+    """'openai/gpt-4o-2024-08-06' -> 'gpt-4o-2024-08-06'; lower-cased."""
+    return model.rsplit("/", 1)[-1].strip().lower()
+
+
+def family_of(model: str) -> Family:
+    name = bare_model_name(model)
+    if _O200K.match(name):
+        return "openai-o200k"
+    if _CL100K.match(name):
+        return "openai-cl100k"
+    if name.startswith("claude") or "anthropic" in model.lower():
+        return "anthropic"
+    if "smollm" in name or name == "local":
+        return "local"
+    return "fallback"
+
+
+class TiktokenEncoder:
+    def __init__(self, encoding_name: str, family: str):
+        configure_offline()
+        import tiktoken
+
+        self.family = family
+        self._enc = tiktoken.get_encoding(encoding_name)
+
+    def encode(self, text: str) -> list[int]:
+        return self._enc.encode(text, disallowed_special=())
+
+    def decode(self, ids: list[int]) -> str:
+        return self._enc.decode(ids)
+
+    def count(self, text: str) -> int:
+        if not text:
+            return 0
+        if text.isascii() and len(text) < 4:
+            return len(self.encode(text))
+        return len(self._enc.encode_ordinary(text))
+
+
+class HFTokenizerEncoder:
+    """A Hugging Face `tokenizer.json`, read with the `tokenizers` library."""
+
+    def __init__(self, path: str, family: str):
+        from tokenizers import Tokenizer
+
+        self.family = family
+        self._tok = Tokenizer.from_file(path)
+
+    def encode(self, text: str) -> list[int]:
+        return self._tok.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self._tok.decode(ids)
+
+    def count(self, text: str) -> int:
+        return len(self.encode(text)) if text else 0
+
+
+@lru_cache(maxsize=8)
+def _encoder_for_family(family: Family) -> Encoder:
+    if family == "openai-o200k":
+        return TiktokenEncoder("o200k_base", family)
+    if family == "anthropic":
+        path = anthropic_tokenizer_path()
+        if path is not None:
+            return HFTokenizerEncoder(str(path), family)
+    if family == "local":
+        path = smollm_path() / "tokenizer.json"
+        if path.is_file():
+            return HFTokenizerEncoder(str(path), family)
+    # cl100k is litellm's own default for models it does not know.
+    return TiktokenEncoder("cl100k_base", family)
+
+
+def get_encoder(model: str) -> Encoder:
+    """The encoder for `model`'s family (cached; safe to call per request)."""
+    return _encoder_for_family(family_of(model))
