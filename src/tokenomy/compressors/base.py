@@ -92,11 +92,15 @@ def make_result(
         original_tokens=before,
         compressed_tokens=after,
         ratio=ratio_of(before, after),
-        kept_spans=kept_spans if kept_spans is not None else ([(0, len(original))] if text == original else []),
+        kept_spans=kept_spans if kept_spans is not None else _whole(original, text),
         method=method,
         ms=round((time.perf_counter() - started) * 1000, 3),
         detail=detail or {},
     )
+
+
+def _whole(original: str, text: str) -> list[Span]:
+    return [(0, len(original))] if text == original and original else []
 
 
 def untouched(text: str, *, model: str, method: str, started: float, reason: str,

@@ -110,7 +110,8 @@ class ExtractiveCompressor:
             return [(t, [(0, len(t))] if t else []) for t in texts]
         self._score(units, doc_texts, doc_units, query)
         kept = self._select(units, doc_overhead, budget)
-        out = [self._render(texts[ti], docs_per_text[ti], units, kept, ti) for ti in range(len(texts))]
+        out = [self._render(texts[ti], docs_per_text[ti], units, kept, ti)
+               for ti in range(len(texts))]
         return self._trim(texts, docs_per_text, units, kept, out, budget, model)
 
     def _score(self, units: list[_Unit], doc_texts: list[str], doc_units: list[list[int]],

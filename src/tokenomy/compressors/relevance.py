@@ -15,17 +15,21 @@ from tokenomy.scoring.embeddings import EmbeddingCache, default_cache
 
 _WORD = re.compile(r"\w\w+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
-_STOP = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our", "she", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "whose", "why", "will", "with", "would", "you", "your", "um", "uh", "no", "wait", "sorry", "mean", "say"]
-)
+_STOP_WORDS = """a an and are as at be been but by can could did do does for
+    from had has have he her his how i if in into is it its me
+    my of on or our she so than that the their them then there these they
+    this to was we were what when where which who whom whose why will with would
+    you your um uh no wait sorry mean say"""
+_STOP = frozenset(_STOP_WORDS.split())
 NEGATION = re.compile(
     r"\b(not|no|never|none|nobody|nothing|neither|nor|without|cannot|n't)\b|n't\b"
     r"|\bне\b|\bнет\b|\bникогда\b|不|没|無|无|\bلا\b|\bلم\b|\bليس\b|\bkein\w*|\bnicht\b|\bjamais\b|\bpas\b",
     re.IGNORECASE,
 )
 NUMBER = re.compile(r"\d")
-_COUNTING = re.compile(r"\b(when|what year|how (many|much|long|old|far|tall|big)|which year|date)\b",
-                       re.IGNORECASE)
+_COUNTING = re.compile(
+    r"\b(when|what year|how (many|much|long|old|far|tall|big)|which year|date)\b", re.IGNORECASE
+)
 
 
 def terms(text: str) -> list[str]:

@@ -79,7 +79,7 @@ def _prose_sentences(text: str, offset: int) -> list[Sentence]:
     cuts.extend(m.end() for m in re.finditer(r"\n+", text) if m.end() < len(text))
     out: list[Sentence] = []
     prev = 0
-    for cut in sorted(set(cuts)) + [len(text)]:
+    for cut in [*sorted(set(cuts)), len(text)]:
         if cut <= prev:
             continue
         chunk = text[prev:cut]
