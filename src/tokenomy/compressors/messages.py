@@ -123,8 +123,16 @@ def compress_messages(
                  method=method, model=model, reorder=reorder)
     for k in tail:
         seg = segments[k]
+        if texts[k] == seg.text:
+            continue
         if not texts[k].strip() and _whole_message(segments, seg):
             texts[k] = OMITTED
+        elif texts[k].strip():
+            # Keep the whitespace that separated this piece from its neighbours.
+            core = seg.text.strip()
+            lead = seg.text[: len(seg.text) - len(seg.text.lstrip())]
+            trail = seg.text[len(seg.text.rstrip()) :] if core else ""
+            texts[k] = lead + texts[k].strip() + trail
     new_messages = reassemble(messages, segments, texts)
     after_total = count_messages(new_messages, model, tools)
     return MessagesResult(new_messages, before_total, after_total, list(stats.by.values()), kinds)

@@ -95,10 +95,11 @@ def split_question(text: str, *, min_doc_chars: int = 400) -> list[tuple[Segment
             regions = [(start, end)]
     if not regions:
         q, c = _QUESTION_MARK.search(text), _CONTEXT_MARK.search(text)
+        # The "Context:" label itself stays with the question part.
         if c and q and c.start() < q.start():
-            regions = [(c.start(), q.start())]
+            regions = [(c.end(), q.start())]
         elif c and q and q.start() < c.start():
-            regions = [(c.start(), len(text))]
+            regions = [(c.end(), len(text))]
     if not regions:
         regions = _paragraph_split(text)
     if not regions:
