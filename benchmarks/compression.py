@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -118,8 +119,22 @@ def make_methods(names: list[str], device: str, seed: int) -> dict[str, Method]:
     return {name: factories[name]() for name in names}
 
 
+def torch_threads(requested: int | None) -> int:
+    """On an oversubscribed CPU (load above the core count), one torch thread is several
+    times faster than two: OpenMP workers spin waiting for a descheduled sibling."""
+    import torch
+
+    if requested is None:
+        busy = os.getloadavg()[0] > (os.cpu_count() or 1)
+        requested = 1 if busy else torch.get_num_threads()
+    torch.set_num_threads(requested)
+    return requested
+
+
 def run(args: argparse.Namespace) -> Run:
     device = pick_device(args.device)
+    args.threads = torch_threads(args.threads)
+    args.load_before = round(os.getloadavg()[0], 1)
     items = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
     methods = make_methods(args.methods, device, args.seed)
     reader = None
@@ -192,7 +207,9 @@ def markdown(rows: list[dict], run_: Run) -> str:
     lines = [
         f"device: {run_.device}; target model tokens: {MODEL}; "
         f"prompts per setting: {run_.args['n']}; reader prompts: "
-        f"{run_.args['n_reader'] if run_.args['reader'] else 0}",
+        f"{run_.args['n_reader'] if run_.args['reader'] else 0}; torch threads "
+        f"{run_.args['threads']}; CPU load average at start {run_.args['load_before']} "
+        f"on {os.cpu_count()} cores",
         "",
         "| docs | ratio | method | achieved | retention | reader (compressed / full) "
         "| p50 ms/1k tok | p50 warm |",
@@ -257,6 +274,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="prompts per document setting that the reader answers")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: auto)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: all, or 1 when the CPU is oversubscribed)")
     parser.add_argument("--out", default=None, help="path prefix for .md and .json results")
     args = parser.parse_args(argv)
     unknown = set(args.methods) - set(ALL_METHODS)
