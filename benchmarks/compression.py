@@ -275,7 +275,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default=None, help="cpu, cuda (default: auto)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: all, or 1 when the CPU is oversubscribed)")
+                        help="torch CPU threads (default: all; 1 on an oversubscribed CPU)")
     parser.add_argument("--out", default=None, help="path prefix for .md and .json results")
     args = parser.parse_args(argv)
     unknown = set(args.methods) - set(ALL_METHODS)
