@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from tokenomy.compressors.tokens import (
+    STOPWORDS,
     TokenCompressor,
     is_protected,
     question_words,
@@ -25,6 +27,19 @@ MODEL = "gpt-4o"
 @pytest.fixture(scope="module")
 def qa_items() -> list[dict]:
     return [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()[:60]]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread_when_oversubscribed():
+    """On a CPU shared with other jobs, two OpenMP threads spin-wait on each other and run
+    several times slower than one; restore the setting for the rest of the suite."""
+    import torch
+
+    before = torch.get_num_threads()
+    if os.getloadavg()[0] > (os.cpu_count() or 1):
+        torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -60,42 +75,46 @@ def test_unspaced_scripts_are_cut_per_character():
     assert len(units) == 12  # 10 characters, "。", "Tokyo"
 
 
-@pytest.mark.slow
-def test_ratio_honoured_and_answers_kept_on_real_passages(compressor, qa_items):
-    checked = 0
+@pytest.fixture(scope="module")
+def halved(compressor, qa_items) -> list[tuple[dict, int, object]]:
+    """Six real passages pruned to half their tokens (shared by the tests below)."""
+    out = []
     for item in qa_items[:6]:
+        target = count_text(item["passage"], MODEL) // 2
+        out.append((item, target, compressor.compress(item["passage"], query=item["question"],
+                                                      target_tokens=target, model=MODEL)))
+    return out
+
+
+@pytest.mark.slow
+def test_ratio_honoured_on_real_passages(halved):
+    checked = 0
+    for item, target, result in halved:
         passage = item["passage"]
-        before = count_text(passage, MODEL)
-        target = before // 2
-        result = compressor.compress(passage, query=item["question"], target_tokens=target,
-                                     model=MODEL)
-        assert result.original_tokens == before
+        assert result.original_tokens == count_text(passage, MODEL)
         assert result.compressed_tokens == count_text(result.text, MODEL)
-        floor = result.detail.get("protected_words", 0)
         if result.compressed_tokens > target:  # only when protected words alone exceed it
-            assert floor > 0
+            assert result.detail["protected_words"] > 0
             continue
         checked += 1
         assert result.compressed_tokens >= 0.9 * target, (target, result.compressed_tokens)
         # Every kept word is a word of the original, in order (no sub-word pieces).
-        original = _words(passage)
-        it = iter(original)
+        it = iter(_words(passage))
         assert all(word in it for word in _words(result.text))
     assert checked >= 4
 
 
 @pytest.mark.slow
-def test_digits_negations_and_question_entities_survive(compressor, qa_items):
-    for item in qa_items[6:10]:
-        passage, question = item["passage"], item["question"]
-        target = count_text(passage, MODEL) // 3
-        out = compressor.compress(passage, query=question, target_tokens=target, model=MODEL)
-        kept = _words(out.text)
-        qwords = question_words(question)
-        for word in _words(passage):
+def test_digits_negations_and_question_entities_survive(halved):
+    for item, _target, result in halved:
+        kept = _words(result.text)
+        qwords = question_words(item["question"])
+        for word in _words(item["passage"]):
             if re.search(r"\d", word) or word.lower() in {"not", "no", "never", "n't", "without"}:
                 assert word in kept, word
             if word.lower().strip(".,;:!?") in qwords:
+                assert word in kept, word
+            if word[:1].isupper() and word.lower() not in STOPWORDS:
                 assert word in kept, word
 
 
