@@ -127,8 +127,15 @@ def test_closed_batcher_refuses_work():
 @pytest.mark.slow
 async def test_surprisal_scores_batched_equal_one_by_one(qa_items):
     """The real SmolLM2 scorer: padded batches give the same surprisal as single windows."""
+    import os
+
+    import torch
+
     from tokenomy.scoring.surprisal import SurprisalScorer
 
+    threads = torch.get_num_threads()
+    if os.getloadavg()[0] > (os.cpu_count() or 1):  # see test_surprisal_tokens.py
+        torch.set_num_threads(1)
     scorer = SurprisalScorer(window=64, overlap=16, max_batch=8, max_wait_ms=50)
     try:
         passages = [(item["passage"][:400], item["question"]) for item in qa_items[:3]]
@@ -143,3 +150,4 @@ async def test_surprisal_scores_batched_equal_one_by_one(qa_items):
             np.testing.assert_allclose(one.nll, many.nll, atol=2e-3, rtol=1e-3)
     finally:
         scorer.batcher.close()
+        torch.set_num_threads(threads)
