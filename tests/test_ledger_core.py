@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from budget_support import pg_schema_url, sqlite_url
 
+from budget_support import pg_schema_url, sqlite_url
 from tokenomy.budgets.ledger import Ledger
 from tokenomy.budgets.migrations import MIGRATIONS, current_version
 from tokenomy.budgets.rows import RequestRow, Saving, Scope
@@ -38,7 +38,9 @@ def _row(request_id: str, team: str = "alpha", **fields) -> RequestRow:
 
 
 def _team(tokens: int | None = None, usd: float | None = None, window: str = "1d", **kw) -> Scope:
-    return Scope(kind="team", id="alpha", spec=BudgetSpec(tokens=tokens, usd=usd, window=window, **kw))
+    return Scope(
+        kind="team", id="alpha", spec=BudgetSpec(tokens=tokens, usd=usd, window=window, **kw)
+    )
 
 
 def test_migrations_are_versioned_and_idempotent(ledger: Ledger) -> None:
@@ -103,7 +105,7 @@ def test_usd_limit(ledger: Ledger) -> None:
 def test_window_resets_on_time(ledger: Ledger) -> None:
     scope = _team(tokens=100, window="1h")
     t0 = 1_800_000_000.0  # on an hour boundary + 0
-    start, end = window_bounds("1h", t0)
+    _, end = window_bounds("1h", t0)
     res = ledger.reserve("r1", [scope], 100, 0.0, _row("r1", ts=t0), now=t0)
     ledger.settle(res, _row("r1", ts=t0, total_tokens=100))
     with pytest.raises(BudgetExceeded):
@@ -175,7 +177,9 @@ def test_reconcile_releases_dead_owner_and_late_settle_is_not_double(ledger: Led
     with ledger.engine.connect() as conn:
         from sqlalchemy import text
 
-        outcome = conn.execute(text("select outcome from tk_requests where request_id='r1'")).scalar()
+        outcome = conn.execute(
+            text("select outcome from tk_requests where request_id='r1'")
+        ).scalar()
     assert outcome == "abandoned"
     # If the owner was only slow and settles after all, it charges once and
     # replaces the abandoned row; the reserve is not subtracted a second time.
