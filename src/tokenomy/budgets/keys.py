@@ -45,6 +45,7 @@ class KeyStore:
         self.reader = reader(engine)
         self.settings = settings
         self._pepper = (settings.key_pepper or "tokenomy-key-v1").encode()
+        self._auth_seen_on = False
 
     def _digest(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
@@ -102,7 +103,11 @@ class KeyStore:
             return True
         if self.settings.auth == "off":
             return False
-        return self.any_keys()
+        # Keys are revoked, never deleted: once one exists, auth stays on, so a
+        # True answer never needs asking again.
+        if not self._auth_seen_on:
+            self._auth_seen_on = self.any_keys()
+        return self._auth_seen_on
 
     def verify(self, token: str) -> KeyInfo | None:
         """The key's info if `token` is a live key; None if unknown, malformed or revoked."""
