@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from tokenomy.tokenizers.encoders import bare_model_name, family_of, get_encoder
+from tokenomy.tokenizers.encoders import family_of, get_encoder
 
 # OpenAI's documented chat overhead (cookbook "How to count tokens with tiktoken"):
 # every message is wrapped as <|start|>{role/name}\n{content}<|end|>\n and every
