@@ -113,10 +113,15 @@ class _Statements:
         self.insert_row_once = insert(schema.requests).on_conflict_do_nothing(
             index_elements=["request_id"]
         )
-        self.drop_savings = delete(schema.savings).where(
-            schema.savings.c.request_id == bindparam("rid")
+        # One settle per request, but an upsert keeps a repeated one harmless.
+        savings = insert(schema.savings)
+        self.add_savings = savings.on_conflict_do_update(
+            index_elements=["request_id", "technique"],
+            set_={
+                "tokens_saved": savings.excluded.tokens_saved,
+                "usd_saved": savings.excluded.usd_saved,
+            },
         )
-        self.add_savings = schema.savings.insert()
 
 
 def _key(kind: str, scope_id: str, start: int) -> dict[str, Any]:
@@ -380,23 +385,21 @@ class Ledger:
         values["day"] = day_of(row.ts)
         sql = self._sql
         conn.execute(sql.upsert_row if replace else sql.insert_row_once, values)
-        if replace:
-            conn.execute(sql.drop_savings, {"rid": row.request_id})
-            if savings:
-                conn.execute(
-                    sql.add_savings,
-                    [
-                        {
-                            "request_id": row.request_id,
-                            "technique": s.technique,
-                            "ts": row.ts,
-                            "team": row.team,
-                            "tokens_saved": s.tokens,
-                            "usd_saved": s.usd,
-                        }
-                        for s in savings
-                    ],
-                )
+        if replace and savings:
+            conn.execute(
+                sql.add_savings,
+                [
+                    {
+                        "request_id": row.request_id,
+                        "technique": s.technique,
+                        "ts": row.ts,
+                        "team": row.team,
+                        "tokens_saved": s.tokens,
+                        "usd_saved": s.usd,
+                    }
+                    for s in savings
+                ],
+            )
 
     # -- reconcile -------------------------------------------------------
 
