@@ -243,3 +243,15 @@ async def test_ledger_failure_fails_closed_before_and_open_after(make) -> None:
         conn.execute(text("DROP TABLE tk_requests"))
     result = await pipeline.run(_call(team="free"))
     assert result.response is not None and result.response["usage"]["total_tokens"] == 60
+
+
+def test_config_typos_name_the_key() -> None:
+    from tokenomy.budgets.settings import BudgetConfig
+    from tokenomy.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        BudgetConfig.from_settings(Settings(teams={"research": {"tokns": 5}}))
+    assert "teams.research.tokns" in info.value.message
+    with pytest.raises(ConfigError) as info:
+        BudgetConfig.from_settings(Settings(teams={"research": {"tokens": 5, "window": "2w"}}))
+    assert "teams.research.window" in info.value.message
