@@ -82,5 +82,9 @@ def assets_status() -> None:
         sys.exit(1)
 
 
+from tokenomy.compressors.cli import compress  # noqa: E402
+
+main.add_command(compress)
+
 if __name__ == "__main__":
     main()

@@ -25,7 +25,9 @@ from tokenomy.tokenizers import count_messages
 
 def build_stages(settings: Settings) -> list[Stage]:
     """The stage list, outermost first. Adding a technique means adding a stage here."""
-    return [IdentifyStage()]
+    from tokenomy.compressors.stage import CompressStage
+
+    return [IdentifyStage(), CompressStage.from_settings(settings)]
 
 
 class Engine:

@@ -41,7 +41,8 @@ class CompressStage:
         if plan is None or not messages:
             return await next(call)
         options, settings = plan
-        model = call.model or "gpt-4o"
+        # Budgets are in the tokens of the model that will actually read the prompt.
+        model = call.upstream_model or call.model or "gpt-4o"
         tools = call.body.get("tools")
         started = time.perf_counter()
         before = call.prompt_tokens_original
