@@ -164,3 +164,16 @@ def test_duplicate_documents_across_messages():
     result = compress_messages(messages, model=MODEL, method="lossless")
     assert result.messages[3]["content"] == doc
     assert result.messages[4]["content"] == "[same content as message 3 above]"
+
+
+def test_edge_cases_empty_and_impossible_budgets():
+    assert compress_messages([], model=MODEL, target_ratio=4).messages == []
+    only_calls = [{"role": "user", "content": None},
+                  {"role": "assistant", "content": None, "tool_calls": []}]
+    assert compress_messages(only_calls, model=MODEL, target_ratio=4).messages == only_calls
+    # A whole-prompt budget smaller than the fixed parts: documents go, the question stays.
+    messages = [SYSTEM, {"role": "user", "content": f"{_docs(5)}\n\nQuestion: who?"}]
+    result = compress_messages(messages, model=MODEL, target_tokens=10)
+    assert result.messages[0] == SYSTEM
+    assert result.messages[1]["content"].endswith("Question: who?")
+    assert result.tokens_after < 60
