@@ -14,6 +14,8 @@ import pytest
 from tokenomy.call import Call, CompressOptions, Result, TokenomyOptions
 from tokenomy.compressors.settings import CompressionSettings
 from tokenomy.compressors.stage import CompressStage
+from tokenomy.config import Settings
+from tokenomy.errors import ConfigError
 from tokenomy.pipeline import Pipeline
 from tokenomy.testing.processes import Server
 from tokenomy.tokenizers import count_messages
@@ -104,8 +106,8 @@ async def test_team_settings_turn_compression_on():
     assert stage.plan(call) is not None
     call.identity.team = "ads"
     assert stage.plan(call) is None
-    via_teams = CompressStage({}, teams={"ads": {"compression": {"enabled": True}}})
-    assert via_teams.plan(call) is not None
+    with pytest.raises(ConfigError):
+        CompressStage.from_settings(Settings(compression={"teams": {"x": {"ratio": 2}}}))
 
 
 async def test_scoring_does_not_block_the_event_loop():
