@@ -203,3 +203,16 @@ def test_huge_input_is_handled(rows, compressor):
     result = compressor.compress(context, query=item["question"], target_tokens=2000,
                                  model=MODEL)
     assert 1800 <= result.compressed_tokens <= 2000
+
+
+def test_run_on_lines_are_cut_into_clauses(compressor):
+    # A log-like line with no sentence ends: still compressible to the budget.
+    line = ", ".join(f"request {i} served by node-{i % 7} in {10 + i % 50} ms" for i in range(300))
+    text = line + " and the failing request 4242 returned status 503 from node-3"
+    original = count_text(text, MODEL)
+    result = compressor.compress(text, query="Which request failed with status 503?",
+                                 target_tokens=original // 5, model=MODEL)
+    assert 0.9 * (original // 5) <= result.compressed_tokens <= original // 5
+    assert "4242 returned status 503" in result.text
+    for start, end in result.kept_spans:
+        assert text[start:end] in result.text
