@@ -177,3 +177,21 @@ def test_edge_cases_empty_and_impossible_budgets():
     assert result.messages[0] == SYSTEM
     assert result.messages[1]["content"].endswith("Question: who?")
     assert result.tokens_after < 60
+
+
+def test_code_segments_go_through_the_code_compressor():
+    import ast
+    import inspect
+
+    import tokenomy.compressors.lossless as module
+
+    source = inspect.getsource(module)
+    messages = [SYSTEM, {"role": "user", "content": f"```python\n{source}```"},
+                {"role": "user", "content": "Why does dedup_paragraphs keep the first copy?"}]
+    result = compress_messages(messages, model=MODEL, target_ratio=3)
+    assert [s.technique for s in result.stats] == ["code"]
+    content = result.messages[1]["content"]
+    assert content.startswith("```python\n") and content.endswith("```")
+    ast.parse(content[len("```python\n") : -3])
+    assert "def dedup_paragraphs" in content and "seen[key] = f" in content
+    assert result.tokens_after < result.tokens_before / 2.5
