@@ -25,9 +25,11 @@ from tokenomy.tokenizers import count_messages
 def build_stages(settings: Settings) -> list[Stage]:
     """The stage list, outermost first. Adding a technique means adding a stage here."""
     from tokenomy.budgets.service import Budgets
+    from tokenomy.compressors.stage import CompressStage
 
     budgets = Budgets.from_settings(settings)
-    return [budgets.identify_stage(), budgets.budget_stage()]
+    return [budgets.identify_stage(), budgets.budget_stage(),
+            CompressStage.from_settings(settings)]
 
 
 class Engine:

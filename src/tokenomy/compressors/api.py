@@ -5,8 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from tokenomy.compressors.auto import METHODS, compress_text
-from tokenomy.compressors.base import DEFAULT_MODEL, CompressionResult, target_tokens_for, untouched
+from tokenomy.compressors.auto import compress_text
+from tokenomy.compressors.base import (
+    DEFAULT_MODEL,
+    METHODS,
+    CompressionResult,
+    target_tokens_for,
+    untouched,
+)
 from tokenomy.compressors.lossless import TableFormat
 from tokenomy.tokenizers import count_text
 

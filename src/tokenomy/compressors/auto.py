@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 
-from tokenomy.compressors.base import CompressionResult, make_result, untouched
+from tokenomy.compressors.base import METHODS, CompressionResult, make_result, untouched
 from tokenomy.compressors.code import CodeCompressor
 from tokenomy.compressors.extractive import ExtractiveCompressor
 from tokenomy.compressors.history import HistoryCompressor
@@ -26,7 +26,6 @@ from tokenomy.compressors.registry import tokens_compressor
 from tokenomy.compressors.segments import looks_like_code
 from tokenomy.tokenizers import count_text
 
-METHODS = ("auto", "lossless", "extractive", "tokens", "code", "history")
 TOLERANCE = 0.10  # budgets are honoured within 10%
 COARSE_SLACK = 1.6  # extractive keeps this much more than the budget before token pruning
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from tokenomy.tokenizers import count_text
 
 DEFAULT_MODEL = "gpt-4o"
+METHODS = ("auto", "lossless", "extractive", "tokens", "code", "history")
 
 Span = tuple[int, int]
 

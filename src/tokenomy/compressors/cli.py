@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tokenomy.compressors.auto import METHODS
+from tokenomy.compressors.base import METHODS
 
 
 @click.command("compress")

@@ -12,6 +12,7 @@ its size. JSON is never cut (only minified), so it always stays valid.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from tokenomy.compressors.segments import COMPRESSIBLE, Segment, reassemble, seg
 from tokenomy.tokenizers import count_messages, count_text
 
 OMITTED = "(omitted: not relevant to the question)"
+_LABEL = re.compile(r"^(context|question|query|q)\s*[:：]\s*", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass
@@ -168,6 +170,8 @@ def _fit(messages: list[dict[str, Any]], segments: list[Segment], texts: list[st
     """Share `room` across the movable segments and run each group's compressor."""
     question = " ".join(segments[k].text for k in range(len(segments))
                         if segments[k].kind == "question").strip()
+    # "Question: ..." -> "...": the label only dilutes the query (and its cache key).
+    question = _LABEL.sub("", question).strip()
     groups: dict[str, list[int]] = {"pool": [], "code": [], "history": []}
     for k in movable:
         kind = segments[k].kind

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -34,6 +35,12 @@ _COUNTING = re.compile(
 
 def terms(text: str) -> list[str]:
     """Lower-cased word terms without stop words; CJK runs become character bigrams."""
+    return list(_terms(text))
+
+
+@lru_cache(maxsize=65536)
+def _terms(text: str) -> tuple[str, ...]:
+    # Cached: repeated documents (the RAG norm) are tokenised once.
     out: list[str] = []
     for word in _WORD.findall(text.lower()):
         if word in _STOP:
@@ -44,7 +51,7 @@ def terms(text: str) -> list[str]:
         # A tiny plural fold: "films" and "film" should meet.
         out.append(word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss")
                    else word)
-    return out
+    return tuple(out)
 
 
 def bm25_scores(texts: Sequence[str], query: str) -> np.ndarray:

@@ -104,6 +104,13 @@ def split_question(text: str, *, min_doc_chars: int = 400) -> list[tuple[Segment
         regions = _paragraph_split(text)
     if not regions:
         return [("question", text)]
+    merged: list[tuple[int, int]] = []
+    for start, end in regions:  # documents separated only by whitespace form one piece
+        if merged and not text[merged[-1][1] : start].strip():
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    regions = merged
     pieces: list[tuple[SegmentKind, str]] = []
     pos = 0
     for start, end in regions:

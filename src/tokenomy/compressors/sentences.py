@@ -87,9 +87,49 @@ def _prose_sentences(text: str, offset: int) -> list[Sentence]:
         if stripped:
             lead = len(chunk) - len(chunk.lstrip())
             s = offset + prev + lead
-            out.append(Sentence(s, s + len(stripped), stripped))
+            out.extend(_chunk_long(Sentence(s, s + len(stripped), stripped)))
         prev = cut
     return out
+
+
+MAX_SENTENCE_CHARS = 700
+_CLAUSE = re.compile(r"[,;:，；、]\s*|\s+")
+
+
+def _chunk_long(sentence: Sentence, size: int = MAX_SENTENCE_CHARS) -> list[Sentence]:
+    """Run-on "sentences" (logs, unpunctuated text) become clause-sized pieces.
+
+    Without this a single 2,000-token line could only be kept whole or dropped.
+    Cuts prefer clause punctuation, then spaces; unspaced scripts cut by length.
+    """
+    text = sentence.text
+    if len(text) <= size:
+        return [sentence]
+    pieces: list[Sentence] = []
+    start = 0
+    while len(text) - start > size:
+        window = text[start : start + size]
+        punct = space = 0
+        for m in _CLAUSE.finditer(window):
+            if m.end() >= size // 3:
+                if m.group(0).strip():
+                    punct = m.end()
+                else:
+                    space = m.end()
+        cut = punct or space or size
+        piece = text[start : start + cut]
+        lead = len(piece) - len(piece.lstrip())
+        body = piece.strip()
+        if body:
+            s = sentence.start + start + lead
+            pieces.append(Sentence(s, s + len(body), body))
+        start += cut
+    rest = text[start:]
+    body = rest.strip()
+    if body:
+        s = sentence.start + start + (len(rest) - len(rest.lstrip()))
+        pieces.append(Sentence(s, s + len(body), body))
+    return pieces
 
 
 def split_sentences(text: str, offset: int = 0) -> list[Sentence]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class CompressionSettings(BaseModel):
@@ -27,14 +27,21 @@ class CompressionSettings(BaseModel):
     table_format: Literal["json", "toon", "csv", "off"] = "json"
     teams: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-team overrides
 
-    def for_team(self, team: str | None, team_section: dict[str, Any] | None = None
-                 ) -> CompressionSettings:
-        """With the team's overrides: `[compression.teams.T]` or `[teams.T.compression]`."""
-        override: dict[str, Any] = {}
-        if team_section and isinstance(team_section.get("compression"), dict):
-            override.update(team_section["compression"])
-        if team and team in self.teams:
-            override.update(self.teams[team])
+    @model_validator(mode="after")
+    def _teams_are_valid(self) -> CompressionSettings:
+        # Checked at load time, so a typo in a team's section fails `tokenomy serve`, not a request.
+        for name, override in self.teams.items():
+            if "teams" in override:
+                raise ValueError(f"compression.teams.{name} cannot nest teams")
+            CompressionSettings.model_validate({**override})
+        return self
+
+    def for_team(self, team: str | None) -> CompressionSettings:
+        """These settings with the team's overrides from `[compression.teams.NAME]`.
+
+        (`[teams.NAME]` belongs to the budgets subsystem, which validates it strictly.)
+        """
+        override = self.teams.get(team or "")
         if not override:
             return self
         return CompressionSettings.model_validate({**self.model_dump(), **override, "teams": {}})

@@ -16,6 +16,7 @@ from typing import Any
 from tokenomy.call import Call, CompressOptions, Result
 from tokenomy.compressors.messages import compress_messages
 from tokenomy.compressors.settings import CompressionSettings
+from tokenomy.errors import ConfigError
 from tokenomy.pipeline import Next
 from tokenomy.tokenizers import count_messages
 
@@ -23,17 +24,18 @@ from tokenomy.tokenizers import count_messages
 class CompressStage:
     name = "compress"
 
-    def __init__(self, settings: CompressionSettings | dict[str, Any] | None = None,
-                 teams: dict[str, dict[str, Any]] | None = None):
+    def __init__(self, settings: CompressionSettings | dict[str, Any] | None = None):
         if not isinstance(settings, CompressionSettings):
             settings = CompressionSettings.model_validate(settings or {})
         self.settings = settings
-        self.teams = teams or {}
 
     @classmethod
     def from_settings(cls, settings: Any) -> CompressStage:
-        """From the whole `tokenomy.config.Settings` (its `compression` and `teams`)."""
-        return cls(settings.compression, settings.teams)
+        """From the whole `tokenomy.config.Settings` (its `[compression]` section)."""
+        try:
+            return cls(settings.compression)
+        except ValueError as exc:
+            raise ConfigError(f"invalid [compression] settings: {exc}") from exc
 
     async def __call__(self, call: Call, next: Next) -> Result:
         plan = self.plan(call)
@@ -41,7 +43,8 @@ class CompressStage:
         if plan is None or not messages:
             return await next(call)
         options, settings = plan
-        model = call.model or "gpt-4o"
+        # Budgets are in the tokens of the model that will actually read the prompt.
+        model = call.upstream_model or call.model or "gpt-4o"
         tools = call.body.get("tools")
         started = time.perf_counter()
         before = call.prompt_tokens_original
@@ -94,8 +97,7 @@ class CompressStage:
 
     def plan(self, call: Call) -> tuple[CompressOptions, CompressionSettings] | None:
         """(options, settings) when this call should be compressed, else None."""
-        team = call.identity.team
-        settings = self.settings.for_team(team, self.teams.get(team))
+        settings = self.settings.for_team(call.identity.team)
         asked = call.options.compress
         if asked is not None:
             return (asked, settings) if asked.enabled else None
