@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -131,7 +132,7 @@ def torch_threads(requested: int | None) -> int:
     return requested
 
 
-def run(args: argparse.Namespace) -> Run:
+def run(args: argparse.Namespace, on_prompt: Callable[[Run], None] | None = None) -> Run:
     device = pick_device(args.device)
     args.threads = torch_threads(args.threads)
     args.load_before = round(os.getloadavg()[0], 1)
@@ -172,6 +173,8 @@ def run(args: argparse.Namespace) -> Run:
                     result.records.append(record)
             print(f"[{n_docs} docs] {index + 1}/{len(prompts)} {prompt.id} ({original} tokens)",
                   file=sys.stderr, flush=True)
+            if on_prompt is not None:
+                on_prompt(result)
     return result
 
 
@@ -284,27 +287,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    started = time.perf_counter()
-    run_ = run(args)
+def write(run_: Run, out: Path, elapsed: float, partial: bool) -> tuple[str, list[str]]:
     rows = summarise(run_)
     table = markdown(rows, run_)
     checks = goals(rows)
+    note = "\n\n(partial: the run was still going)" if partial else ""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(table + "\n\n" + "\n".join(checks) + note + "\n")
+    out.with_suffix(".json").write_text(json.dumps({
+        "device": run_.device, "args": run_.args, "rows": rows, "goals": checks,
+        "wall_s": elapsed, "partial": partial, "full_reader": run_.full_reader,
+        "records": [asdict(r) for r in run_.records],
+    }, indent=1))
+    return table, checks
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    out = Path(args.out) if args.out else None
+
+    def checkpoint(run_: Run) -> None:
+        if out is not None and run_.records:
+            write(run_, out, time.perf_counter() - started, partial=True)
+
+    run_ = run(args, checkpoint)
     elapsed = time.perf_counter() - started
+    if out is not None:
+        table, checks = write(run_, out, elapsed, partial=False)
+    else:
+        rows = summarise(run_)
+        table, checks = markdown(rows, run_), goals(rows)
     print(table)
     print()
     print("\n".join(checks))
     print(f"\nwall time {elapsed:.0f} s")
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".md").write_text(table + "\n\n" + "\n".join(checks) + "\n")
-        out.with_suffix(".json").write_text(json.dumps({
-            "device": run_.device, "args": run_.args, "rows": rows, "goals": checks,
-            "wall_s": elapsed, "full_reader": run_.full_reader,
-            "records": [asdict(r) for r in run_.records],
-        }, indent=1))
 
 
 if __name__ == "__main__":
