@@ -252,8 +252,9 @@ def goals(rows: list[dict], ours: str = "ours-auto") -> list[str]:
                   and not m.startswith("ours")]
         if rivals:
             best = max(rivals, key=lambda r: r["retention"])
-            ok = row["retention"] > best["retention"]
-            out.append(f"{'PASS' if ok else 'MISS'} {docs} docs {ratio:g}x retention beats "
+            verdict = ("PASS" if row["retention"] > best["retention"] else
+                       "TIE " if row["retention"] == best["retention"] else "MISS")
+            out.append(f"{verdict} {docs} docs {ratio:g}x retention beats "
                        f"baselines ({100 * row['retention']:.1f}% vs {best['method']} "
                        f"{100 * best['retention']:.1f}%)")
     for row in rows:
@@ -280,11 +281,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: all; 1 on an oversubscribed CPU)")
     parser.add_argument("--out", default=None, help="path prefix for .md and .json results")
+    parser.add_argument("--merge", type=lambda s: s.split(","), default=None,
+                        help="re-summarise saved .json runs (comma-separated) instead of running")
     args = parser.parse_args(argv)
     unknown = set(args.methods) - set(ALL_METHODS)
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(ALL_METHODS)}")
     return args
+
+
+def merge(paths: list[str]) -> Run:
+    """Several saved runs (their .json) as one, e.g. a fast-methods run and a model run."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    args = dict(runs[0]["args"])
+    for key in ("n", "n_reader", "threads", "load_before"):
+        args[key] = "/".join(str(r["args"].get(key)) for r in runs)
+    merged = Run(device=runs[0]["device"], args=args)
+    for saved in runs:
+        merged.records += [Record(**r) for r in saved["records"]]
+        merged.full_reader.update(saved["full_reader"])
+    return merged
 
 
 def write(run_: Run, out: Path, elapsed: float, partial: bool) -> tuple[str, list[str]]:
@@ -311,8 +327,9 @@ def main(argv: list[str] | None = None) -> None:
         if out is not None and run_.records:
             write(run_, out, time.perf_counter() - started, partial=True)
 
-    run_ = run(args, checkpoint)
-    elapsed = time.perf_counter() - started
+    run_ = merge(args.merge) if args.merge else run(args, checkpoint)
+    elapsed = time.perf_counter() - started if not args.merge else sum(
+        json.loads(Path(p).read_text())["wall_s"] for p in args.merge)
     if out is not None:
         table, checks = write(run_, out, elapsed, partial=False)
     else:
