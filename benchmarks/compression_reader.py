@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from tokenomy.scoring import load_small_lm
 
-SYSTEM = "Answer the question from the documents. Reply with the answer only, a few words."
-MAX_NEW_TOKENS = 16
+SYSTEM = "You answer questions with a short phrase copied from the documents."
+MAX_NEW_TOKENS = 32
 MAX_PROMPT_TOKENS = 7000  # SmolLM2 has an 8k window
 
 
@@ -27,7 +27,8 @@ class Reader:
         tok = self.lm.tokenizer
         messages = [
             {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"Documents:\n{context}\n\nQuestion: {question}"},
+            {"role": "user", "content": f"Documents:\n{context}\n\nQuestion: {question}\n"
+                                        "Reply with the short answer phrase only."},
         ]
         ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                       return_dict=True)["input_ids"]

@@ -10,7 +10,8 @@ so nothing is re-tokenised into garbage (non-Latin scripts included; CJK and
 other unspaced scripts are cut per character, which is their word unit here).
 
 Never dropped: words with digits, negations, entity-like capitalised words, the
-question's content words, and code fences.
+question's content words, code fences, and the sentence that best matches the
+question (where an extractive answer usually sits).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tokenomy.compressors.base import CompressionResult, make_result, untouched
+from tokenomy.compressors.sentences import split_sentences
 from tokenomy.scoring.surprisal import SurprisalScorer, TokenSurprisal, get_surprisal_scorer
 from tokenomy.tokenizers import count_text, get_encoder
 
@@ -86,6 +88,27 @@ def is_protected(word: str, qwords: set[str]) -> bool:
 
 def split_units(text: str, qwords: set[str]) -> list[Unit]:
     return [Unit(m.start(), m.end(), is_protected(m.group(), qwords)) for m in _UNIT.finditer(text)]
+
+
+def protect_answer_sentence(text: str, units: list[Unit], qwords: set[str]) -> None:
+    """Keep the sentence that shares most content words with the question verbatim.
+
+    That sentence is where an extractive answer usually sits, and answers are
+    phrases ("whether the bill is within the competence of the Parliament")
+    whose function words a reader needs; pruning them there costs more than the
+    few tokens it saves. Only when the overlap is real (two words or more)."""
+    if len(qwords) < 2:
+        return
+    best, best_overlap = None, 1
+    for sentence in split_sentences(text):
+        words = {_bare(w) for w in _UNIT.findall(sentence.text)}
+        overlap = len(words & qwords)
+        if overlap > best_overlap:
+            best, best_overlap = sentence, overlap
+    if best is not None:
+        for unit in units:
+            if best.start <= unit.start and unit.end <= best.end:
+                unit.protected = True
 
 
 def score_units(text: str, units: list[Unit], surprisal: TokenSurprisal) -> None:
@@ -182,7 +205,7 @@ class TokenCompressor:
         if before <= max(target_tokens, MIN_TOKENS):
             return untouched(text, model=model, method=self.name, started=started,
                              reason="within budget", original_tokens=before)
-        units = split_units(text, question_words(query))
+        units = self._units(text, query)
         score_units(text, units, self.scorer.score(text, query))
         return self._finish(text, units, before, target_tokens, model, started)
 
@@ -195,9 +218,16 @@ class TokenCompressor:
         if before <= max(target_tokens, MIN_TOKENS):
             return untouched(text, model=model, method=self.name, started=started,
                              reason="within budget", original_tokens=before)
-        units = split_units(text, question_words(query))
+        units = self._units(text, query)
         score_units(text, units, await self.scorer.ascore(text, query))
         return self._finish(text, units, before, target_tokens, model, started)
+
+    @staticmethod
+    def _units(text: str, query: str | None) -> list[Unit]:
+        qwords = question_words(query)
+        units = split_units(text, qwords)
+        protect_answer_sentence(text, units, qwords)
+        return units
 
     def _finish(self, text: str, units: list[Unit], before: int, target_tokens: int,
                 model: str, started: float) -> CompressionResult:
