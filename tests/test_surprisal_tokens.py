@@ -14,6 +14,7 @@ from tokenomy.compressors.tokens import (
     STOPWORDS,
     TokenCompressor,
     is_protected,
+    protect_answer_sentence,
     question_words,
     render,
     split_units,
@@ -70,6 +71,17 @@ def test_render_keeps_word_boundaries_and_paragraph_breaks():
     assert render(text, units, {0}) == "beta gamma.\n\nDelta epsilon zeta"
 
 
+def test_the_sentence_that_matches_the_question_is_kept_whole():
+    text = ("Stage 1 is the first stage of the bill . Statements from the member in charge of "
+            "the bill also indicate whether the bill is within the competence of Parliament .")
+    qwords = question_words("what do statements from the member in charge of the bill indicate?")
+    units = split_units(text, qwords)
+    protect_answer_sentence(text, units, qwords)
+    second = text.index("Statements")
+    assert all(u.protected for u in units if u.start >= second)
+    assert not all(u.protected for u in units if u.start < second)
+
+
 def test_unspaced_scripts_are_cut_per_character():
     units = split_units("東京は日本の首都です。 Tokyo", set())
     assert len(units) == 12  # 10 characters, "。", "Tokyo"
@@ -102,6 +114,13 @@ def test_ratio_honoured_on_real_passages(halved):
         it = iter(_words(passage))
         assert all(word in it for word in _words(result.text))
     assert checked >= 4
+
+
+@pytest.mark.slow
+def test_multi_word_answer_in_the_matching_sentence_survives(halved):
+    item, _target, result = halved[2]  # disflqa-5915: the answer is a 12-word phrase
+    assert item["id"] == "disflqa-5915"
+    assert item["answers"][0].lower() in result.text.lower()
 
 
 @pytest.mark.slow
