@@ -111,12 +111,12 @@ def dense_features(text: str) -> list[float]:
 
 def hashed_ngrams(text: str, dim: int) -> np.ndarray:
     """L2-normalised counts of word uni- and bi-grams hashed into `dim` buckets."""
-    vector = np.zeros(dim, dtype=np.float64)
     if dim <= 0:
-        return vector
+        return np.zeros(0)
     tokens = _TOKEN.findall(text.lower())
-    for gram in (*tokens, *(f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False))):
-        vector[zlib.crc32(gram.encode()) % dim] += 1.0
+    grams = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+    buckets = [zlib.crc32(gram.encode()) % dim for gram in grams]
+    vector = np.bincount(buckets, minlength=dim).astype(np.float64)
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm else vector
 
