@@ -82,5 +82,9 @@ def assets_status() -> None:
         sys.exit(1)
 
 
+from tokenomy.planners.cli import planners  # noqa: E402
+
+main.add_command(planners)
+
 if __name__ == "__main__":
     main()

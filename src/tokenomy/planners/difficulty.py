@@ -101,11 +101,27 @@ class DifficultyModel:
         return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z)))), name
 
     def score(self, text: str) -> DifficultyScore:
+        if is_trivial(text):
+            # Benchmark labels hold no chit-chat; a one-line ask with no math or
+            # code in it would otherwise be scored like a terse exam question.
+            return DifficultyScore(p_cheap_ok=0.95, difficulty=0.0, segment="trivial")
         p, segment = self.probability(text)
         quantiles = self.artifact.quantiles
         rank = bisect.bisect_left(quantiles, 1.0 - p)
         difficulty = rank / len(quantiles) if quantiles else 1.0 - p
         return DifficultyScore(p_cheap_ok=p, difficulty=difficulty, segment=segment)
+
+
+TRIVIAL_MAX_WORDS = 12
+_TRIVIAL_BLOCKERS = ("math_words", "code_signals", "constraints", "choices", "step_words")
+
+
+def is_trivial(text: str) -> bool:
+    """A short single-line request with no math, code, constraints or steps."""
+    if len(text.split()) > TRIVIAL_MAX_WORDS or "\n" in text.strip():
+        return False
+    values = dict(zip(DENSE_NAMES, dense_features(text), strict=True))
+    return values["numbers"] <= 2 and not any(values[name] for name in _TRIVIAL_BLOCKERS)
 
 
 @lru_cache(maxsize=8)

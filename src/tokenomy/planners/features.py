@@ -9,6 +9,7 @@ the same prompt maps to the same columns in every process and on every machine.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import zlib
@@ -114,7 +115,7 @@ def hashed_ngrams(text: str, dim: int) -> np.ndarray:
     if dim <= 0:
         return np.zeros(0)
     tokens = _TOKEN.findall(text.lower())
-    grams = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+    grams = tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
     buckets = [zlib.crc32(gram.encode()) % dim for gram in grams]
     vector = np.bincount(buckets, minlength=dim).astype(np.float64)
     norm = float(np.linalg.norm(vector))

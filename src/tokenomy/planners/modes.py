@@ -31,7 +31,9 @@ class Mode(StrEnum):
             return cls(value.strip().lower())
         except ValueError:
             names = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown reasoning mode '{value}' (expected auto or one of {names})")
+            raise ValueError(
+                f"unknown reasoning mode '{value}' (expected auto or one of {names})"
+            ) from None
 
 
 _RANK = {Mode.DIRECT: 0, Mode.BRIEF: 1, Mode.CONSENSUS: 2, Mode.DELIBERATE: 3}

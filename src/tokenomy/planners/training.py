@@ -114,7 +114,9 @@ def _fit_segment(texts: Sequence[str], y: np.ndarray, config: SegmentConfig) -> 
 
 
 def train(
-    rows: Iterable[LabelledPrompt], config: TrainConfig | None = None, source: dict[str, Any] | None = None
+    rows: Iterable[LabelledPrompt],
+    config: TrainConfig | None = None,
+    source: dict[str, Any] | None = None,
 ) -> DifficultyModel:
     """Fit both segments and the percentile scale; the math segment needs >= 20 rows."""
     config = config or TrainConfig()
@@ -142,11 +144,13 @@ def train(
     difficulties = sorted(1.0 - model.probability(t)[0] for t in texts)
     # 201 evenly spaced points are plenty for a percentile scale and keep the file small.
     picks = np.linspace(0, len(difficulties) - 1, num=min(201, len(difficulties)))
-    artifact.quantiles = [round(difficulties[int(round(i))], 6) for i in picks]
+    artifact.quantiles = [round(difficulties[round(i)], 6) for i in picks]
     return DifficultyModel(artifact)
 
 
-def train_file(path: str | Path, out: str | Path, config: TrainConfig | None = None) -> DifficultyModel:
+def train_file(
+    path: str | Path, out: str | Path, config: TrainConfig | None = None
+) -> DifficultyModel:
     rows = read_labels(path)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     model = train(rows, config, source={"file": Path(path).name, "sha256": digest})
