@@ -93,7 +93,8 @@ def report(title: str, rows: list[Row], scores: dict[str, np.ndarray]) -> dict[s
     print(f"\n## {title}")
     header = (
         f"{'subset':<7} {'n':>5} {'weak':>6} {'strong':>6}  {'router':<14} {'APGR':>6} "
-        f"{'cheap@95':>8}  " + " ".join(f"{s:>5}" for s in ("0%", "20%", "40%", "60%", "80%", "100%"))
+        f"{'cheap@95':>8}  "
+        + " ".join(f"{s:>5}" for s in ("0%", "20%", "40%", "60%", "80%", "100%"))
     )
     print(header)
     print("-" * len(header))
@@ -106,7 +107,10 @@ def report(title: str, rows: list[Row], scores: dict[str, np.ndarray]) -> dict[s
         weak, strong = weak_all[mask], strong_all[mask]
         wa, sa = float(weak.mean()), float(strong.mean())
         for name, score in scores.items():
-            acc = random_curve(weak, strong) if name == "random" else curve(score[mask], weak, strong)
+            if name == "random":
+                acc = random_curve(weak, strong)
+            else:
+                acc = curve(score[mask], weak, strong)
             a, c = apgr(acc, wa, sa), cheap_at(acc, sa)
             out[f"{subset}/{name}"] = {"apgr": a, "cheap@95": c}
             points = " ".join(f"{at_share(acc, s):5.3f}" for s in (0, 0.2, 0.4, 0.6, 0.8, 1.0))
