@@ -94,8 +94,9 @@ def test_train_cli_writes_a_model_that_select_mode_uses(tmp_path: Path, rows: li
 
 def test_bad_training_data_names_the_line(tmp_path: Path) -> None:
     data = tmp_path / "bad.jsonl"
-    data.write_text('{"prompt": "hi", "weak_correct": true, "strong_correct": true}\n{"prompt": 1}\n')
-    with pytest.raises(ValueError, match="bad.jsonl:2"):
+    good = {"prompt": "hi", "weak_correct": True, "strong_correct": True}
+    data.write_text(json.dumps(good) + '\n{"prompt": 1}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2"):
         read_labels(data)
     result = CliRunner().invoke(main, ["planners", "train", "--data", str(data),
                                        "--out", str(tmp_path / "m.json")])
