@@ -111,7 +111,8 @@ async def test_bad_request_and_bad_config_errors() -> None:
 
 @pytest.fixture(scope="module")
 def plan_proxy(upstream: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    config = echo_config(upstream.v1, models={"thinker": {"backend": "test", "model": "gpt-5-mini"}})
+    thinker = {"backend": "test", "model": "gpt-5-mini"}
+    config = echo_config(upstream.v1, models={"thinker": thinker})
     with run_proxy(config, folder=Path(tmp_path_factory.mktemp("plan-proxy"))) as proxy:
         yield proxy
 

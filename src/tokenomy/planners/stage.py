@@ -12,7 +12,9 @@ returns carries the usage of all of them, so the ledger charges every sample.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import threading
 import time
 from typing import Any
 
@@ -23,6 +25,7 @@ from tokenomy.config import Settings
 from tokenomy.errors import BadRequest, ConfigError
 from tokenomy.pipeline import Next
 from tokenomy.planners.consensus import run_consensus, sample_copy
+from tokenomy.planners.difficulty import load_difficulty_model
 from tokenomy.planners.modes import Mode, ProviderParams
 from tokenomy.planners.policy import PlannerPolicy, normalize_request, policy_for_team
 from tokenomy.planners.providers import Transport, family_of_model, supported_params
@@ -31,6 +34,12 @@ from tokenomy.planners.select import select_mode
 MODE_HEADER = "x-tokenomy-mode"
 # Fields through which a client already controls reasoning; when one is set we add no knob.
 CLIENT_REASONING_KEYS = ("reasoning_effort", "thinking", "reasoning", "thinking_config")
+
+
+def warm_up() -> None:
+    with contextlib.suppress(Exception):
+        load_difficulty_model()
+        supported_params("gpt-5")
 
 
 def client_controls_reasoning(body: dict[str, Any]) -> bool:
@@ -92,6 +101,9 @@ class PlanStage:
         # Validate every configured policy now, so a typo fails at start, not per request.
         for team in ["default", *self.settings.teams]:
             self.policy(team)
+        # litellm's model map (4 s to import) and the difficulty model load in the
+        # background, so the first request that asks for reasoning does not wait.
+        threading.Thread(target=warm_up, name="tokenomy-planner-warm-up", daemon=True).start()
 
     def policy(self, team: str) -> PlannerPolicy:
         policy = self._policies.get(team)
