@@ -84,7 +84,7 @@ class DifficultyModel:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> DifficultyModel:
-        file = Path(path) if path else DEFAULT_MODEL_PATH
+        file = Path(path).expanduser() if path else DEFAULT_MODEL_PATH
         data = json.loads(file.read_text(encoding="utf-8"))
         return cls(DifficultyArtifact.model_validate(data))
 
