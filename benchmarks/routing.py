@@ -6,19 +6,21 @@ cheap is correct iff weak_correct, otherwise iff strong_correct.
 
 Split: seeded 80/20, stratified by benchmark, grouped by prompt text (MMLU has
 duplicate prompts; both copies land on one side). The difficulty model is trained
-on the 80% only and evaluated on the 20%. Because 20% of GSM8K is only ~80
-prompts, the script also reports 5-fold cross-validation (each prompt scored by a
-model that never saw it), which uses every prompt once for evaluation.
+on the 80% only and evaluated on the 20%, for --seeds different splits (the first
+shown in full, all summarised as mean [min, max]): 20% of GSM8K is only ~80
+prompts, so one split's GSM8K figure swings widely. The script also reports
+5-fold cross-validation (each prompt scored by a model that never saw it), which
+uses every prompt once for evaluation and is the steadiest figure.
 
 Routers compared: ours (tokenomy's difficulty model), a random router (expected
 curve over 500 seeds), and a length-only heuristic (shorter prompts go cheap).
 Metrics, per benchmark and overall:
-  - cost-quality curve: accuracy at 0, 10, ..., 100% of requests sent cheap
+  - cost-quality curve: accuracy at 0, 20, ..., 100% of requests sent cheap
   - cheap@95: the largest share sent cheap with accuracy >= 95% of strong-only
   - APGR (RouteLLM): area under the performance-gap-recovered curve,
     PGR = (acc - weak_acc) / (strong_acc - weak_acc), over the share sent strong.
 
-Run: python benchmarks/routing.py [--data FILE] [--seed N] [--folds K]
+Run: python benchmarks/routing.py [--data FILE] [--seed N] [--seeds S] [--folds K]
 """
 
 from __future__ import annotations
@@ -89,15 +91,18 @@ def at_share(acc: np.ndarray, share: float) -> float:
     return float(acc[round(share * (len(acc) - 1))])
 
 
-def report(title: str, rows: list[Row], scores: dict[str, np.ndarray]) -> dict[str, dict]:
-    print(f"\n## {title}")
+def report(
+    title: str, rows: list[Row], scores: dict[str, np.ndarray], quiet: bool = False
+) -> dict[str, dict]:
+    say = (lambda *_: None) if quiet else print
+    say(f"\n## {title}")
     header = (
         f"{'subset':<7} {'n':>5} {'weak':>6} {'strong':>6}  {'router':<14} {'APGR':>6} "
         f"{'cheap@95':>8}  "
         + " ".join(f"{s:>5}" for s in ("0%", "20%", "40%", "60%", "80%", "100%"))
     )
-    print(header)
-    print("-" * len(header))
+    say(header)
+    say("-" * len(header))
     out: dict[str, dict] = {}
     bench = np.asarray([r.benchmark for r in rows])
     weak_all = np.asarray([r.weak_correct for r in rows])
@@ -114,12 +119,48 @@ def report(title: str, rows: list[Row], scores: dict[str, np.ndarray]) -> dict[s
             a, c = apgr(acc, wa, sa), cheap_at(acc, sa)
             out[f"{subset}/{name}"] = {"apgr": a, "cheap@95": c}
             points = " ".join(f"{at_share(acc, s):5.3f}" for s in (0, 0.2, 0.4, 0.6, 0.8, 1.0))
-            print(
+            say(
                 f"{subset:<7} {int(mask.sum()):>5} {wa:6.3f} {sa:6.3f}  {name:<14} {a:6.3f} "
                 f"{c:8.1%}  {points}"
             )
-    print("(columns 0%..100%: accuracy with that share of requests sent to the cheap mode)")
+    say("(columns 0%..100%: accuracy with that share of requests sent to the cheap mode)")
     return out
+
+
+def held_out(rows: list[Row], seed: int, quiet: bool) -> dict[str, dict]:
+    """Train on a seeded 80% (fold 0 of 5 held out), evaluate on the other 20%."""
+    fold = np.asarray(grouped_folds(rows, 5, seed))
+    train_rows = [r for r, f in zip(rows, fold, strict=True) if f != 0]
+    test_rows = [r for r, f in zip(rows, fold, strict=True) if f == 0]
+    started = time.perf_counter()
+    model = train(train_rows)
+    train_s = time.perf_counter() - started
+    started = time.perf_counter()
+    ours = np.asarray([model.probability(r.prompt)[0] for r in test_rows])
+    ms = (time.perf_counter() - started) * 1000 / len(test_rows)
+    if not quiet:
+        print(f"trained on {len(train_rows)} prompts in {train_s:.1f} s; "
+              f"scoring {ms:.3f} ms per prompt on this CPU")
+    length = np.asarray([-len(r.prompt) for r in test_rows], float)
+    return report(
+        f"held-out 20%, seed {seed} ({len(test_rows)} prompts; trained on the other 80%)",
+        test_rows,
+        {"tokenomy": ours, "length-only": length, "random": ours},
+        quiet=quiet,
+    )
+
+
+def summary(results: list[dict[str, dict]]) -> None:
+    seeds = len(results)
+    print(f"\n## held-out 20% over {seeds} seeds: mean [min, max]")
+    print(f"{'subset/router':<22} {'APGR':>22} {'cheap@95':>26}")
+    for key in results[0]:
+        apgrs = [r[key]["apgr"] for r in results]
+        cheap = [r[key]["cheap@95"] for r in results]
+        print(
+            f"{key:<22} {np.mean(apgrs):8.3f} [{min(apgrs):.3f}, {max(apgrs):.3f}] "
+            f"{np.mean(cheap):10.1%} [{min(cheap):.1%}, {max(cheap):.1%}]"
+        )
 
 
 def main() -> None:
@@ -127,29 +168,18 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "routing_labels.dev.jsonl")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="held-out splits to average")
     args = parser.parse_args()
     rows = load(args.data)
     length = np.asarray([-len(r.prompt) for r in rows], float)
+    print(f"# routing benchmark: {len(rows)} labelled prompts")
 
-    # 1. Held-out split: 80% train, 20% test (fold 0 of 5 is the test part).
-    fold = np.asarray(grouped_folds(rows, 5, args.seed))
-    train_rows = [r for r, f in zip(rows, fold, strict=True) if f != 0]
-    test_idx = np.nonzero(fold == 0)[0]
-    test_rows = [rows[i] for i in test_idx]
-    started = time.perf_counter()
-    model = train(train_rows)
-    train_s = time.perf_counter() - started
-    started = time.perf_counter()
-    ours = np.asarray([model.probability(r.prompt)[0] for r in test_rows])
-    ms = (time.perf_counter() - started) * 1000 / len(test_rows)
-    print(f"# routing benchmark: {len(rows)} labelled prompts, seed {args.seed}")
-    print(f"trained on {len(train_rows)} prompts in {train_s:.1f} s; "
-          f"scoring {ms:.3f} ms per prompt on this CPU")
-    report(
-        f"held-out 20% ({len(test_rows)} prompts; model trained on the other 80%)",
-        test_rows,
-        {"tokenomy": ours, "length-only": length[test_idx], "random": ours},
-    )
+    # 1. Held-out splits: the first seed's table in full, then all seeds summarised.
+    results = [
+        held_out(rows, seed, quiet=seed != args.seed)
+        for seed in range(args.seed, args.seed + args.seeds)
+    ]
+    summary(results)
 
     # 2. Cross-validation: every prompt scored by a model trained without it.
     folds = np.asarray(grouped_folds(rows, args.folds, args.seed))
