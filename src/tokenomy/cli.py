@@ -82,6 +82,11 @@ def assets_status() -> None:
         sys.exit(1)
 
 
+from tokenomy.budgets.cli import COMMANDS as _BUDGET_COMMANDS  # noqa: E402
+
+for _command in _BUDGET_COMMANDS:
+    main.add_command(_command)
+
 from tokenomy.planners.cli import planners  # noqa: E402
 
 main.add_command(planners)
