@@ -81,9 +81,8 @@ def test_extract_answer(text: str, answer: str) -> None:
     assert extract_answer(text) == answer
 
 
-def _consensus_call(stream: bool = False) -> Call:
-    body = {"model": "gpt-5", "messages": [{"role": "user", "content": "What is 6*7?"}],
-            "stream": stream}
+def _consensus_call() -> Call:
+    body = {"model": "gpt-5", "messages": [{"role": "user", "content": "What is 6*7?"}]}
     return Call(body=body, options=TokenomyOptions(reasoning="consensus"))
 
 
@@ -125,9 +124,15 @@ async def test_disagreement_escalates_to_deliberate() -> None:
     assert call.headers["x-tokenomy-consensus"] == "samples=6; escalated=true"
 
 
-async def test_streaming_requests_never_run_consensus() -> None:
+@pytest.mark.parametrize(
+    "extra",
+    [{"stream": True}, {"tools": [{"type": "function", "function": {"name": "f"}}]}, {"n": 2}],
+)
+async def test_single_call_requests_never_run_consensus(extra: dict[str, Any]) -> None:
     backend = ScriptedBackend(["x"] * 10)
-    call = _consensus_call(stream=True)
+    call = _consensus_call()
+    call.body.update(extra)
     await Pipeline([PlanStage(Settings())], backend).run(call)
     assert len(backend.bodies) == 1
     assert call.mode == "deliberate"
+    assert next(e for e in call.events if e.stage == "plan").detail["reason"] == "single-call"

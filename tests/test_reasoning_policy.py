@@ -42,8 +42,8 @@ def test_quality_floor_holds_even_under_pressure() -> None:
 
 def test_streams_and_teams_without_consensus_get_a_single_call_mode() -> None:
     policy = PlannerPolicy()
-    assert mode_for_difficulty(0.65, policy, stream=True) == (Mode.BRIEF, "stream")
-    assert mode_for_difficulty(0.78, policy, stream=True) == (Mode.DELIBERATE, "stream")
+    assert mode_for_difficulty(0.65, policy, single_call=True) == (Mode.BRIEF, "single-call")
+    assert mode_for_difficulty(0.78, policy, single_call=True) == (Mode.DELIBERATE, "single-call")
     no_vote = PlannerPolicy(allow_consensus=False)
     assert mode_for_difficulty(0.65, no_vote)[0] is Mode.BRIEF
 

@@ -127,7 +127,7 @@ def policy_for_team(
 
 
 def mode_for_difficulty(
-    difficulty: float, policy: PlannerPolicy, *, degrade: bool = False, stream: bool = False
+    difficulty: float, policy: PlannerPolicy, *, degrade: bool = False, single_call: bool = False
 ) -> tuple[Mode, str]:
     """Pick a mode by thresholds; returns (mode, reason)."""
     cuts = policy.thresholds.shifted(policy.degrade_shift) if degrade else policy.thresholds
@@ -140,12 +140,13 @@ def mode_for_difficulty(
     else:
         mode = Mode.DELIBERATE
     reason = "degrade" if degrade else "auto"
-    if mode is Mode.CONSENSUS and (stream or not policy.allow_consensus):
-        # Consensus needs whole answers to vote on; a stream gets the nearer single mode.
+    if mode is Mode.CONSENSUS and (single_call or not policy.allow_consensus):
+        # Consensus votes on whole text answers: a stream, a request with tools (the
+        # answer may be a tool call) or one asking for n choices gets the nearer single mode.
         mode = Mode.BRIEF if difficulty < (cuts.brief + cuts.consensus) / 2 else Mode.DELIBERATE
-        reason = "stream" if stream else reason
+        reason = "single-call" if single_call else reason
     if mode.rank < policy.quality_floor.rank:
         mode, reason = policy.quality_floor, "floor"
-        if mode is Mode.CONSENSUS and stream:
+        if mode is Mode.CONSENSUS and single_call:
             mode = Mode.DELIBERATE
     return mode, reason

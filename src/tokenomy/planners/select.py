@@ -27,7 +27,7 @@ def select_mode(
     *,
     requested: str | None = None,
     degrade: bool = False,
-    stream: bool = False,
+    single_call: bool = False,
     transport: Transport = "openai",
     client_max_tokens: int | None = None,
 ) -> ModeDecision:
@@ -35,6 +35,8 @@ def select_mode(
 
     `requested` is "auto" or a mode (default: the policy's own setting, and
     "auto" when that is off, since calling this function asks for a decision).
+    `single_call` rules out consensus: set it for streams, requests with tools,
+    or requests that ask for several choices.
     """
     policy = policy or PlannerPolicy()
     asked = normalize_request(requested) or policy.reasoning
@@ -43,11 +45,13 @@ def select_mode(
     scorer = load_difficulty_model(policy.model_path)
     score = scorer.score(prompt_of(messages))
     if asked == "auto":
-        mode, reason = mode_for_difficulty(score.difficulty, policy, degrade=degrade, stream=stream)
+        mode, reason = mode_for_difficulty(
+            score.difficulty, policy, degrade=degrade, single_call=single_call
+        )
     else:
         mode, reason = Mode(asked), "fixed"
-        if mode is Mode.CONSENSUS and stream:
-            mode, reason = Mode.DELIBERATE, "stream"
+        if mode is Mode.CONSENSUS and single_call:
+            mode, reason = Mode.DELIBERATE, "single-call"
     cheap = mode.rank <= Mode.BRIEF.rank
     confidence = score.p_cheap_ok if cheap else 1.0 - score.p_cheap_ok
 

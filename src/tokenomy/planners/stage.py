@@ -42,6 +42,11 @@ def warm_up() -> None:
         supported_params("gpt-5")
 
 
+def needs_single_call(body: dict[str, Any]) -> bool:
+    """Consensus cannot serve a stream, a tool-using turn, or a request for n choices."""
+    return bool(body.get("stream")) or bool(body.get("tools")) or int(body.get("n") or 1) > 1
+
+
 def client_controls_reasoning(body: dict[str, Any]) -> bool:
     if any(key in body for key in CLIENT_REASONING_KEYS):
         return True
@@ -139,7 +144,7 @@ class PlanStage:
             policy=policy,
             requested=asked,
             degrade=call.degrade,
-            stream=call.stream,
+            single_call=needs_single_call(body),
             transport=self.transport(call, policy),
             client_max_tokens=int(client_max) if client_max else None,
         )
