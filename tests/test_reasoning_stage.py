@@ -85,6 +85,15 @@ async def test_instructions_go_at_the_end_so_the_prefix_stays_cacheable() -> Non
     assert "words" in parts[-1]["text"] and sent["max_tokens"] == 2048
 
 
+async def test_prompt_tokens_sent_counts_the_appended_instruction() -> None:
+    call = _call("gpt-4o", reasoning="direct")
+    call.prompt_tokens_original = 100
+    await _run(call)
+    event = call.events[-1]
+    assert event.tokens_before == 100 and call.prompt_tokens_sent == event.tokens_after
+    assert 100 < call.prompt_tokens_sent < 130
+
+
 async def test_team_policy_auto_and_budget_pressure() -> None:
     settings = Settings(planner={"reasoning": "auto"})
     normal = _call("gpt-5")

@@ -30,6 +30,7 @@ from tokenomy.planners.modes import Mode, ProviderParams
 from tokenomy.planners.policy import PlannerPolicy, normalize_request, policy_for_team
 from tokenomy.planners.providers import Transport, family_of_model, supported_params
 from tokenomy.planners.select import select_mode
+from tokenomy.tokenizers import count_text
 
 MODE_HEADER = "x-tokenomy-mode"
 # Fields through which a client already controls reasoning; when one is set we add no knob.
@@ -126,6 +127,18 @@ class PlanStage:
         backend = self.settings.backends.get(call.backend or "")
         return "litellm" if backend is not None and backend.kind == "litellm" else "openai"
 
+    @staticmethod
+    def _count_instruction(
+        call: Call, model: str, instruction: str | None
+    ) -> tuple[int | None, int | None]:
+        """Keep `prompt_tokens_sent` true when an instruction was appended to the prompt."""
+        before = call.prompt_tokens_sent or call.prompt_tokens_original
+        if not instruction or before is None:
+            return before, before
+        after = before + count_text("\n\n" + instruction, model)
+        call.prompt_tokens_sent = after
+        return before, after
+
     async def __call__(self, call: Call, next: Next) -> Result:
         policy = self.policy(call.identity.team)
         try:
@@ -163,8 +176,10 @@ class PlanStage:
         if decision.mode is not Mode.CONSENSUS:
             call.body, applied = apply_params(body, decision.params)
             detail["applied"] = applied
-            call.record(self.name, technique="reasoning",
-                        ms=(time.perf_counter() - started) * 1000, detail=detail)
+            before, after = self._count_instruction(call, model, applied.get("instruction"))
+            call.record(self.name, technique="reasoning", tokens_before=before,
+                        tokens_after=after, ms=(time.perf_counter() - started) * 1000,
+                        detail=detail)
             return await next(call)
 
         assert decision.sample_params is not None and decision.escalate_params is not None
