@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,8 +125,26 @@ async def test_bad_request_and_bad_config_errors() -> None:
 def plan_proxy(upstream: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     thinker = {"backend": "test", "model": "gpt-5-mini"}
     config = echo_config(upstream.v1, models={"thinker": thinker})
-    with run_proxy(config, folder=Path(tmp_path_factory.mktemp("plan-proxy"))) as proxy:
+    folder = Path(tmp_path_factory.mktemp("plan-proxy"))
+    with run_proxy(config, folder=folder) as proxy:
+        proxy.folder = folder  # type: ignore[attr-defined]
         yield proxy
+
+
+def _ledger_row(proxy: Server, request_id: str) -> dict[str, Any]:
+    """The proxy's own SQLite ledger row for one request (written in the background)."""
+    database = proxy.folder / "ledger.db"  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 15
+    while True:
+        with contextlib.closing(sqlite3.connect(database)) as connection:
+            connection.row_factory = sqlite3.Row
+            row = connection.execute(
+                "SELECT mode, total_tokens FROM tk_requests WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        if row is not None or time.monotonic() > deadline:
+            assert row is not None, f"no ledger row for {request_id}"
+            return dict(row)
+        time.sleep(0.1)
 
 
 def _post(proxy: Server, body: dict[str, Any]) -> httpx.Response:
@@ -168,6 +189,9 @@ def test_proxy_consensus_stops_on_agreement_and_bills_every_sample(
     usage = response.json()["usage"]
     single = _post(plan_proxy, {**body, "tokenomy": {"reasoning": "direct"}}).json()["usage"]
     assert usage["total_tokens"] == 4 * single["total_tokens"]
+    # The ledger charges all four samples and records the mode.
+    row = _ledger_row(plan_proxy, response.headers["x-tokenomy-request-id"])
+    assert row == {"mode": "consensus", "total_tokens": usage["total_tokens"]}
 
 
 def test_proxy_rejects_an_unknown_mode(plan_proxy: Server) -> None:
