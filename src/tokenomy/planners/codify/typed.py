@@ -435,9 +435,7 @@ def canonical(schema: Any) -> Any:
         elif key in _SUBSCHEMA_KEYS and isinstance(value, dict | bool):
             keep_bool = key == "additionalProperties" and isinstance(value, bool)
             out[key] = value if keep_bool else canonical(value)
-        elif key == "items" and isinstance(value, list):
-            out[key] = [canonical(v) for v in value]
-        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+        elif key in (*_SUBSCHEMA_LISTS, "items") and isinstance(value, list):
             out[key] = [canonical(v) for v in value]
         elif key == "required" and isinstance(value, list):
             if value:

@@ -1,0 +1,123 @@
+"""Pretty JSON data -> minified JSON, uniform arrays -> TOON-style tables.
+
+Kept small on purpose: it only serves the codify stage until a shared lossless
+JSON compressor exists (`tokenomy.compressors.lossless`). The table form is
+the tabular array of TOON (Token-Oriented Object Notation):
+
+    [3]{id,name,price}:
+    1,apple,0.5
+    2,"pear, green",0.75
+
+Cells are JSON literals; a string is written bare unless that would read as
+something else (a number, true/false/null, or text with commas, quotes or
+edge spaces), so the table parses back to the same array (`parse_table`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_BARE_UNSAFE = re.compile(r'[,"\n\r\t{}\[\]]|^\s|\s$|^$')
+_LITERAL = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?\Z|true\Z|false\Z|null\Z")
+_DECODER = json.JSONDecoder()
+
+
+def minify(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def is_uniform(value: Any, min_rows: int = 2) -> bool:
+    """A list of flat objects that all have the same keys in the same order."""
+    if not isinstance(value, list) or len(value) < min_rows:
+        return False
+    first = value[0]
+    if not isinstance(first, dict) or not first:
+        return False
+    keys = list(first)
+    return all(isinstance(row, dict) and list(row) == keys
+               and all(_scalar(v) for v in row.values()) for row in value)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, str) and not _BARE_UNSAFE.search(value) and not _LITERAL.match(value):
+        return value
+    return minify(value)
+
+
+def _key(key: str) -> str:
+    return key if re.fullmatch(r"[\w.$-]+", key) else minify(key)
+
+
+def to_table(rows: list[dict[str, Any]]) -> str:
+    keys = list(rows[0])
+    lines = [f"[{len(rows)}]{{{','.join(_key(k) for k in keys)}}}:"]
+    lines += [",".join(_cell(row[k]) for k in keys) for row in rows]
+    return "\n".join(lines)
+
+
+def _split_cells(line: str) -> list[Any]:
+    cells: list[Any] = []
+    pos = 0
+    while pos <= len(line):
+        if line.startswith('"', pos) or _LITERAL.match(line[pos:].split(",", 1)[0]):
+            value, pos = _DECODER.raw_decode(line, pos)
+        else:
+            end = line.find(",", pos)
+            end = len(line) if end < 0 else end
+            value, pos = line[pos:end], end
+        cells.append(value)
+        pos += 1  # the comma
+    return cells
+
+
+def parse_table(text: str) -> list[dict[str, Any]]:
+    """Read a table written by `to_table` back into the list of objects."""
+    head, *rows = text.splitlines()
+    match = re.fullmatch(r"\[(\d+)\]\{(.*)\}:", head)
+    if not match:
+        raise ValueError(f"not a table header: {head!r}")
+    keys = [k if not k.startswith('"') else json.loads(k) for k in _split_keys(match.group(2))]
+    out = [dict(zip(keys, _split_cells(row), strict=True)) for row in rows]
+    if len(out) != int(match.group(1)):
+        raise ValueError("row count does not match the header")
+    return out
+
+
+def _split_keys(text: str) -> list[str]:
+    keys, pos = [], 0
+    while pos < len(text):
+        if text[pos] == '"':
+            _, end = _DECODER.raw_decode(text, pos)
+            keys.append(text[pos:end])
+            pos = end + 1
+        else:
+            end = text.find(",", pos)
+            end = len(text) if end < 0 else end
+            keys.append(text[pos:end])
+            pos = end + 1
+    return keys
+
+
+def compact(value: Any) -> str:
+    """The shortest faithful text for a JSON value: a table where it is uniform.
+
+    A top-level object keeps its other keys as minified JSON, one per line,
+    and writes each uniform array it holds as `key[N]{...}:` rows.
+    """
+    if is_uniform(value):
+        return to_table(value)
+    if isinstance(value, dict) and any(is_uniform(v) for v in value.values()):
+        lines = []
+        for key, sub in value.items():
+            if is_uniform(sub):
+                lines.append(_key(key) + to_table(sub))
+            else:
+                lines.append(f"{_key(key)}: {minify(sub)}")
+        return "\n".join(lines)
+    return minify(value)

@@ -1,0 +1,65 @@
+"""The codify subsystem's own view of `Settings.planner` and `Settings.teams`.
+
+    [planner.codify]          # all optional
+    typed_schemas = true      # JSON Schemas / tool lists pasted as text -> typed definitions
+    json_data = true          # pretty JSON data -> minified JSON or TOON tables
+    min_saving = 0.1          # rewrite a block only when it saves this share of its tokens
+
+    [planner]
+    contracts = true          # every team gets its stored 5C contracts ...
+    [teams.research]
+    contracts = true          # ... or only the teams that opt in (a team's own value wins)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tokenomy.config import Settings, tokenomy_home
+
+
+class CodifySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    typed_schemas: bool = True
+    json_data: bool = True
+    min_saving: float = Field(default=0.1, ge=0.0, lt=1.0)
+    min_tokens: int = Field(default=8, ge=0)
+    roles: list[str] = Field(default_factory=lambda: ["system", "developer", "user", "tool"])
+
+
+class ContractPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False  # substitute for every team
+    teams: list[str] = Field(default_factory=list)  # or only for these
+    db: str | None = None  # default $TOKENOMY_HOME/contracts.db
+
+    @classmethod
+    def from_value(cls, value: Any) -> ContractPolicy:
+        if isinstance(value, bool):
+            return cls(enabled=value)
+        return cls.model_validate(value or {})
+
+    def db_path(self) -> Path:
+        return Path(self.db) if self.db else tokenomy_home() / "contracts.db"
+
+
+def codify_settings(settings: Settings | None) -> CodifySettings:
+    return CodifySettings.model_validate((settings.planner if settings else {}).get("codify") or {})
+
+
+def contract_policy(settings: Settings | None) -> ContractPolicy:
+    return ContractPolicy.from_value((settings.planner if settings else {}).get("contracts"))
+
+
+def team_opted_in(settings: Settings | None, policy: ContractPolicy, team: str) -> bool:
+    """A team's own `contracts` value wins; otherwise the planner-wide policy."""
+    own = (settings.teams.get(team) if settings else None) or {}
+    if "contracts" in own:
+        return bool(own["contracts"])
+    return policy.enabled or team in policy.teams
