@@ -1,0 +1,77 @@
+"""One engine behind every way in: the proxy, the in-process Client and the CLI.
+
+`Engine.handle(body)` validates an OpenAI chat body, resolves its model to
+backends, counts its prompt tokens, and runs the stage pipeline:
+identify -> budget -> compress -> plan -> upstream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokenomy.call import Call, Identity, Result
+from tokenomy.config import Settings, load_settings
+from tokenomy.middleware.auth import IdentifyStage
+from tokenomy.middleware.routing import (
+    Router,
+    UpstreamStage,
+    client_wants_usage,
+    hide_usage_chunk,
+)
+from tokenomy.middleware.validation import pop_options, validate_body
+from tokenomy.pipeline import Pipeline, Stage
+from tokenomy.tokenizers import count_messages
+
+
+def build_stages(settings: Settings) -> list[Stage]:
+    """The stage list, outermost first. Adding a technique means adding a stage here."""
+    return [IdentifyStage()]
+
+
+class Engine:
+    def __init__(self, settings: Settings, stages: list[Stage] | None = None):
+        self.settings = settings
+        self.router = Router(settings)
+        self.pipeline = Pipeline(
+            stages if stages is not None else build_stages(settings), UpstreamStage(self.router)
+        )
+
+    def prepare(
+        self,
+        body: Any,
+        *,
+        api_key: str | None = None,
+        identity: Identity | None = None,
+    ) -> Call:
+        """Validate and address a request; raises an OpenAI-shaped error on bad input."""
+        body = validate_body(body, max_messages=self.settings.server.max_messages)
+        options = pop_options(body)
+        routes = self.router.routes(body["model"])
+        call = Call(body=body, options=options, identity=identity or Identity())
+        call.backend, call.upstream_model = routes[0].backend, routes[0].upstream_model
+        call.state["routes"] = routes
+        call.state["api_key"] = api_key
+        call.prompt_tokens_original = count_messages(
+            body["messages"], call.upstream_model, body.get("tools")
+        )
+        return call
+
+    async def run(self, call: Call) -> Result:
+        wants_usage = client_wants_usage(call.body)
+        result = await self.pipeline.run(call)
+        if call.prompt_tokens_sent is None:
+            call.prompt_tokens_sent = call.prompt_tokens_original
+        if result.chunks is not None and not wants_usage:
+            result.chunks = hide_usage_chunk(result.chunks)
+        return result
+
+    async def handle(self, body: Any, **kwargs: Any) -> tuple[Call, Result]:
+        call = self.prepare(body, **kwargs)
+        return call, await self.run(call)
+
+    async def aclose(self) -> None:
+        await self.router.aclose()
+
+
+def build_engine(settings: Settings | None = None) -> Engine:
+    return Engine(settings or load_settings())

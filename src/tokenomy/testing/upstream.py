@@ -1,0 +1,245 @@
+"""A deterministic OpenAI-compatible backend for tests and benchmarks (loopback only).
+
+It answers like OpenAI does (same JSON shapes, SSE framing, usage counted with
+OpenAI's documented per-message rule on o200k_base) and misbehaves on request:
+the model name picks a fault.
+
+    echo-model          "echo: <last user text>"
+    fault:500|502|503   that status, every time
+    fault:429           429 with `Retry-After: 0`
+    fault:429-noretry   429 without Retry-After
+    fault:flaky<N>      503 for the first N requests since /_reset, then normal
+    fault:timeout       waits 30 s before answering
+    fault:malformed     200 with a body that is not JSON
+    fault:cut           streams two chunks, then drops the connection
+    fault:slow          streams with 20 ms between chunks
+
+GET /_last returns the last request body; GET /_stats the request counts;
+POST /_reset clears both.
+
+Run: python -m tokenomy.testing.upstream --port 9100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+Scope = dict[str, Any]
+
+_state: dict[str, Any] = {"last": None, "count": 0, "by_model": {}}
+_encoding: Any = None
+
+
+def _count_tokens(text: str) -> int:
+    global _encoding
+    if _encoding is None:
+        from tokenomy.assets import configure_offline
+
+        configure_offline()
+        import tiktoken
+
+        _encoding = tiktoken.get_encoding("o200k_base")
+    return len(_encoding.encode(text, disallowed_special=()))
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return "" if content is None else orjson.dumps(content).decode()
+
+
+def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """OpenAI cookbook: 3 per message, +1 per name, +3 to prime the reply."""
+    total = 3
+    for message in messages:
+        total += 3
+        for key, value in message.items():
+            if key == "tool_calls":
+                for call in value or []:
+                    fn = call.get("function") or {}
+                    total += _count_tokens(fn.get("name", "")) + _count_tokens(
+                        fn.get("arguments", ""))
+                continue
+            total += _count_tokens(_text(value))
+            if key == "name":
+                total += 1
+    return total
+
+
+def _answer(body: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]] | None, str]:
+    messages = body.get("messages") or []
+    last_user = next((_text(m.get("content")) for m in reversed(messages)
+                      if m.get("role") == "user"), "")
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice")
+    if tools and choice != "none":
+        name = tools[0].get("function", {}).get("name", "tool")
+        if isinstance(choice, dict):
+            name = choice.get("function", {}).get("name", name)
+        args = orjson.dumps({"echo": last_user[:80]}).decode()
+        call = {"id": "call_test0001", "type": "function",
+                "function": {"name": name, "arguments": args}}
+        return None, [call], "tool_calls"
+    fmt = (body.get("response_format") or {}).get("type")
+    if fmt in ("json_object", "json_schema"):
+        return orjson.dumps({"echo": last_user[:200]}).decode(), None, "stop"
+    words = ("echo: " + last_user[:400]).split(" ")
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    finish = "stop"
+    if limit and len(words) > limit:
+        words, finish = words[:limit], "length"
+    return " ".join(words), None, finish
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _send_json(send: Any, status: int, payload: Any,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _error(message: str, status: int) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "server_error", "code": status}}
+
+
+async def app(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    path, method = scope["path"], scope["method"]
+    if path == "/_last":
+        return await _send_json(send, 200, _state["last"])
+    if path == "/_stats":
+        return await _send_json(send, 200, {"count": _state["count"],
+                                            "by_model": _state["by_model"]})
+    if path == "/_reset":
+        _state.update(last=None, count=0, by_model={})
+        return await _send_json(send, 200, {"ok": True})
+    if path.endswith("/models"):
+        return await _send_json(send, 200, {"object": "list", "data": [
+            {"id": "echo-model", "object": "model", "created": 0, "owned_by": "test"}]})
+    if method != "POST" or not path.endswith("/chat/completions"):
+        return await _send_json(send, 404, _error("not found", 404))
+    raw = await _read_body(receive)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return await _send_json(send, 400, _error("invalid JSON", 400))
+    model = str(body.get("model") or "")
+    _state["last"] = body
+    _state["count"] += 1
+    seen = _state["by_model"][model] = _state["by_model"].get(model, 0) + 1
+    if model.startswith("fault:"):
+        fault = model[6:]
+        if fault in ("500", "502", "503"):
+            return await _send_json(send, int(fault), _error(f"injected {fault}", int(fault)))
+        if fault == "429":
+            return await _send_json(send, 429, _error("slow down", 429), [(b"retry-after", b"0")])
+        if fault == "429-noretry":
+            return await _send_json(send, 429, _error("slow down", 429))
+        if fault.startswith("flaky") and seen <= int(fault[5:] or 1):
+            return await _send_json(send, 503, _error("flaky", 503))
+        if fault == "timeout":
+            await asyncio.sleep(30)
+        if fault == "malformed":
+            return await _send_json(send, 200, b"{this is not json")
+    if "messages" not in body:
+        return await _send_json(send, 400, _error("messages missing", 400))
+    content, tool_calls, finish = _answer(body)
+    usage = {"prompt_tokens": prompt_tokens(body["messages"]),
+             "completion_tokens": len((content or "").split()) + (8 if tool_calls else 0)}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    ident, created = "chatcmpl-test", int(time.time())
+    if not body.get("stream"):
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        return await _send_json(send, 200, {
+            "id": ident, "object": "chat.completion", "created": created, "model": model,
+            "system_fingerprint": "fp_test",
+            "choices": [{"index": 0, "message": message, "logprobs": None,
+                         "finish_reason": finish}],
+            "usage": usage})
+    await _stream(send, body, model, ident, created, content, tool_calls, finish, usage)
+
+
+async def _stream(send: Any, body: dict[str, Any], model: str, ident: str, created: int,
+                  content: str | None, tool_calls: list[dict[str, Any]] | None, finish: str,
+                  usage: dict[str, int]) -> None:
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+            "system_fingerprint": "fp_test"}
+
+    def frame(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        chunk = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                      "finish_reason": finish_reason}]}
+        if include_usage:
+            chunk["usage"] = None
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    frames = [frame({"role": "assistant", "content": "" if content is not None else None})]
+    if tool_calls:
+        call = tool_calls[0]
+        frames.append(frame({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                             "function": {"name": call["function"]["name"],
+                                                          "arguments": ""}}]}))
+        frames.append(frame({"tool_calls": [{"index": 0, "function": {
+            "arguments": call["function"]["arguments"]}}]}))
+    else:
+        words = (content or "").split(" ")
+        for index, word in enumerate(words):
+            frames.append(frame({"content": word if index == 0 else " " + word}))
+    frames.append(frame({}, finish))
+    if include_usage:
+        frames.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+    frames.append(b"data: [DONE]\n\n")
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/event-stream"),
+                            (b"cache-control", b"no-cache")]})
+    cut = model == "fault:cut"
+    slow = model == "fault:slow"
+    for index, data in enumerate(frames):
+        if cut and index == 2:
+            raise ConnectionAbortedError("injected: connection dropped mid-stream")
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+        if slow:
+            await asyncio.sleep(0.02)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    args = parser.parse_args()
+    import uvicorn
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level="error", access_log=False,
+                loop="uvloop", http="httptools")
+
+
+if __name__ == "__main__":
+    main()
