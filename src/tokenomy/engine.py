@@ -20,12 +20,13 @@ from tokenomy.middleware.routing import (
 )
 from tokenomy.middleware.validation import pop_options, validate_body
 from tokenomy.pipeline import Pipeline, Stage
+from tokenomy.planners.codify.stage import CodifyStage
 from tokenomy.tokenizers import count_messages
 
 
 def build_stages(settings: Settings) -> list[Stage]:
     """The stage list, outermost first. Adding a technique means adding a stage here."""
-    return [IdentifyStage()]
+    return [IdentifyStage(), CodifyStage(settings)]
 
 
 class Engine:

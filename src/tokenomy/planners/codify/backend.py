@@ -60,14 +60,8 @@ def engine_backend(engine: Any, model: str, team: str | None = None) -> ChatBack
 
 
 async def _engine_chat(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
-    """One non-streaming chat completion through the Engine."""
-    from tokenomy.call import Call, TokenomyOptions
-
-    options = TokenomyOptions.model_validate(body.pop("tokenomy", None) or {})
-    call = Call(body=body, options=options)
-    if options.team:
-        call.identity.team = options.team
-    result = await engine.pipeline.run(call)
+    """One non-streaming chat completion through `Engine.handle`."""
+    _call, result = await engine.handle(body)
     if result.response is None:
         raise RuntimeError("the engine answered with a stream to a non-streaming call")
     return result.response

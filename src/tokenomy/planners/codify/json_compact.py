@@ -33,7 +33,11 @@ def _scalar(value: Any) -> bool:
 
 
 def is_uniform(value: Any, min_rows: int = 2) -> bool:
-    """A list of flat objects that all have the same keys in the same order."""
+    """Objects that all have the same keys in the same order, mostly scalar values.
+
+    Nested values are allowed as minified JSON cells, but a table of mostly
+    nested cells saves nothing, so at least half of each row must be scalar.
+    """
     if not isinstance(value, list) or len(value) < min_rows:
         return False
     first = value[0]
@@ -41,7 +45,7 @@ def is_uniform(value: Any, min_rows: int = 2) -> bool:
         return False
     keys = list(first)
     return all(isinstance(row, dict) and list(row) == keys
-               and all(_scalar(v) for v in row.values()) for row in value)
+               and 2 * sum(_scalar(v) for v in row.values()) >= len(keys) for row in value)
 
 
 def _cell(value: Any) -> str:
@@ -65,7 +69,7 @@ def _split_cells(line: str) -> list[Any]:
     cells: list[Any] = []
     pos = 0
     while pos <= len(line):
-        if line.startswith('"', pos) or _LITERAL.match(line[pos:].split(",", 1)[0]):
+        if line.startswith(('"', "[", "{"), pos) or _LITERAL.match(line[pos:].split(",", 1)[0]):
             value, pos = _DECODER.raw_decode(line, pos)
         else:
             end = line.find(",", pos)
