@@ -179,6 +179,10 @@ class Renderer:
             rest["description"] = _one_line(schema["description"])
         if not rest:
             return text
+        if text.startswith("{\n") and text.endswith("}"):  # an object's own comment line
+            description = rest.pop("description", None)
+            note = _comment([_constraint(k, v) for k, v in rest.items()], description)
+            return f"{{  // {note}" + text[1:]
         inner = ", ".join(_constraint(k, v) for k, v in rest.items())
         if _top_level_has(text, "|&"):
             text = f"({text})"
