@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tokenomy.planners.codify.typed import canonical, is_schema, render_schema, render_tools
+from tokenomy.planners.codify.shapes import canonical, is_schema
+from tokenomy.planners.codify.typed import render_schema, render_tools
 from tokenomy.planners.codify.typed_parse import parse_schema, parse_tools
 from tokenomy.tokenizers import count_text
 

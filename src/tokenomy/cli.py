@@ -82,5 +82,10 @@ def assets_status() -> None:
         sys.exit(1)
 
 
+from tokenomy.planners.codify.cli import contract  # noqa: E402
+
+main.add_command(contract)
+
+
 if __name__ == "__main__":
     main()

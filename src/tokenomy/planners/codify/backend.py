@@ -46,15 +46,19 @@ def reply_from_response(response: dict[str, Any]) -> Reply:
     )
 
 
-def engine_backend(engine: Any, model: str, team: str | None = None) -> ChatBackend:
-    """Run chat calls through the tokenomy Engine (same stages as the proxy)."""
+def engine_backend(engine: Any, model: str, count_model: str | None = None,
+                   team: str | None = None) -> ChatBackend:
+    """Run chat calls through the tokenomy Engine (same stages as the proxy).
+
+    `count_model` names the tokenizer for usage the backend does not report.
+    """
 
     async def call(messages: list[dict[str, Any]], **params: Any) -> Reply:
         body: dict[str, Any] = {"model": model, "messages": messages, **params}
         if team:
             body["tokenomy"] = {"team": team}
         response = await _engine_chat(engine, body)
-        return counted(reply_from_response(response), messages, model)
+        return counted(reply_from_response(response), messages, count_model or model)
 
     return call
 

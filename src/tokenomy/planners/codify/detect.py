@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tokenomy.planners.codify.json_compact import compact
-from tokenomy.planners.codify.typed import is_schema, is_tool_list, render_schema, render_tools
+from tokenomy.planners.codify.shapes import is_schema, is_tool_list
+from tokenomy.planners.codify.typed import render_schema, render_tools
 
 _DECODER = json.JSONDecoder()
 # A JSON value starts a line, follows a fence, or follows `: ` / `= ` on a line.

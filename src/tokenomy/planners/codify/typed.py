@@ -26,8 +26,16 @@ import json
 import re
 from typing import Any
 
-PRIMITIVES = {"string": "string", "number": "number", "integer": "int", "boolean": "bool",
-              "null": "null"}
+from tokenomy.planners.codify.shapes import (
+    DROPPED,
+    PRIMITIVES,
+    one_line,
+    ref_name,
+    schema_defs,
+    simplify,
+    tool_parts,
+)
+
 PRIM_NAMES = {v: k for k, v in PRIMITIVES.items()}
 RESERVED = {*PRIM_NAMES, "any", "object", "array", "Record", "type"}
 # Constraints that belong to a string/number value, never to an array holding it.
@@ -36,13 +44,7 @@ ITEM_KEYS = ("format", "minLength", "maxLength", "pattern", "minimum", "maximum"
              "contentMediaType")
 FLAGS = ("oneOf", "uniqueItems", "deprecated", "readOnly", "writeOnly")
 # Keywords that carry no meaning for a model writing JSON.
-DROPPED = {"title", "$schema", "$id", "$comment"}
-STRUCTURAL = {"type", "properties", "required", "items", "anyOf", "oneOf", "allOf",
-              "enum", "const", "$ref", "$defs", "definitions", "additionalProperties",
-              "description"}
-REF_PREFIXES = ("#/$defs/", "#/definitions/", "#/components/schemas/")
 IDENT = re.compile(r"[A-Za-z_$][\w$]*\Z")
-TYPE_NAME = re.compile(r"[A-Za-z_$][\w$.\-]*\Z")
 CONSTRAINT_START = re.compile(r"[\w$\-]+=|(?:" + "|".join(FLAGS) + r")(?:,|\Z)")
 
 
@@ -59,41 +61,17 @@ def _constraint(key: str, value: Any) -> str:
     return f"{key}={render_value(value)}"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _comment(items: list[str], description: str | None) -> str:
     parts = list(items)
     if description:
-        text = _one_line(description)
+        text = one_line(description)
         # A description that reads like a constraint would be parsed as one.
         parts.append(f"description={render_value(text)}" if CONSTRAINT_START.match(text) else text)
     return ", ".join(parts)
 
 
-def ref_name(ref: str) -> str | None:
-    for prefix in REF_PREFIXES:
-        if ref.startswith(prefix) and TYPE_NAME.match(ref[len(prefix):]):
-            return ref[len(prefix):]
-    return None
-
-
 def _is_object(schema: dict[str, Any]) -> bool:
     return "properties" in schema and isinstance(schema["properties"], dict)
-
-
-def _simplify(schema: Any) -> Any:
-    """Fold a one-member allOf into its parent (pydantic's `allOf: [{$ref}]` idiom)."""
-    if not isinstance(schema, dict):
-        return schema
-    all_of = schema.get("allOf")
-    if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
-        inner = all_of[0]
-        rest = {k: v for k, v in schema.items() if k != "allOf"}
-        if not (set(inner) & set(rest)):
-            return _simplify({**inner, **rest})
-    return schema
 
 
 class Renderer:
@@ -113,7 +91,7 @@ class Renderer:
             return "any"
         if not isinstance(schema, dict):
             return "any(not={})" if schema is False else "any"
-        schema = _simplify(schema)
+        schema = simplify(schema)
         if "$ref" in schema and ref_name(str(schema["$ref"])):
             consumed.add("$ref")
             return str(ref_name(str(schema["$ref"])))
@@ -171,12 +149,12 @@ class Renderer:
         text = self.type_expr(schema, depth, consumed, keep_item_keys)
         if not isinstance(schema, dict):
             return text
-        schema = _simplify(schema)
+        schema = simplify(schema)
         rest = self.leftovers(schema, consumed)
         if keep_item_keys and takes_item_keys(schema):
             rest = {k: v for k, v in rest.items() if k not in ITEM_KEYS}
         if "description" in schema:
-            rest["description"] = _one_line(schema["description"])
+            rest["description"] = one_line(schema["description"])
         if not rest:
             return text
         if text.startswith("{\n") and text.endswith("}"):  # an object's own comment line
@@ -205,9 +183,9 @@ class Renderer:
 
     def item_constraints(self, schema: Any) -> dict[str, Any]:
         """ITEM_KEYS of the innermost item of an array chain (they go in the comment)."""
-        node = _simplify(schema)
+        node = simplify(schema)
         while isinstance(node, dict) and node.get("type") == "array" and "items" in node:
-            node = _simplify(node["items"])
+            node = simplify(node["items"])
         if node is schema or not takes_item_keys(node):
             return {}
         return {k: node[k] for k in ITEM_KEYS if k in node}
@@ -241,7 +219,7 @@ class Renderer:
     def typed_with_comment(self, schema: Any, depth: int) -> str:
         """`type  // comment`; for a multi-line object the comment goes after `{`."""
         consumed: set[str] = set()
-        sdict = _simplify(schema) if isinstance(schema, dict) else schema
+        sdict = simplify(schema) if isinstance(schema, dict) else schema
         if (isinstance(sdict, dict) and sdict.get("type") == "array"
                 and isinstance(sdict.get("items"), dict)):
             text = self.array_item(sdict["items"], depth, strip=True) + "[]"
@@ -265,18 +243,18 @@ class Renderer:
     def declaration(self, name: str, schema: Any) -> str:
         lines = []
         if isinstance(schema, dict) and schema.get("description"):
-            lines.append(f"// {_one_line(schema['description'])}")
+            lines.append(f"// {one_line(schema['description'])}")
             schema = {k: v for k, v in schema.items() if k != "description"}
         lines.append(f"type {name} = {self.typed_with_comment(schema, 0)}")
         return "\n".join(lines)
 
     def tool(self, name: str, description: str | None, params: Any,
              extra: dict[str, Any] | None = None) -> str:
-        lines = [f"// {_one_line(description)}"] if description else []
+        lines = [f"// {one_line(description)}"] if description else []
         tail = ""
         if extra:
             tail = "  // " + ", ".join(_constraint(k, v) for k, v in extra.items())
-        params = _simplify(params) if isinstance(params, dict) else params
+        params = simplify(params) if isinstance(params, dict) else params
         if not isinstance(params, dict) or not params.get("properties"):
             lines.append(f"{name}(){tail}")
             return "\n".join(lines)
@@ -316,14 +294,6 @@ def _top_level_has(text: str, chars: str) -> bool:
     return False
 
 
-def schema_defs(schema: dict[str, Any]) -> dict[str, Any]:
-    defs: dict[str, Any] = {}
-    for key in ("definitions", "$defs"):
-        if isinstance(schema.get(key), dict):
-            defs.update(schema[key])
-    return defs
-
-
 def render_schema(schema: dict[str, Any], name: str | None = None) -> str:
     """A JSON Schema (with its `$defs`/`definitions`) as type declarations."""
     renderer = Renderer()
@@ -339,23 +309,6 @@ def render_defs(defs: dict[str, Any]) -> str:
     """Named schemas (OpenAPI `components.schemas`) as type declarations."""
     renderer = Renderer()
     return "\n".join(renderer.declaration(n, s) for n, s in defs.items())
-
-
-def tool_parts(tool: dict[str, Any]) -> tuple[str, str | None, Any, dict[str, Any]] | None:
-    """(name, description, parameters, extras) for OpenAI, Anthropic and MCP tool shapes."""
-    fn = tool.get("function") if tool.get("type") == "function" else tool
-    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        return None
-    params = next((fn[k] for k in ("parameters", "input_schema", "inputSchema") if k in fn), None)
-    if params is None and set(fn) - {"name", "description", "strict", "type"}:
-        return None
-    extras = {k: v for k, v in fn.items() if k == "strict"}
-    return fn["name"], fn.get("description"), params or {}, extras
-
-
-def is_tool_list(value: Any) -> bool:
-    return (isinstance(value, list) and bool(value)
-            and all(isinstance(t, dict) and tool_parts(t) is not None for t in value))
 
 
 def render_tools(tools: list[dict[str, Any]]) -> str:
@@ -382,90 +335,3 @@ def _safe_name(title: Any) -> str | None:
         if name and IDENT.match(name) and name not in RESERVED:
             return name
     return None
-
-
-SCHEMA_HINTS = {"properties", "items", "anyOf", "oneOf", "allOf", "$ref", "enum", "$defs",
-                "definitions"}
-
-
-def is_schema(value: Any) -> bool:
-    """Whether a parsed JSON value is (almost surely) a JSON Schema, not data."""
-    if not isinstance(value, dict):
-        return False
-    if "$schema" in value:
-        return True
-    kind = value.get("type")
-    typed = kind in PRIMITIVES or kind in ("object", "array") or (
-        isinstance(kind, list) and all(isinstance(k, str) and k in
-                                       {*PRIMITIVES, "object", "array"} for k in kind))
-    props = value.get("properties")
-    if isinstance(props, dict) and props and all(
-            isinstance(p, dict) and (set(p) & ({"type", "description"} | SCHEMA_HINTS))
-            for p in props.values()):
-        return typed or "required" in value or kind is None
-    return typed and bool(SCHEMA_HINTS & set(value))
-
-
-_SUBSCHEMA_KEYS = ("items", "additionalProperties", "not", "contains", "propertyNames",
-                   "if", "then", "else", "additionalItems", "unevaluatedProperties")
-_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-
-
-def canonical(schema: Any) -> Any:
-    """A normal form that compares equal when two schemas mean the same to a model.
-
-    Spelling differences only: titles and `$schema` dropped, `definitions` ->
-    `$defs`, one-value enum -> const, anyOf of bare primitive types -> a type
-    list, empty `required` dropped. Fields, types, required sets and
-    constraints are kept exactly.
-    """
-    if schema is True:
-        return {}
-    if schema is False:
-        return {"not": {}}
-    if not isinstance(schema, dict):
-        return schema
-    node = _simplify({k: v for k, v in schema.items() if k not in DROPPED})
-    out: dict[str, Any] = {}
-    defs = schema_defs(node)
-    for key, value in node.items():
-        if key in ("$defs", "definitions"):
-            continue
-        if key == "$ref" and isinstance(value, str) and ref_name(value):
-            out[key] = f"#/$defs/{ref_name(value)}"
-        elif key == "properties" and isinstance(value, dict):
-            if value:
-                out[key] = {k: canonical(v) for k, v in value.items()}
-        elif key in _SUBSCHEMA_KEYS and isinstance(value, dict | bool):
-            keep_bool = key == "additionalProperties" and isinstance(value, bool)
-            out[key] = value if keep_bool else canonical(value)
-        elif key in (*_SUBSCHEMA_LISTS, "items") and isinstance(value, list):
-            out[key] = [canonical(v) for v in value]
-        elif key == "required" and isinstance(value, list):
-            if value:
-                out[key] = sorted(value)
-        elif key == "description":
-            out[key] = _one_line(value)
-        else:
-            out[key] = value
-    if defs:
-        out["$defs"] = {k: canonical(v) for k, v in defs.items()}
-    members = out.get("anyOf")
-    if isinstance(members, list) and any(set(m) == {"const"} for m in members) and all(
-            set(m) == {"const"} or m == {"type": "null"} for m in members):
-        out.pop("anyOf")
-        out["enum"] = [m.get("const") for m in members]
-    if isinstance(out.get("enum"), list) and len(out["enum"]) == 1:
-        out["const"] = out.pop("enum")[0]
-    if "enum" in out or "const" in out:
-        out.pop("type", None)
-    for key in ("anyOf", "oneOf"):
-        members = out.get(key)
-        if isinstance(members, list) and members and "type" not in out and all(
-                set(m) == {"type"} and isinstance(m["type"], str) for m in members):
-            out["type"] = [m["type"] for m in out.pop(key)]
-    if isinstance(out.get("type"), list) and len(out["type"]) == 1:
-        out["type"] = out["type"][0]
-    if "properties" in out and "type" not in out:
-        out["type"] = "object"
-    return out
