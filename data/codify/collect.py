@@ -64,6 +64,38 @@ def outputs() -> None:
                {"query": "grade school math", "results": [json.loads(x) for x in lines]})
 
 
+def _constant(package: str, relative: str, name: str) -> str:
+    """A module-level string constant, read with `ast` (the module is not imported)."""
+    import ast
+
+    tree = ast.parse(_pkg_file(package, relative).read_text(encoding="utf-8"))
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and target.id == name:
+            value = ast.literal_eval(node.value)  # type: ignore[attr-defined]
+            assert isinstance(value, str)
+            return value
+    raise KeyError(name)
+
+
+def prompts() -> None:
+    sources = {
+        "litellm_usage_chat.txt": ("litellm", "proxy/management_endpoints/usage_endpoints/"
+                                   "ai_usage_chat.py", "_SYSTEM_PROMPT_BASE"),
+        "litellm_pairwise_judge.txt": ("litellm", "integrations/shadow_eval_logger.py",
+                                       "PAIRWISE_JUDGE_SYSTEM_PROMPT"),
+        "langchain_write_todos.txt": ("langchain", "agents/middleware/todo.py",
+                                      "WRITE_TODOS_SYSTEM_PROMPT"),
+        "langchain_summary.txt": ("langchain", "agents/middleware/summarization.py",
+                                  "DEFAULT_SUMMARY_PROMPT"),
+    }
+    for name, (package, relative, constant) in sources.items():
+        path = HERE / "prompts" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_constant(package, relative, constant), encoding="utf-8")
+
+
 if __name__ == "__main__":
     schemas()
     outputs()
+    prompts()

@@ -42,8 +42,9 @@ _FILLER_PREFIX = [
     (re.compile(r"^(please|kindly)\s*,?\s+", re.I), ""),
     (re.compile(r"^it is (very |extremely |really |absolutely |critically )?"
                 r"(important|essential|crucial|vital|imperative) (that you |that |to )", re.I), ""),
-    (re.compile(r"^(make sure|be sure|ensure) (that you |that |to )", re.I), ""),
-    (re.compile(r"^(remember|note|keep in mind|bear in mind) (that |to )", re.I), ""),
+    (re.compile(r"^(make sure|be sure|ensure) (that you |to )", re.I), ""),
+    (re.compile(r"^(make sure|be sure) that ", re.I), "ensure "),
+    (re.compile(r"^(remember|note|keep in mind|bear in mind)( that | to |\s*[:,]\s*)", re.I), ""),
     (re.compile(r"^(i want you to|i would like you to|we want you to|your job is to|"
                 r"your task is to)\s+", re.I), ""),
     (re.compile(r"^you (should|will|need to|have to) (always )?", re.I), r"\2"),
@@ -51,13 +52,17 @@ _FILLER_PREFIX = [
     (re.compile(r"^you must ", re.I), "must "),
     (re.compile(r"^must (?=never|always)", re.I), ""),
 ]
-# Telegraphic style: words a model does not need to read an instruction.
-_DROP_WORDS = re.compile(r"\b(the|a|an|your|our|please)\s+", re.I)
+# Telegraphic style: words a model does not need to read an instruction. Lower case
+# only ("A and B" names things), plus a capitalised article that starts a sentence.
+_DROP_WORDS = re.compile(r"\b(the|a|an|your|our|please)\s+|^(The|A|An|Your|Our)\s+(?=[a-z])")
+_FILLER_INSIDE = re.compile(r"\bit is (very |really |extremely |absolutely )?(important|essential|"
+                            r"crucial|vital) (that you |that |to )", re.I)
 _PHRASES = [(re.compile(p, re.I), r) for p, r in (
     (r"\bin order to\b", "to"), (r"\bas quickly as possible\b", "ASAP"),
     (r"\bis able to\b", "can"), (r"\bat this point in time\b", "now"),
     (r"\bdue to the fact that\b", "because"), (r"\bfor the purpose of\b", "for"),
     (r"\bin the event that\b", "if"), (r"\ba number of\b", "several"),
+    (r"\ball of the\b", "all"), (r"\bwhenever that is at all possible\b", "where possible"),
 )]
 _INTENSIFIERS = re.compile(r"\b(very|really|extremely|absolutely|basically|actually|simply|"
                            r"just|truly|definitely|certainly)\s+", re.I)
@@ -77,15 +82,61 @@ def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(normalise(prompt).encode("utf-8")).hexdigest()
 
 
-def sentences(text: str) -> list[str]:
-    """Bullet items and sentences, in order, without bullets or blank lines."""
-    out: list[str] = []
+def units(text: str) -> list[tuple[str, bool]]:
+    """(text, verbatim) units in order: sentences and bullet items of the prose,
+    and verbatim blocks (code fences, JSON examples, indented code) kept whole.
+
+    Hard-wrapped lines of one paragraph are joined before splitting sentences.
+    """
+    out: list[tuple[str, bool]] = []
+    para: list[str] = []
+    block: list[str] = []
+    depth, fenced = 0, False
+
+    def flush() -> None:
+        if para:
+            joined = " ".join(para)
+            out.extend((s.strip(), False) for s in _SENTENCE_END.split(joined) if s.strip())
+            para.clear()
+
     for line in text.splitlines():
-        line = _BULLET.sub("", line).strip()
-        if not line or re.fullmatch(r"#+.*|[A-Z][\w ]{0,30}:", line):
-            continue  # headings carry no rule of their own
-        out += [s.strip() for s in _SENTENCE_END.split(line) if s.strip()]
+        stripped = line.strip()
+        if fenced or stripped.startswith("```") or depth > 0 or stripped[:1] in ("{", "["):
+            flush()
+            block.append(line)
+            if stripped.startswith("```"):
+                fenced = not fenced
+            if not fenced:
+                depth += sum(stripped.count(c) for c in "{[") - sum(stripped.count(c)
+                                                                   for c in "}]")
+                if depth <= 0:
+                    depth = 0
+                    out.append(("\n".join(block), True))
+                    block.clear()
+            continue
+        if not stripped or re.fullmatch(r"#+.*|<[\w/]+>|[A-Z][\w ]{0,30}:", stripped):
+            flush()  # blank lines, headings and tags end a paragraph
+            continue
+        if _BULLET.match(line):
+            flush()
+            para.append(_BULLET.sub("", line).strip())
+            flush()
+            continue
+        para.append(stripped)
+    flush()
+    if block:
+        out.append(("\n".join(block), True))
     return out
+
+
+def sentences(text: str) -> list[str]:
+    return [unit for unit, _ in units(text)]
+
+
+def _redundant(sentence: str, kept: list[str]) -> bool:
+    """Every clause of `sentence` is already stated by a kept line."""
+    clauses = [c for c in re.split(r",?\s+and\s+|;\s*|:\s+", sentence) if len(_words(c)) >= 2]
+    return bool(clauses) and all(any(_covers(k, c) for k in kept) for c in clauses)
 
 
 def _words(text: str) -> set[str]:
@@ -118,6 +169,7 @@ def tighten(sentence: str) -> str:
         for pattern, repl in _FILLER_PREFIX:
             text = pattern.sub(repl, text)
     text = _INTENSIFIERS.sub("", text)
+    text = _FILLER_INSIDE.sub("", text)
     for pattern, repl in _PHRASES:
         text = pattern.sub(repl, text)
     text = _DROP_WORDS.sub("", text)
@@ -144,7 +196,8 @@ def validate(original: str, contract: str) -> list[str]:
                 if not re.search(rf"(?<![\w.]){re.escape(n)}(?![\d])", contract)]
     lines = sentences(contract) + [line for line in contract.splitlines() if line.strip()]
     for rule in sentences(original):
-        if is_rule(rule) and not any(_covers(line, rule) for line in lines):
+        if is_rule(rule) and not any(_covers(line, rule) for line in lines) and not _redundant(
+                rule, lines):
             problems.append(f"rule lost: {rule}")
     return problems
 
@@ -153,11 +206,14 @@ def rule_contract(prompt: str) -> str:
     """Deterministic 5C extraction: classify, tighten, de-duplicate, keep every rule."""
     parts: dict[str, list[str]] = {name: [] for name in SECTIONS}
     kept: list[str] = []
-    for sentence in sentences(prompt):
+    for sentence, verbatim in units(prompt):
+        if verbatim:  # examples and output formats are kept byte for byte
+            parts["Calibration"].append(sentence)
+            continue
         if _POLITE.match(sentence):
             continue
         short = tighten(sentence)
-        if not short or any(_covers(other, short) and _covers(other, sentence) for other in kept):
+        if not short or _redundant(sentence, kept):
             continue  # a repetition of something already kept
         if not _covers(short, sentence):
             short = sentence  # tightening lost a rule word; keep it as written
@@ -174,14 +230,14 @@ def rule_contract(prompt: str) -> str:
 def render_contract(parts: dict[str, list[str]]) -> str:
     lines: list[str] = []
     for name in SECTIONS:
-        items = [i.rstrip(".") for i in parts.get(name) or []]
+        items = [i if "\n" in i else i.rstrip(".:") for i in parts.get(name) or []]
         if not items:
             continue
-        if len(items) == 1:
+        if len(items) == 1 and "\n" not in items[0]:
             lines.append(f"{name}: {items[0]}.")
         else:
             lines.append(f"{name}:")
-            lines += [f"- {item}." for item in items]
+            lines += [item if "\n" in item else f"- {item}." for item in items]
     return "\n".join(lines)
 
 
