@@ -269,14 +269,17 @@ def _model_draft_ok(prompt: str, draft: str, model: str) -> list[str]:
 
 
 async def make_contract(prompt: str, backend: ChatBackend | None = None,
-                        model: str = "gpt-4o") -> Contract:
+                        model: str = "gpt-4o", max_tokens: int = 1024) -> Contract:
     """Ask `backend` for a 5C rewrite; fall back to `rule_contract` if it fails validation."""
     problems: list[str] = []
     text, source = "", "rules"
     if backend is not None:
         try:
+            # A contract is shorter than its prompt, so that bounds the reply.
+            budget = max(32, min(max_tokens, count_text(prompt, model)))
             reply = await backend([{"role": "system", "content": INSTRUCTION},
-                                   {"role": "user", "content": prompt}], temperature=0)
+                                   {"role": "user", "content": prompt}],
+                                  temperature=0, max_tokens=budget)
             draft = reply.text.strip()
             problems = _model_draft_ok(prompt, draft, model)
             if not problems:

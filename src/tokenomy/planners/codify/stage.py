@@ -146,10 +146,11 @@ class CodifyStage:
         stored = self.store.get(digest)
         if stored is None:
             return False
+        before, after = count_text(original, model), count_text(stored.contract, model)
+        if after >= before:
+            return False  # an already-tight prompt: the contract would cost more
         messages[0] = {**first, "content": stored.contract}
-        call.record(self.name, technique="contract",
-                    tokens_before=count_text(original, model),
-                    tokens_after=count_text(stored.contract, model),
+        call.record(self.name, technique="contract", tokens_before=before, tokens_after=after,
                     ms=(time.perf_counter() - started) * 1000,
                     detail={"hash": digest, "source": stored.source})
         return True
