@@ -148,7 +148,7 @@ def parse_plan(text: str, tools: dict[str, Callable[..., Any]]) -> Plan:
     except SyntaxError as exc:
         raise PlanError([f"line {exc.lineno}: {exc.msg}"]) from exc
     problems: list[str] = []
-    calls: list[str] = []
+    calls: list[tuple[int, int, str]] = []
     evidence: list[str] = []
     defined = set(BUILTINS)
     for node in ast.walk(tree):
@@ -160,7 +160,7 @@ def parse_plan(text: str, tools: dict[str, Callable[..., Any]]) -> Plan:
             if name is None:
                 problems.append(f"line {node.lineno}: only named tools can be called")
             elif name in tools:
-                calls.append(name)
+                calls.append((node.lineno, node.col_offset, name))
                 problem = _signature_problem(name, tools[name], node)
                 if problem:
                     problems.append(problem)
@@ -175,7 +175,7 @@ def parse_plan(text: str, tools: dict[str, Callable[..., Any]]) -> Plan:
         problems.append("the plan calls no tool")
     if problems:
         raise PlanError(problems)
-    return Plan(source, tree, calls, evidence)
+    return Plan(source, tree, [name for *_, name in sorted(calls)], evidence)
 
 
 def _targets(node: ast.stmt) -> list[str]:
