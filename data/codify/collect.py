@@ -57,6 +57,9 @@ def outputs() -> None:
     _write(HERE / "outputs" / "litellm_model_prices.json", rows)
     registry = json.loads(_pkg_file("litellm", "proxy/mcp_registry.json").read_text())
     _write(HERE / "outputs" / "litellm_mcp_registry.json", registry)
+    fields = json.loads(_pkg_file("litellm", "proxy/public_endpoints/provider_create_fields.json")
+                        .read_text())
+    _write(HERE / "outputs" / "litellm_provider_fields.json", fields[:40])
     gsm = Path("/work/shared/data/gsm8k.dev.jsonl")
     if gsm.exists():
         lines = gsm.read_text().splitlines()[:25]

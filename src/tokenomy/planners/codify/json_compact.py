@@ -11,6 +11,7 @@ the tabular array of TOON (Token-Oriented Object Notation):
 Cells are JSON literals; a string is written bare unless that would read as
 something else (a number, true/false/null, or text with commas, quotes or
 edge spaces), so the table parses back to the same array (`parse_table`).
+An empty cell is a key the row leaves out (an empty string is written `""`).
 """
 
 from __future__ import annotations
@@ -32,20 +33,27 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-def is_uniform(value: Any, min_rows: int = 2) -> bool:
-    """Objects that all have the same keys in the same order, mostly scalar values.
+def table_keys(value: Any, min_rows: int = 2) -> list[str] | None:
+    """The columns if `value` is a list of objects that fit one table, else None.
 
-    Nested values are allowed as minified JSON cells, but a table of mostly
-    nested cells saves nothing, so at least half of each row must be scalar.
+    Rows may leave out optional keys (an empty cell; an empty string is `""`),
+    but each row must have most of the columns, and at least half of each
+    row's values must be scalar: nested values are minified JSON cells, and a
+    table of mostly nested cells saves nothing.
     """
     if not isinstance(value, list) or len(value) < min_rows:
-        return False
-    first = value[0]
-    if not isinstance(first, dict) or not first:
-        return False
-    keys = list(first)
-    return all(isinstance(row, dict) and list(row) == keys
-               and 2 * sum(_scalar(v) for v in row.values()) >= len(keys) for row in value)
+        return None
+    if not all(isinstance(row, dict) and row for row in value):
+        return None
+    keys = list(dict.fromkeys(k for row in value for k in row))
+    for row in value:
+        if len(row) < 0.6 * len(keys) or 2 * sum(_scalar(v) for v in row.values()) < len(row):
+            return None
+    return keys
+
+
+def is_uniform(value: Any, min_rows: int = 2) -> bool:
+    return table_keys(value, min_rows) is not None
 
 
 def _cell(value: Any) -> str:
@@ -59,10 +67,13 @@ def _key(key: str) -> str:
 
 
 def to_table(rows: list[dict[str, Any]]) -> str:
-    keys = list(rows[0])
+    keys = table_keys(rows, min_rows=1) or list(rows[0])
     lines = [f"[{len(rows)}]{{{','.join(_key(k) for k in keys)}}}:"]
-    lines += [",".join(_cell(row[k]) for k in keys) for row in rows]
+    lines += [",".join(_cell(row[k]) if k in row else "" for k in keys) for row in rows]
     return "\n".join(lines)
+
+
+_MISSING = object()
 
 
 def _split_cells(line: str) -> list[Any]:
@@ -74,7 +85,7 @@ def _split_cells(line: str) -> list[Any]:
         else:
             end = line.find(",", pos)
             end = len(line) if end < 0 else end
-            value, pos = line[pos:end], end
+            value, pos = (line[pos:end] if end > pos else _MISSING), end
         cells.append(value)
         pos += 1  # the comma
     return cells
@@ -87,7 +98,8 @@ def parse_table(text: str) -> list[dict[str, Any]]:
     if not match:
         raise ValueError(f"not a table header: {head!r}")
     keys = [k if not k.startswith('"') else json.loads(k) for k in _split_keys(match.group(2))]
-    out = [dict(zip(keys, _split_cells(row), strict=True)) for row in rows]
+    out = [{k: v for k, v in zip(keys, _split_cells(row), strict=True) if v is not _MISSING}
+           for row in rows]
     if len(out) != int(match.group(1)):
         raise ValueError("row count does not match the header")
     return out
