@@ -129,3 +129,29 @@ def test_data_is_not_mistaken_for_a_schema() -> None:
     assert not is_schema({"type": "person", "name": "Ada"})
     assert not is_schema({"properties": "many", "count": 3})
     assert is_schema({"type": "object", "properties": {"a": {"type": "string"}}})
+
+
+def test_pydantic_models_render_for_sdk_structured_outputs() -> None:
+    from typing import Literal
+
+    from pydantic import BaseModel, Field
+
+    from tokenomy.planners.codify import render_model
+
+    class Answer(BaseModel):
+        """What the agent returns."""
+
+        verdict: Literal["yes", "no"]
+        confidence: float = Field(ge=0, le=1, description="How sure")
+        sources: list[str] = Field(default_factory=list, max_length=3)
+
+    text = render_model(Answer)
+    assert text.splitlines() == [
+        "// What the agent returns.",
+        "type Answer = {",
+        '  verdict: "yes" | "no"',
+        "  confidence: number  // maximum=1, minimum=0, How sure",
+        "  sources?: string[]  // maxItems=3",
+        "}",
+    ]
+    assert canonical(parse_schema(text)) == canonical(Answer.model_json_schema())

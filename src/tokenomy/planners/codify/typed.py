@@ -12,7 +12,8 @@ Notation (one way to write each thing):
   `A | B` anyOf (and `type: [..]` lists); `A & B` allOf; literals `"a" | 1`
   are enum / const; `Record<string, T>` maps; `Name` refers to `type Name = ..`.
 - `{ ... }` objects, one field per line, `key?:` when not required,
-  `[key: string]: T` for additionalProperties schemas.
+  `[key: string]: T` for additionalProperties schemas; `[A, B]` draft-4 tuples.
+- a `oneOf` union reads `A | B  // oneOf` (exactly one), an anyOf union `A | B`.
 - constraints follow the field in a `// k=v, k=v, description` comment: values
   are JSON, patterns go in backticks. Keys that only apply to strings and
   numbers (`ITEM_KEYS`) sit on the innermost item type of an array field.
@@ -303,6 +304,11 @@ def render_schema(schema: dict[str, Any], name: str | None = None) -> str:
     for def_name, sub in schema_defs(schema).items():
         blocks.append(renderer.declaration(def_name, sub))
     return "\n".join(blocks)
+
+
+def render_model(model: Any) -> str:
+    """A pydantic model class (as the SDK's structured outputs use) as typed definitions."""
+    return render_schema(model.model_json_schema(), name=model.__name__)
 
 
 def render_defs(defs: dict[str, Any]) -> str:
