@@ -98,7 +98,7 @@ async def test_small_or_plain_prompts_pass_through() -> None:
 
 def test_proxy_sends_typed_schema_upstream(echo_proxy: Server, upstream_reset: Server) -> None:
     request = {**body(), "model": "echo"}
-    reply = httpx.post(echo_proxy.v1 + "/chat/completions", json=request, timeout=30)
+    reply = httpx.post(echo_proxy.v1 + "/chat/completions", json=request, timeout=120)
     assert reply.status_code == 200, reply.text
     sent = int(reply.headers["x-tokenomy-prompt-tokens-sent"])
     original = int(reply.headers["x-tokenomy-prompt-tokens-original"])
