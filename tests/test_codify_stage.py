@@ -31,9 +31,12 @@ def body() -> dict:
         "model": "gpt-4o",
         "messages": [
             {"role": "system", "content": system},
-            {"role": "user", "content": [{"type": "text", "text": "Validate this response "
-                                          "against:\n```json\n" + json.dumps(SCHEMA, indent=2)
-                                          + "\n```"}]},
+            {"role": "developer", "content": [{"type": "text", "text": "Validate responses "
+                                               "against:\n```json\n"
+                                               + json.dumps(SCHEMA, indent=2) + "\n```"}]},
+            {"role": "user", "content": "Is this schema right?\n" + json.dumps(
+                RESPONSE_FORMAT["json_schema"]["schema"], indent=2)
+                + "\nAnd these rows?\n" + json.dumps(ROWS[:3], indent=2)},
             {"role": "assistant", "content": "I'll look up prices.\n" + json.dumps(ROWS)},
             {"role": "tool", "tool_call_id": "c1", "content": json.dumps(ROWS, indent=2)},
         ],
@@ -63,8 +66,12 @@ async def test_stage_types_schemas_and_leaves_tool_fields_untouched() -> None:
     assert render_tools(TOOLS) in messages[0]["content"]
     assert messages[0]["content"].endswith("\nReply in JSON.")
     assert "```ts\n// Represents a chat completion" in messages[1]["content"][0]["text"]
-    assert messages[2] == original["messages"][2]  # assistant turns are history, left alone
-    assert messages[3]["content"].startswith("[12]{model,litellm_provider,")
+    # A user's JSON stays JSON: the schema is left as written, data only minified.
+    user = messages[2]["content"]
+    assert json.dumps(RESPONSE_FORMAT["json_schema"]["schema"], indent=2) in user
+    assert user.endswith("And these rows?\n" + json.dumps(ROWS[:3], separators=(",", ":")))
+    assert messages[3] == original["messages"][3]  # assistant turns are history, left alone
+    assert messages[4]["content"].startswith("[12]{model,litellm_provider,")
     events = {e.technique: e for e in sent.events}
     assert set(events) == {"typed_schema", "json_compact"}
     typed = events["typed_schema"]
@@ -84,7 +91,7 @@ async def test_stage_can_be_switched_off_per_technique() -> None:
     settings = Settings(planner={"codify": {"json_data": False}})
     sent = await run(CodifyStage(settings), Call(body=body()))
     assert [e.technique for e in sent.events] == ["typed_schema"]
-    assert sent.body["messages"][3] == body()["messages"][3]
+    assert sent.body["messages"][4] == body()["messages"][4]
     off = await run(CodifyStage(Settings(planner={"codify": {"enabled": False}})),
                     Call(body=body()))
     assert off.body == body() and not off.events

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tokenomy.planners.codify.json_compact import compact
+from tokenomy.planners.codify.json_compact import compact, minify
 from tokenomy.planners.codify.shapes import is_schema, is_tool_list
 from tokenomy.planners.codify.typed import render_schema, render_tools
 
@@ -61,15 +61,16 @@ def find_blocks(text: str) -> list[Block]:
             pos = start + 1
 
 
-def codified(block: Block) -> str:
-    """The compact text for a block: typed definitions for schemas and tools."""
+def codified(block: Block, tables: bool = True) -> str:
+    """The compact text for a block: typed definitions for schemas and tools,
+    minified JSON (or, with `tables`, TOON tables) for data."""
     value = block.value
     if block.kind == "tools":
         tools = value if isinstance(value, list) else next(iter(value.values()))
         return render_tools(tools)
     if block.kind == "schema":
         return render_schema(value)
-    return compact(value)
+    return compact(value) if tables else minify(value)
 
 
 def relabel_fence(text: str, start: int, label: str) -> str:

@@ -4,6 +4,12 @@
     typed_schemas = true      # JSON Schemas / tool lists pasted as text -> typed definitions
     json_data = true          # pretty JSON data -> minified JSON or TOON tables
     min_saving = 0.1          # rewrite a block only when it saves this share of its tokens
+    schema_roles = ["system", "developer"]          # where schemas become types
+    data_roles = ["system", "developer", "tool", "user"]  # where JSON data is minified
+    table_roles = ["system", "developer", "tool"]   # where uniform arrays become tables
+
+A user who pastes JSON usually wants JSON back, so by default user messages are
+only minified (still valid JSON) and their schemas are left as written.
 
     [planner]
     contracts = true          # every team gets its stored 5C contracts ...
@@ -29,7 +35,10 @@ class CodifySettings(BaseModel):
     json_data: bool = True
     min_saving: float = Field(default=0.1, ge=0.0, lt=1.0)
     min_tokens: int = Field(default=8, ge=0)
-    roles: list[str] = Field(default_factory=lambda: ["system", "developer", "user", "tool"])
+    schema_roles: list[str] = Field(default_factory=lambda: ["system", "developer"])
+    data_roles: list[str] = Field(
+        default_factory=lambda: ["system", "developer", "tool", "user"])
+    table_roles: list[str] = Field(default_factory=lambda: ["system", "developer", "tool"])
 
 
 class ContractPolicy(BaseModel):

@@ -48,17 +48,19 @@ class Tally:
         entry["kinds"][kind] = entry["kinds"].get(kind, 0) + 1
 
 
-def codify_text(text: str, model: str, options: CodifySettings, tally: Tally) -> str:
+def codify_text(text: str, model: str, role: str, options: CodifySettings,
+                tally: Tally) -> str:
     """Rewrite every JSON schema / tool list / data block in `text` that gets shorter."""
     blocks = find_blocks(text)
     for block in reversed(blocks):  # from the end, so earlier offsets stay valid
-        if block.kind == "data" and not options.json_data:
-            continue
-        if block.kind != "data" and not options.typed_schemas:
+        if block.kind == "data":
+            if not options.json_data or role not in options.data_roles:
+                continue
+        elif not options.typed_schemas or role not in options.schema_roles:
             continue
         old = text[block.start:block.end]
         try:
-            new = codified(block)
+            new = codified(block, tables=role in options.table_roles)
         except (ValueError, TypeError, KeyError, RecursionError):
             continue  # an odd schema stays as it was
         before, after = count_text(old, model), count_text(new, model)
@@ -112,12 +114,15 @@ class CodifyStage:
         new = list(messages)
         changed = self._substitute_contract(call, new, model)
         tally = Tally()
+        roles = {*self.options.schema_roles, *self.options.data_roles}
         for index, message in enumerate(new):
-            if not isinstance(message, dict) or message.get("role") not in self.options.roles:
+            if not isinstance(message, dict) or message.get("role") not in roles:
                 continue
             content = message.get("content")
+            role = str(message["role"])
             rewritten = _rewrite_content(
-                content, lambda text: codify_text(text, model, self.options, tally))
+                content, lambda text, role=role: codify_text(text, model, role, self.options,
+                                                             tally))
             if rewritten != content:
                 new[index] = {**message, "content": rewritten}
                 changed = True
