@@ -55,3 +55,23 @@ def test_find_blocks_in_prose_and_fences() -> None:
     assert [b.kind for b in blocks] == ["schema", "data"]
     assert blocks[0].value == schema
     assert text[blocks[1].start:blocks[1].end].startswith("[{")
+
+
+async def test_fenced_table_is_no_longer_labelled_json() -> None:
+    from tokenomy.call import Call, Result
+    from tokenomy.config import Settings
+    from tokenomy.pipeline import Pipeline
+    from tokenomy.planners.codify.stage import CodifyStage
+
+    rows = json.loads((DATA / "litellm_model_prices.json").read_text())[:5]
+    content = "Prices:\n```json\n" + json.dumps(rows, indent=2) + "\n```\nDone."
+    seen: list[Call] = []
+
+    async def terminal(call: Call) -> Result:
+        seen.append(call)
+        return Result(response={})
+
+    call = Call(body={"model": "gpt-4o", "messages": [{"role": "tool", "content": content}]})
+    await Pipeline([CodifyStage(Settings())], terminal).run(call)
+    sent = seen[0].body["messages"][0]["content"]
+    assert sent.startswith("Prices:\n```text\n[5]{model,") and sent.endswith("\n```\nDone.")

@@ -70,6 +70,8 @@ def codify_text(text: str, model: str, role: str, options: CodifySettings,
         text = text[:block.start] + new + text[block.end:]
         if block.kind != "data":
             text = relabel_fence(text, block.start, "ts")
+        elif not new.startswith(("{", "[{", "[[", '["')) or "]{" in new.split("\n", 1)[0]:
+            text = relabel_fence(text, block.start, "text")  # a table is no longer JSON
         technique = "json_compact" if block.kind == "data" else "typed_schema"
         tally.add(technique, before, after, block.kind)
     return text
