@@ -169,3 +169,10 @@ def test_cli_writes_a_contract_the_stage_then_uses(tmp_path: Path) -> None:
     assert ContractStore(db).get(prompt_hash(CODER)) is not None
     empty = runner.invoke(contract_command, ["--rules-only", "--db", str(db)], input="  \n")
     assert empty.exit_code != 0 and "empty" in empty.output
+
+
+def test_contract_is_a_tokenomy_command() -> None:
+    from tokenomy.cli import main
+
+    result = CliRunner().invoke(main, ["contract", "--help"])
+    assert result.exit_code == 0 and "5C contract" in result.output
