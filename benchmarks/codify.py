@@ -6,6 +6,8 @@ Rows (all files under data/codify/, sources in data/codify/README.md):
 - schemas/*.json and tools/*.json: pretty JSON (indent=2, as people paste it)
   vs minified JSON vs the typed rendering (`render_schema` / `render_tools`);
   every rendering is parsed back and checked equal to the schema (`rt` column).
+- openapi/*.json: OpenAPI documents vs `render_openapi` (one line per operation
+  plus typed components; `rt` checks every component schema round-trips).
 - outputs/*.json: pretty vs minified vs `compact` (TOON tables where uniform).
 - prompts/*.txt: the system prompt vs its rule-based 5C contract (validated).
 
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from tokenomy.planners.codify.contracts import rule_contract, validate
 from tokenomy.planners.codify.json_compact import compact, minify
+from tokenomy.planners.codify.openapi import render_openapi
 from tokenomy.planners.codify.shapes import canonical
 from tokenomy.planners.codify.typed import render_schema, render_tools
 from tokenomy.planners.codify.typed_parse import parse_schema, parse_tools
@@ -63,6 +66,15 @@ def rows(models: list[str]) -> list[dict]:
             started = time.perf_counter()
             pretty, mini, text, ok = _schema_row(path)
             add(group, path.stem, pretty, mini, text, ok, (time.perf_counter() - started) * 1e3)
+    for path in sorted((DATA / "openapi").glob("*.json")):
+        spec = json.loads(path.read_text())
+        started = time.perf_counter()
+        text = render_openapi(spec)
+        ms = (time.perf_counter() - started) * 1e3
+        schemas = (spec.get("components") or {}).get("schemas") or {}
+        ok = all(canonical(parse_schema(render_schema(s))) == canonical(s)
+                 for s in schemas.values())
+        add("openapi", path.stem, json.dumps(spec, indent=2), minify(spec), text, ok, ms)
     for path in sorted((DATA / "outputs").glob("*.json")):
         value = json.loads(path.read_text())
         started = time.perf_counter()
@@ -79,13 +91,13 @@ def rows(models: list[str]) -> list[dict]:
 
 
 def table(results: list[dict]) -> str:
-    head = (f"{'group':<7}{'name':<28}{'model':<8}{'original':>9}{'minified':>9}"
+    head = (f"{'group':<8}{'name':<28}{'model':<8}{'original':>9}{'minified':>9}"
             f"{'codified':>9}{'save':>7}{'vs_min':>8}  rt  {'ms':>6}")
     lines = [head, "-" * len(head)]
     for r in results:
         mini = "-" if r["minified"] is None else str(r["minified"])
         vs_min = "-" if r["vs_min"] is None else f"{r['vs_min']:.0%}"
-        lines.append(f"{r['group']:<7}{r['name'][:27]:<28}{r['model']:<8}{r['original']:>9}"
+        lines.append(f"{r['group']:<8}{r['name'][:27]:<28}{r['model']:<8}{r['original']:>9}"
                      f"{mini:>9}{r['codified']:>9}{r['save']:>7.0%}{vs_min:>8}  "
                      f"{'ok' if r['rt'] else 'NO':<2}  {r['ms']:>6.1f}")
     lines.append("")
@@ -96,7 +108,7 @@ def table(results: list[dict]) -> str:
             after = sum(r["codified"] for r in sel)
             mins = [r["minified"] for r in sel if r["minified"] is not None]
             vs = f", {1 - after / sum(mins):.1%} vs minified" if len(mins) == len(sel) else ""
-            lines.append(f"total {group:<7}{model:<8}{before:>7} -> {after:<7} "
+            lines.append(f"total {group:<8}{model:<8}{before:>7} -> {after:<7} "
                          f"{1 - after / before:.1%} fewer tokens{vs}")
     return "\n".join(lines)
 

@@ -46,6 +46,17 @@ def schemas() -> None:
            body["content"]["application/json"]["schema"])
 
 
+def openapi() -> None:
+    """Three routers of the LiteLLM proxy, as FastAPI generated their OpenAPI documents."""
+    snapshot = json.loads(_pkg_file("litellm", "proxy/_lazy_openapi_snapshot.json").read_text())
+    for router in ("access_groups", "agents", "mcp_management"):
+        spec = {"openapi": "3.1.0", "info": {"title": f"LiteLLM proxy: {router}",
+                                             "version": "1.106.2"}, **snapshot[router]}
+        _write(HERE / "openapi" / f"litellm_{router}.json", spec)
+    spec = json.loads(_pkg_file("litellm", "proxy/openapi.json").read_text())
+    _write(HERE / "openapi" / "litellm_proxy_core.json", spec)
+
+
 def outputs() -> None:
     prices = json.loads(_pkg_file("litellm", "model_prices_and_context_window_backup.json")
                         .read_text())
@@ -100,5 +111,6 @@ def prompts() -> None:
 
 if __name__ == "__main__":
     schemas()
+    openapi()
     outputs()
     prompts()

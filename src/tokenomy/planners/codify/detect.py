@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tokenomy.planners.codify.json_compact import compact, minify
+from tokenomy.planners.codify.openapi import is_openapi, render_openapi
 from tokenomy.planners.codify.shapes import is_schema, is_tool_list
 from tokenomy.planners.codify.typed import render_schema, render_tools
 
@@ -17,7 +18,7 @@ _START = re.compile(r"(?:^|\n)[ \t]*([{\[])|(?:[:=][ \t]*)([{\[])")
 _FENCE = re.compile(r"```(json|JSON|jsonc)?[ \t]*\n")
 MIN_CHARS = 40
 
-Kind = Literal["schema", "tools", "data"]
+Kind = Literal["schema", "tools", "openapi", "data"]
 
 
 @dataclass
@@ -35,6 +36,8 @@ def classify(value: Any) -> Kind:
         inner = next(iter(value.values()))
         if next(iter(value)) in ("tools", "functions") and is_tool_list(inner):
             return "tools"
+    if is_openapi(value):
+        return "openapi"
     if is_schema(value):
         return "schema"
     return "data"
@@ -70,6 +73,8 @@ def codified(block: Block, tables: bool = True) -> str:
         return render_tools(tools)
     if block.kind == "schema":
         return render_schema(value)
+    if block.kind == "openapi":
+        return render_openapi(value)
     return compact(value) if tables else minify(value)
 
 

@@ -241,6 +241,8 @@ class Parser:
 
     def field_type(self) -> dict[str, Any]:
         node = self.type()
+        if self.peek() == ",":  # one-line objects: `{a: T, b?: U}`
+            self.pos += 1
         note = self.comment()
         if note:
             _apply(node, note, field_comment=True)
