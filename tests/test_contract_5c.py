@@ -176,3 +176,15 @@ def test_contract_is_a_tokenomy_command() -> None:
 
     result = CliRunner().invoke(main, ["contract", "--help"])
     assert result.exit_code == 0 and "5C contract" in result.output
+
+
+def test_structured_prompt_keeps_headings_placeholders_and_order() -> None:
+    prompt = (PROMPTS / "langchain_summary.txt").read_text()
+    text = rule_contract(prompt)
+    lines = text.splitlines()
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings == ["## SESSION INTENT", "## SUMMARY", "## ARTIFACTS", "## NEXT STEPS"]
+    assert lines[0] == "Character: Context Extraction Assistant."  # from the <role> tag
+    assert lines[-2:] == ["Messages to summarize:", "{messages}"]
+    assert validate(prompt, text) == []
+    assert validate(prompt, text.replace("{messages}", "")) == ["placeholder {messages} missing"]

@@ -23,7 +23,7 @@ Source = Literal["model", "rules"]
 _CONTINGENCY = re.compile(
     r"^(if|when|whenever|in case|unless|otherwise|should|in the event)\b", re.I)
 _CHARACTER = re.compile(
-    r"^(you are|you're|act as|your role|as an? |your name is|i am|we are)", re.I)
+    r"^((you are|you're) (an?|the) |act as|your role|as an? |your name is|i am|we are)", re.I)
 _CALIBRATION = re.compile(
     r"\b(tone|style|format|formatting|concise|brief|friendly|formal|polite|markdown|bullet|"
     r"voice|professional|empathetic|verbose|plain language|respond in|reply in|answer in|"
@@ -35,6 +35,7 @@ _MODAL = re.compile(r"\b(must|always|only|required|exactly|at most|at least|no m
 _NUMBER = re.compile(r"(?<![\w.])[$€£]?\d+(?:[.,:]\d+)*%?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(\[])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_]\w*\}")
 _POLITE = re.compile(r"^(thank you|thanks|good luck|have fun)\b[^.!?]*[.!?]?$", re.I)
 
 # Filler that carries no instruction; removed from the front of a sentence.
@@ -82,21 +83,30 @@ def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(normalise(prompt).encode("utf-8")).hexdigest()
 
 
-def units(text: str) -> list[tuple[str, bool]]:
-    """(text, verbatim) units in order: sentences and bullet items of the prose,
-    and verbatim blocks (code fences, JSON examples, indented code) kept whole.
+@dataclass
+class Unit:
+    text: str
+    kind: Literal["prose", "verbatim", "heading", "label"]
+    tag: str | None = None  # the enclosing <tag>, if the prompt uses XML-style sections
+
+
+def units(text: str) -> list[Unit]:
+    """The prompt in order: sentences and bullet items of the prose, markdown
+    headings, and verbatim blocks (code fences, JSON, template placeholders).
 
     Hard-wrapped lines of one paragraph are joined before splitting sentences.
     """
-    out: list[tuple[str, bool]] = []
+    out: list[Unit] = []
     para: list[str] = []
     block: list[str] = []
     depth, fenced = 0, False
+    tag: str | None = None
 
     def flush() -> None:
         if para:
             joined = " ".join(para)
-            out.extend((s.strip(), False) for s in _SENTENCE_END.split(joined) if s.strip())
+            out.extend(Unit(s.strip(), "prose", tag) for s in _SENTENCE_END.split(joined)
+                       if s.strip())
             para.clear()
 
     for line in text.splitlines():
@@ -111,11 +121,24 @@ def units(text: str) -> list[tuple[str, bool]]:
                                                                    for c in "}]")
                 if depth <= 0:
                     depth = 0
-                    out.append(("\n".join(block), True))
+                    out.append(Unit("\n".join(block), "verbatim", tag))
                     block.clear()
             continue
-        if not stripped or re.fullmatch(r"#+.*|<[\w/]+>|[A-Z][\w ]{0,30}:", stripped):
-            flush()  # blank lines, headings and tags end a paragraph
+        opened = re.fullmatch(r"<([\w-]+)>", stripped)
+        if opened or re.fullmatch(r"</[\w-]+>", stripped):
+            flush()
+            tag = opened.group(1).lower() if opened else None
+            continue
+        if stripped.startswith("#"):
+            flush()
+            out.append(Unit(stripped, "heading", tag))
+            continue
+        if not stripped:
+            flush()
+            continue
+        if re.fullmatch(r"[A-Z][\w ]{0,30}:", stripped):  # "Guidelines:" introduces a list
+            flush()
+            out.append(Unit(stripped, "label", tag))
             continue
         if _BULLET.match(line):
             flush()
@@ -125,12 +148,12 @@ def units(text: str) -> list[tuple[str, bool]]:
         para.append(stripped)
     flush()
     if block:
-        out.append(("\n".join(block), True))
+        out.append(Unit("\n".join(block), "verbatim", tag))
     return out
 
 
 def sentences(text: str) -> list[str]:
-    return [unit for unit, _ in units(text)]
+    return [unit.text for unit in units(text) if unit.kind in ("prose", "verbatim")]
 
 
 def _redundant(sentence: str, kept: list[str]) -> bool:
@@ -150,9 +173,18 @@ def is_rule(sentence: str) -> bool:
     return bool(_NEGATION.search(sentence) or _MODAL.search(sentence))
 
 
-def classify(sentence: str) -> str:
+_TAG_SECTIONS = (("role", "Character"), ("persona", "Character"), ("identity", "Character"),
+                 ("objective", "Cause"), ("goal", "Cause"), ("purpose", "Cause"),
+                 ("context", "Cause"), ("rule", "Constraint"), ("constraint", "Constraint"),
+                 ("format", "Calibration"), ("style", "Calibration"), ("tone", "Calibration"))
+
+
+def classify(sentence: str, tag: str | None = None) -> str:
     if _CONTINGENCY.search(sentence):
         return "Contingency"
+    for word, section in _TAG_SECTIONS:
+        if tag and word in tag:
+            return section
     if _CHARACTER.search(sentence):
         return "Character"
     if _CALIBRATION.search(sentence) and not _NEGATION.search(sentence):
@@ -194,6 +226,10 @@ def validate(original: str, contract: str) -> list[str]:
     """The hard constraints of `original` that `contract` lost (empty means valid)."""
     problems = [f"number {n} missing" for n in dict.fromkeys(_NUMBER.findall(original))
                 if not re.search(rf"(?<![\w.]){re.escape(n)}(?![\d])", contract)]
+    problems += [f"placeholder {p} missing" for p in dict.fromkeys(_PLACEHOLDER.findall(original))
+                 if p not in contract]
+    problems += [f"heading lost: {u.text}" for u in units(original)
+                 if u.kind == "heading" and u.text not in contract.splitlines()]
     lines = sentences(contract) + [line for line in contract.splitlines() if line.strip()]
     for rule in sentences(original):
         if is_rule(rule) and not any(_covers(line, rule) for line in lines) and not _redundant(
@@ -203,13 +239,29 @@ def validate(original: str, contract: str) -> list[str]:
 
 
 def rule_contract(prompt: str) -> str:
-    """Deterministic 5C extraction: classify, tighten, de-duplicate, keep every rule."""
+    """Deterministic 5C extraction: classify, tighten, de-duplicate, keep every rule.
+
+    A prompt that lays out its output with markdown headings keeps that part
+    in order after the five sections (its headings and placeholders such as
+    `{messages}` are structure, not prose to re-sort).
+    """
     parts: dict[str, list[str]] = {name: [] for name in SECTIONS}
+    tail: list[str] = []  # headed sections and template placeholders, in order
     kept: list[str] = []
-    for sentence, verbatim in units(prompt):
-        if verbatim:  # examples and output formats are kept byte for byte
-            parts["Calibration"].append(sentence)
+    for unit in units(prompt):
+        if unit.kind == "heading" or tail or _PLACEHOLDER.search(unit.text):
+            if unit.kind == "prose" and not _PLACEHOLDER.search(unit.text):
+                short = tighten(unit.text)
+                tail.append(short if _covers(short, unit.text) else unit.text)
+            else:
+                tail.append(unit.text)
             continue
+        if unit.kind == "label":  # in the five sections the label's list is re-sorted
+            continue
+        if unit.kind == "verbatim":  # examples and output formats are kept byte for byte
+            parts["Calibration"].append(unit.text)
+            continue
+        sentence = unit.text
         if _POLITE.match(sentence):
             continue
         short = tighten(sentence)
@@ -218,16 +270,16 @@ def rule_contract(prompt: str) -> str:
         if not _covers(short, sentence):
             short = sentence  # tightening lost a rule word; keep it as written
         kept.append(short)
-        parts[classify(sentence)].append(short)
-    text = render_contract(parts)
+        parts[classify(sentence, unit.tag)].append(short)
+    text = render_contract(parts, tail)
     lost = [p.removeprefix("rule lost: ") for p in validate(prompt, text) if p.startswith("rule")]
     if lost:  # belt and braces: the check is the contract's definition
         parts["Constraint"] += lost
-        text = render_contract(parts)
+        text = render_contract(parts, tail)
     return text
 
 
-def render_contract(parts: dict[str, list[str]]) -> str:
+def render_contract(parts: dict[str, list[str]], tail: list[str] | None = None) -> str:
     lines: list[str] = []
     for name in SECTIONS:
         items = [i if "\n" in i else i.rstrip(".:") for i in parts.get(name) or []]
@@ -238,7 +290,7 @@ def render_contract(parts: dict[str, list[str]]) -> str:
         else:
             lines.append(f"{name}:")
             lines += [item if "\n" in item else f"- {item}." for item in items]
-    return "\n".join(lines)
+    return "\n".join(lines + (tail or []))
 
 
 INSTRUCTION = (
