@@ -14,6 +14,7 @@ the same bytes on every call and provider prompt caches keep hitting.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 
 from tokenomy.call import Call, Result
@@ -48,9 +49,28 @@ class Tally:
         entry["kinds"][kind] = entry["kinds"].get(kind, 0) + 1
 
 
+Rewrite = tuple[str, tuple[tuple[str, int, int, str], ...]]  # text, (technique, before, ...)
+
+
 def codify_text(text: str, model: str, role: str, options: CodifySettings,
                 tally: Tally) -> str:
-    """Rewrite every JSON schema / tool list / data block in `text` that gets shorter."""
+    """Rewrite every JSON schema / tool list / data block in `text` that gets shorter.
+
+    System prompts and tool lists repeat on every call, so results are cached
+    by (text, model, role, options): a repeated prompt costs one dict lookup.
+    """
+    if "{" not in text and "[" not in text:
+        return text
+    new, entries = _codify_cached(text, model, role, options.model_dump_json())
+    for technique, before, after, kind in entries:
+        tally.add(technique, before, after, kind)
+    return new
+
+
+@lru_cache(maxsize=512)
+def _codify_cached(text: str, model: str, role: str, options_json: str) -> Rewrite:
+    options = CodifySettings.model_validate_json(options_json)
+    entries: list[tuple[str, int, int, str]] = []
     blocks = find_blocks(text)
     for block in reversed(blocks):  # from the end, so earlier offsets stay valid
         if block.kind == "data":
@@ -73,8 +93,8 @@ def codify_text(text: str, model: str, role: str, options: CodifySettings,
         elif not new.startswith(("{", "[{", "[[", '["')) or "]{" in new.split("\n", 1)[0]:
             text = relabel_fence(text, block.start, "text")  # a table is no longer JSON
         technique = "json_compact" if block.kind == "data" else "typed_schema"
-        tally.add(technique, before, after, block.kind)
-    return text
+        entries.append((technique, before, after, block.kind))
+    return text, tuple(reversed(entries))
 
 
 def _rewrite_content(content: Any, rewrite: Any) -> Any:
