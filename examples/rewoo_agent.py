@@ -50,7 +50,10 @@ async def main() -> None:
     engine = build_engine(load_settings(args.config) if args.config else Settings())
     try:
         agent = ReWOO(engine_backend(engine, args.model, count_model="gpt-4o"),
-                      [capital, population], plan_tokens=96, answer_tokens=64)
+                      [capital, population], plan_tokens=64, answer_tokens=48,
+                      examples=[("What is the capital of France and its population?",
+                                 '#E1 = capital(country="France")\n'
+                                 "#E2 = population(city=#E1)")])
         if args.graph:
             state = await build_rewoo_graph(agent).compile().ainvoke({"question": args.question})
             report = {k: state.get(k) for k in ("path", "plan", "evidence", "answer", "tokens",

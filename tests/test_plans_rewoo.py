@@ -138,6 +138,15 @@ async def test_rewoo_plans_once_runs_tools_and_solves_once() -> None:
         result.tokens.by_step.values())
 
 
+async def test_examples_are_shown_as_earlier_turns() -> None:
+    backend = Scripted(GOOD_PLAN, "4.125 USD")
+    example = ("Price of 2 pears in USD?", "#E1 = unit_price(item='pear')\n"
+               "#E2 = convert(amount=#E1 * 2)")
+    await ReWOO(backend, TOOLS, examples=[example]).run("3 plums in USD?")
+    assert [m["role"] for m in backend.seen[0]] == ["system", "user", "assistant", "user"]
+    assert backend.seen[0][2]["content"] == example[1]
+
+
 async def test_rewoo_reprompts_once_then_succeeds() -> None:
     backend = Scripted("I will look up the price of plums.", GOOD_PLAN, "4.125 USD")
     result = await ReWOO(backend, TOOLS).run("What do 3 plums cost in USD?")

@@ -102,13 +102,17 @@ class ReWOO:
 
     def __init__(self, backend: ChatBackend, tools: dict[str, Callable[..., Any]]
                  | list[Callable[..., Any]], *, model: str = "gpt-4o",
-                 plan_tokens: int = 200, answer_tokens: int = 200) -> None:
+                 plan_tokens: int = 200, answer_tokens: int = 200,
+                 examples: list[tuple[str, str]] | None = None) -> None:
         self.backend = backend
         self.tools = tools if isinstance(tools, dict) else {t.__name__: t for t in tools}
         self.model = model  # whose tokenizer counts usage a backend leaves out
         self.plan_tokens = plan_tokens
         self.answer_tokens = answer_tokens
         self.tool_text = describe_tools(self.tools)
+        # (question, plan) pairs shown as earlier chat turns: small models copy a
+        # worked exchange far more reliably than a format described in prose.
+        self.examples = examples or []
 
     async def ask(self, step: str, messages: list[dict[str, Any]], tokens: Tokens,
                   max_tokens: int) -> str:
@@ -118,8 +122,12 @@ class ReWOO:
 
     async def plan(self, question: str, tokens: Tokens) -> tuple[Plan | None, int, list[str]]:
         """(plan, attempts, problems): one try, then one re-prompt with the problems."""
-        messages = [{"role": "system", "content": PLANNER.format(tools=self.tool_text)},
-                    {"role": "user", "content": question}]
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": PLANNER.format(tools=self.tool_text)}]
+        for example_question, example_plan in self.examples:
+            messages += [{"role": "user", "content": example_question},
+                         {"role": "assistant", "content": example_plan}]
+        messages.append({"role": "user", "content": question})
         errors: list[str] = []
         for attempt in (1, 2):
             text = await self.ask("planner", messages, tokens, self.plan_tokens)
