@@ -27,13 +27,16 @@ from tokenomy.planners.codify.plans import (
     parse_plan,
 )
 
-PLANNER = """You plan tool use. Write the whole plan at once as Python-like pseudocode.
-Store each tool result in #E1, #E2, ... and use earlier results by name.
-Allowed: assignments with types, tool calls with keyword arguments, for, if/else,
-f-strings. Output only the plan, no explanation.
+PLANNER = """Write a plan that answers the question with these tools. Each line calls one
+tool and stores its result in #E1, #E2, ...; later lines may use earlier results.
+Python-like: typed variables, keyword arguments, for, if/else, f-strings.
+Output only the plan.
 
 Tools:
-{tools}
+{tools}"""
+
+# Shown only when the caller gives no worked examples of its own.
+PLANNER_EXAMPLE = """
 
 Example:
 #E1: dict = get_weather(city="Paris")
@@ -123,7 +126,8 @@ class ReWOO:
     async def plan(self, question: str, tokens: Tokens) -> tuple[Plan | None, int, list[str]]:
         """(plan, attempts, problems): one try, then one re-prompt with the problems."""
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": PLANNER.format(tools=self.tool_text)}]
+            {"role": "system", "content": PLANNER.format(tools=self.tool_text)
+             + ("" if self.examples else PLANNER_EXAMPLE)}]
         for example_question, example_plan in self.examples:
             messages += [{"role": "user", "content": example_question},
                          {"role": "assistant", "content": example_plan}]
