@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -22,6 +23,7 @@ from tokenomy.planners.codify.contracts import (
     validate,
 )
 from tokenomy.planners.codify.stage import CodifyStage
+from tokenomy.testing.processes import Server, echo_config, run_proxy
 from tokenomy.tokenizers import count_text
 
 PROMPTS = Path(__file__).resolve().parents[1] / "data" / "codify" / "prompts"
@@ -188,3 +190,29 @@ def test_structured_prompt_keeps_headings_placeholders_and_order() -> None:
     assert lines[-2:] == ["Messages to summarize:", "{messages}"]
     assert validate(prompt, text) == []
     assert validate(prompt, text.replace("{messages}", "")) == ["placeholder {messages} missing"]
+
+
+def test_proxy_substitutes_the_contract_for_an_opted_in_team(
+        upstream: Server, tmp_path: Path) -> None:
+    db = tmp_path / "contracts.db"
+    runner = CliRunner()
+    made = runner.invoke(contract_command, ["--rules-only", "--db", str(db), "--json"],
+                         input=SUPPORT)
+    assert made.exit_code == 0, made.output
+    contract_text = json.loads(made.output)["contract"]
+    config = echo_config(upstream.v1, planner={"contracts": {"teams": ["support"],
+                                                             "db": str(db)}},
+                         backends={"test": {"kind": "openai", "base_url": upstream.v1,
+                                            "timeout": 60}})  # a loaded CI machine
+    with run_proxy(config, folder=tmp_path / "proxy") as proxy:
+        for team, expected in (("support", contract_text), ("sales", SUPPORT)):
+            reply = httpx.post(proxy.v1 + "/chat/completions", timeout=120, json={
+                "model": "echo", "tokenomy": {"team": team},
+                "messages": [{"role": "system", "content": SUPPORT},
+                             {"role": "user", "content": "My sync is stuck."}]})
+            assert reply.status_code == 200, reply.text
+            sent = httpx.get(upstream.url + "/_last").json()["messages"][0]["content"]
+            assert sent == expected
+            original = int(reply.headers["x-tokenomy-prompt-tokens-original"])
+            tokens_sent = int(reply.headers["x-tokenomy-prompt-tokens-sent"])
+            assert (tokens_sent < original) == (team == "support")
