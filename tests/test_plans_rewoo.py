@@ -130,7 +130,10 @@ async def test_rewoo_plans_once_runs_tools_and_solves_once() -> None:
     assert result.evidence == {"#E1": 1.25, "#E2": 4.125}
     assert len(backend.seen) == 2  # one planner call, one solver call, no per-tool calls
     solver_prompt = backend.seen[1][0]["content"]
-    assert "#E2 = 4.125" in solver_prompt and "What do 3 plums cost" in solver_prompt
+    assert "convert(amount=3.75) -> 4.125" in solver_prompt
+    assert "#E2: float = convert(amount=#E1 * 3)" in solver_prompt
+    assert "What do 3 plums cost" in solver_prompt
+    assert result.plan == GOOD_PLAN  # shown in the #E form the planner wrote
     planner_messages = backend.seen[0]
     assert result.tokens.by_step["planner"] == (count_messages(planner_messages, "gpt-4o")
                                                 + count_text(GOOD_PLAN, "gpt-4o"))

@@ -13,6 +13,7 @@ parser's complaints, and if that fails too the question is answered directly
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -48,15 +49,14 @@ Write it again in exactly this form, using only these tools:
 {tools}
 Output only lines like:  #E1: type = tool(arg=value)"""
 
-SOLVER = """Answer the question using the evidence from the tools. Be brief.
-
-Question: {question}
-
-Plan:
+SOLVER = """Plan:
 {plan}
 
-Evidence:
-{evidence}"""
+Tool results:
+{facts}
+
+Question: {question}
+Answer the question in one short sentence, using the tool results."""
 
 DIRECT = "Answer the question briefly."
 
@@ -91,13 +91,20 @@ class ReWOOResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _evidence_text(run: PlanRun, limit: int = 2000) -> str:
+def facts(run: PlanRun, limit: int = 2000) -> list[str]:
+    """One line per tool call: `capital(country='Italy') -> 'Rome'` (what the solver reads)."""
     lines = []
-    for name, value in run.evidence.items():
-        text = value if isinstance(value, str) else json.dumps(value, default=str,
-                                                               ensure_ascii=False)
-        lines.append(f"{name} = {text[:limit]}")
-    return "\n".join(lines) or "(no evidence)"
+    for call in run.calls:
+        args = ", ".join(f"{k}={v!r}" for k, v in call.args.items())
+        value = call.result if call.error is None else f"error: {call.error}"
+        text = json.dumps(value, default=str, ensure_ascii=False)
+        lines.append(f"{call.name}({args}) -> {text[:limit]}")
+    return lines
+
+
+def display(plan_text: str) -> str:
+    """The plan as the planner wrote it: evidence variables back in `#E1` form."""
+    return re.sub(r"\bE(\d+)\b", r"#E\1", plan_text)
 
 
 class ReWOO:
@@ -147,8 +154,10 @@ class ReWOO:
     async def work(self, plan: Plan) -> PlanRun:
         return await run_plan(plan, self.tools)
 
-    async def solve(self, question: str, plan: Plan, run: PlanRun, tokens: Tokens) -> str:
-        prompt = SOLVER.format(question=question, plan=plan.text, evidence=_evidence_text(run))
+    async def solve(self, question: str, plan_text: str, lines: list[str],
+                    tokens: Tokens) -> str:
+        prompt = SOLVER.format(question=question, plan=display(plan_text),
+                               facts="\n".join(lines) or "(no results)")
         return await self.ask("solver", [{"role": "user", "content": prompt}], tokens,
                               self.answer_tokens)
 
@@ -166,9 +175,10 @@ class ReWOO:
                     ZeroDivisionError, AttributeError) as exc:
                 errors.append(f"plan failed while running: {exc}")
             else:
-                answer = await self.solve(question, plan, run, tokens)
+                answer = await self.solve(question, plan.text, facts(run), tokens)
                 path = "rewoo" if attempts == 1 else "rewoo-reprompt"
-                return ReWOOResult(answer, plan.text, run.evidence, run, tokens, path, errors)
+                return ReWOOResult(answer, display(plan.text), run.evidence, run, tokens, path,
+                                   errors)
         answer = await self.direct(question, tokens)
         return ReWOOResult(answer, None, {}, None, tokens, "direct", errors)
 
@@ -178,6 +188,7 @@ class ReWOOState(TypedDict, total=False):
     plan: str | None
     attempts: int
     evidence: dict[str, Any]
+    facts: list[str]
     answer: str
     path: str
     errors: list[str]
@@ -213,15 +224,12 @@ def build_rewoo_graph(rewoo: ReWOO) -> Any:
         except (PlanError, PlanRuntimeError, TypeError, KeyError, IndexError, ValueError,
                 ZeroDivisionError, AttributeError) as exc:
             return {"plan": None, "errors": [*state.get("errors", []), f"plan failed: {exc}"]}
-        return {"evidence": run.evidence}
+        return {"evidence": run.evidence, "facts": facts(run)}
 
     async def solver(state: ReWOOState) -> ReWOOState:
         tokens = tally(state)
-        prompt = SOLVER.format(question=state["question"], plan=state["plan"],
-                               evidence="\n".join(f"{k} = {v}" for k, v in
-                                                  state.get("evidence", {}).items()))
-        answer = await rewoo.ask("solver", [{"role": "user", "content": prompt}], tokens,
-                                 rewoo.answer_tokens)
+        answer = await rewoo.solve(state["question"], state["plan"] or "",
+                                   state.get("facts", []), tokens)
         path = "rewoo" if state.get("attempts") == 1 else "rewoo-reprompt"
         return {"answer": answer, "path": path, "tokens": dump(tokens)}
 
