@@ -215,7 +215,7 @@ def build_rewoo_graph(rewoo: ReWOO) -> Any:
     async def planner(state: ReWOOState) -> ReWOOState:
         tokens = tally(state)
         plan, attempts, errors = await rewoo.plan(state["question"], tokens)
-        return {"plan": plan.text if plan else None, "attempts": attempts,
+        return {"plan": display(plan.text) if plan else None, "attempts": attempts,
                 "errors": errors, "tokens": dump(tokens)}
 
     async def worker(state: ReWOOState) -> ReWOOState:
