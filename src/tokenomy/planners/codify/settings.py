@@ -11,10 +11,14 @@
 A user who pastes JSON usually wants JSON back, so by default user messages are
 only minified (still valid JSON) and their schemas are left as written.
 
-    [planner]
-    contracts = true          # every team gets its stored 5C contracts ...
+    [planner.contracts]
+    enabled = true            # every team gets its stored 5C contracts ...
+    teams = ["research"]      # ... or only these teams (`contracts = true` is short for enabled)
+    db = "/path/contracts.db" # default $TOKENOMY_HOME/contracts.db
+
     [teams.research]
-    contracts = true          # ... or only the teams that opt in (a team's own value wins)
+    contracts = false         # a team's own value wins (needs the budgets validator of
+                              # [teams.NAME] to accept the key)
 """
 
 from __future__ import annotations
