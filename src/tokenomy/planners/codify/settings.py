@@ -39,6 +39,7 @@ class CodifySettings(BaseModel):
     json_data: bool = True
     min_saving: float = Field(default=0.1, ge=0.0, lt=1.0)
     min_tokens: int = Field(default=8, ge=0)
+    max_chars: int = Field(default=1_000_000, ge=0)  # longer texts pass through untouched
     schema_roles: list[str] = Field(default_factory=lambda: ["system", "developer"])
     data_roles: list[str] = Field(
         default_factory=lambda: ["system", "developer", "tool", "user"])

@@ -59,8 +59,8 @@ def codify_text(text: str, model: str, role: str, options: CodifySettings,
     System prompts and tool lists repeat on every call, so results are cached
     by (text, model, role, options): a repeated prompt costs one dict lookup.
     """
-    if "{" not in text and "[" not in text:
-        return text
+    if ("{" not in text and "[" not in text) or len(text) > options.max_chars:
+        return text  # nothing to find, or too long to scan on the request path
     new, entries = _codify_cached(text, model, role, options.model_dump_json())
     for technique, before, after, kind in entries:
         tally.add(technique, before, after, kind)
