@@ -83,9 +83,11 @@ def assets_status() -> None:
 
 
 from tokenomy.budgets.cli import COMMANDS as _BUDGET_COMMANDS  # noqa: E402
+from tokenomy.planners.codify.cli import contract  # noqa: E402
 
 for _command in _BUDGET_COMMANDS:
     main.add_command(_command)
+main.add_command(contract)
 
 from tokenomy.planners.cli import planners  # noqa: E402
 

@@ -19,6 +19,7 @@ from tokenomy.middleware.routing import (
 )
 from tokenomy.middleware.validation import pop_options, validate_body
 from tokenomy.pipeline import Pipeline, Stage
+from tokenomy.planners.codify.stage import CodifyStage
 from tokenomy.planners.stage import PlanStage
 from tokenomy.tokenizers import count_messages
 
@@ -28,7 +29,12 @@ def build_stages(settings: Settings) -> list[Stage]:
     from tokenomy.budgets.service import Budgets
 
     budgets = Budgets.from_settings(settings)
-    return [budgets.identify_stage(), budgets.budget_stage(), PlanStage(settings)]
+    return [
+        budgets.identify_stage(),
+        budgets.budget_stage(),
+        CodifyStage(settings),
+        PlanStage(settings),
+    ]
 
 
 class Engine:
