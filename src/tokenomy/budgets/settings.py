@@ -62,7 +62,17 @@ class LedgerSettings(_Strict):
 
 
 class TeamSettings(BudgetSpec):
-    """`[teams.NAME]`: the team's budget (all fields optional)."""
+    """`[teams.NAME]`: the team's budget (all fields optional).
+
+    The same table also holds the team's overrides for other subsystems, each
+    validated by its owner: `[teams.NAME.planner]` (planners.policy),
+    `[teams.NAME.compression]` (compressors.settings) and `contracts = true`
+    (planners.codify).
+    """
+
+    planner: dict[str, Any] = Field(default_factory=dict)
+    compression: dict[str, Any] = Field(default_factory=dict)
+    contracts: bool | dict[str, Any] = False
 
 
 class BudgetConfig(_Strict):
