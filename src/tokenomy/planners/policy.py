@@ -115,11 +115,17 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+CODIFY_SECTIONS = frozenset({"codify", "contracts"})
+
+
 def policy_for_team(
     planner: dict[str, Any] | None, teams: dict[str, dict[str, Any]] | None, team: str
 ) -> PlannerPolicy:
-    """The team's policy: `[planner]` overlaid with `[teams.<team>.planner]`."""
-    data = dict(planner or {})
+    """The team's policy: `[planner]` overlaid with `[teams.<team>.planner]`.
+
+    `[planner.codify]` and `[planner.contracts]` belong to planners.codify.
+    """
+    data = {k: v for k, v in (planner or {}).items() if k not in CODIFY_SECTIONS}
     team_section = ((teams or {}).get(team) or {}).get("planner")
     if isinstance(team_section, dict):
         data = _merge(data, team_section)
