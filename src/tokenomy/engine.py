@@ -25,7 +25,9 @@ from tokenomy.tokenizers import count_messages
 
 def build_stages(settings: Settings) -> list[Stage]:
     """The stage list, outermost first. Adding a technique means adding a stage here."""
-    return [IdentifyStage()]
+    from tokenomy.sdk.stage import StepStage
+
+    return [IdentifyStage(), StepStage()]
 
 
 class Engine:
