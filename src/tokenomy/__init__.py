@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from tokenomy.sdk.client import AsyncClient, Client
     from tokenomy.sdk.step import step
 
+__all__ = ["AsyncClient", "Client", "__version__", "step"]
+
 # Public names load on first use, so `import tokenomy` stays fast and pulls in
 # neither langchain nor torch.
 _LAZY = {

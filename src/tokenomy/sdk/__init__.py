@@ -22,7 +22,7 @@ _EXPORTS = {
     "AsyncClient": "tokenomy.sdk.client",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["AsyncClient", "Client", "Step", "StepContext", "StepUsage", "current_step", "step"]
 
 
 def __getattr__(name: str) -> Any:
