@@ -119,8 +119,11 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         """The compress and reasoning policy in force, and whether the step must degrade."""
         step = current_step()
         degrade = budget_state(step)
-        compress = step.compress if step is not None and step.compress is not None else self.compress
-        reasoning = step.reasoning if step is not None and step.reasoning else self.reasoning
+        compress, reasoning = self.compress, self.reasoning
+        if step is not None and step.compress is not None:
+            compress = step.compress
+        if step is not None and step.reasoning:
+            reasoning = step.reasoning
         return compress, reasoning, degrade
 
     def rewrite(self, request: ModelRequest[Any]) -> ModelRequest[Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -73,13 +74,17 @@ class InProcessEngine:
         self.settings = settings
         self.thread = LoopThread()
         self.engine: Engine = self.thread.run(self._build())
+        # The latest calls (identity, events, token counts), for examples and debugging.
+        self.recent: deque[Call] = deque(maxlen=256)
         atexit.register(self.close)
 
     async def _build(self) -> Engine:
         return Engine(self.settings)
 
     async def _handle(self, body: dict[str, Any]) -> Outcome:
-        call, result = await self.engine.handle(body)
+        call = self.engine.prepare(body)
+        self.recent.append(call)
+        result = await self.engine.run(call)
         return Outcome(call, response=result.response, chunks=result.chunks)
 
     def handle(self, body: dict[str, Any]) -> Outcome:

@@ -112,7 +112,7 @@ def _retap(event: bytes, tap: StreamTap) -> bytes | None:
         chunk = orjson.loads(line[5:].strip())
     except orjson.JSONDecodeError:
         return event
-    if not isinstance(chunk, dict) or "choices" not in chunk and "usage" not in chunk:
+    if not isinstance(chunk, dict) or ("choices" not in chunk and "usage" not in chunk):
         return event
     out = tap.see(chunk)
     return None if out is None else encode_chunk(out)
