@@ -88,7 +88,7 @@ def _call(
 
 
 def _rows(budgets: Budgets) -> list[dict[str, Any]]:
-    with budgets.ledger.engine.connect() as conn:
+    with budgets.ledger.reader.connect() as conn:
         return [
             dict(r) for r in conn.execute(text("select * from tk_requests order by id")).mappings()
         ]

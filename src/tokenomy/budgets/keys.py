@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, select, update
 
 from tokenomy.budgets import schema
+from tokenomy.budgets.db import reader
 from tokenomy.budgets.settings import BudgetSpec, LedgerSettings
 
 _KEYS = schema.api_keys
@@ -41,6 +42,7 @@ class KeyInfo(BaseModel):
 class KeyStore:
     def __init__(self, engine: Engine, settings: LedgerSettings):
         self.engine = engine
+        self.reader = reader(engine)
         self.settings = settings
         self._pepper = (settings.key_pepper or "tokenomy-key-v1").encode()
 
@@ -79,7 +81,7 @@ class KeyStore:
             stmt = stmt.where(_KEYS.c.team == team)
         if not include_revoked:
             stmt = stmt.where(_KEYS.c.revoked_at.is_(None))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [_info(row) for row in conn.execute(stmt).mappings()]
 
     def revoke(self, key_id: str) -> bool:
@@ -92,7 +94,7 @@ class KeyStore:
         return bool(changed)
 
     def any_keys(self) -> bool:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(select(_KEYS.c.key_id).limit(1)).first() is not None
 
     def auth_enabled(self) -> bool:
@@ -109,7 +111,7 @@ class KeyStore:
         digest = self._digest(match.group(2) if match else token)
         if match is None:
             return None
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = (
                 conn.execute(select(_KEYS).where(_KEYS.c.key_id == match.group(1)))
                 .mappings()

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tokenomy.budgets import schema
-from tokenomy.budgets.db import is_sqlite, make_engine
+from tokenomy.budgets.db import is_sqlite, make_engine, reader
 from tokenomy.budgets.migrations import migrate
 from tokenomy.budgets.rows import RequestRow, Reservation, Saving, Scope, SoftHit
 from tokenomy.budgets.settings import LedgerSettings
@@ -78,6 +78,7 @@ class Ledger:
         self.settings = settings or LedgerSettings()
         self.url = url
         self.engine = engine or make_engine(url)
+        self.reader = reader(self.engine)
         self.host = socket.gethostname()
         self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         # SQLite has one writer at a time: one thread keeps the process's writes
@@ -378,7 +379,7 @@ class Ledger:
     def window_usage(self, scope: Scope, now: float | None = None) -> dict[str, Any]:
         now = time.time() if now is None else now
         start, end = window_bounds(scope.spec.window, now)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = self._window_row(conn, scope, start)
             if "window_start" not in row:  # no reservation yet in this window
                 r = schema.requests.c
@@ -394,7 +395,7 @@ class Ledger:
         return row
 
     def open_reservations(self) -> int:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(_RES)).scalar() or 0)
 
 
