@@ -228,7 +228,7 @@ class AsyncClient:
             raw = await self._remote.chat.completions.with_raw_response.create(
                 **_remote_args(body), **request)
             original, sent = raw.headers.get(ORIGINAL_HEADER), raw.headers.get(SENT_HEADER)
-            parsed = await raw.parse()
+            parsed = raw.parse()  # the legacy raw response parses synchronously
             if body.get("stream"):
                 tap = StreamTap(ticket, wants_usage, original, sent)
                 return AsyncChunkStream(tap.aiterate(_adicts(parsed)))
