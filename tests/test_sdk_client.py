@@ -12,11 +12,10 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 import tokenomy
+from sdk_support import echo_settings
 from tokenomy.errors import BadRequest, BudgetExceeded, UpstreamError
 from tokenomy.sdk import current_step
 from tokenomy.testing.processes import Server
-
-from sdk_support import echo_settings
 
 MESSAGES = [{"role": "user", "content": "how many invoices are overdue?"}]
 
@@ -116,10 +115,10 @@ def test_client_against_proxy(echo_proxy: Server) -> None:
 
 def test_proxy_client_sends_the_step_in_the_tokenomy_field(upstream_reset: Server) -> None:
     # Point the client straight at the test upstream, which keeps the last body it got.
-    with tokenomy.Client(base_url=upstream_reset.v1) as remote:
-        with tokenomy.step("retrieve", team="search", compress=3, reasoning="low"):
-            remote.chat.completions.create(model="echo-model", messages=MESSAGES,
-                                           tokenomy={"tags": {"run": "7"}})
+    with (tokenomy.Client(base_url=upstream_reset.v1) as remote,
+          tokenomy.step("retrieve", team="search", compress=3, reasoning="low")):
+        remote.chat.completions.create(model="echo-model", messages=MESSAGES,
+                                       tokenomy={"tags": {"run": "7"}})
     body = httpx.get(upstream_reset.url + "/_last").json()
     assert body["tokenomy"] == {"step": "retrieve", "team": "search", "tags": {"run": "7"},
                                 "compress": {"target_ratio": 3.0}, "reasoning": "low"}

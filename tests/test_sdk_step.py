@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 import tokenomy
+from sdk_support import echo_settings, ledger_steps
 from tokenomy.errors import BudgetExceeded
 from tokenomy.sdk import current_step
 from tokenomy.testing.processes import Server
-
-from sdk_support import echo_settings, ledger_steps
 
 
 def test_wrapper_keeps_signature_name_and_kind() -> None:
