@@ -11,26 +11,30 @@ configure_offline()
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from tokenomy.compressors.api import compress
+    from tokenomy.compressors.base import CompressionResult
     from tokenomy.sdk.client import AsyncClient, Client
     from tokenomy.sdk.step import step
 
-__all__ = ["AsyncClient", "Client", "__version__", "step"]
+__all__ = ["AsyncClient", "Client", "CompressionResult", "__version__", "compress", "step"]
 
-# Public names load on first use, so `import tokenomy` stays fast and pulls in
-# neither langchain nor torch.
+# The public API is imported lazily so `import tokenomy` stays fast (no torch, no
+# models, no langchain).
 _LAZY = {
-    "step": "tokenomy.sdk.step",
-    "Client": "tokenomy.sdk.client",
-    "AsyncClient": "tokenomy.sdk.client",
+    "compress": ("tokenomy.compressors.api", "compress"),
+    "CompressionResult": ("tokenomy.compressors.base", "CompressionResult"),
+    "step": ("tokenomy.sdk.step", "step"),
+    "Client": ("tokenomy.sdk.client", "Client"),
+    "AsyncClient": ("tokenomy.sdk.client", "AsyncClient"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tokenomy' has no attribute {name!r}")
-    import importlib
+    if name in _LAZY:
+        import importlib
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tokenomy' has no attribute {name!r}")
