@@ -157,7 +157,7 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
             started = time.perf_counter()
             result = self.compressor(text, query=query, target_ratio=ratio,
                                      target_tokens=options.target_tokens, model=model,
-                                     method=options.method)
+                                     method=options.method, min_tokens=self.min_tokens)
             if result.original_tokens < self.min_tokens or result.text == text:
                 out.append(message)
                 continue
