@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -76,7 +77,7 @@ class InProcessEngine:
         self.engine: Engine = self.thread.run(self._build())
         # The latest calls (identity, events, token counts), for examples and debugging.
         self.recent: deque[Call] = deque(maxlen=256)
-        atexit.register(self.close)
+        _at_exit(self.close)
 
     async def _build(self) -> Engine:
         return Engine(self.settings)
@@ -124,6 +125,20 @@ class InProcessEngine:
                 self.thread.run(self.engine.aclose())
             finally:
                 self.thread.stop()
+
+
+def _at_exit(close: Callable[[], None]) -> None:
+    """Close the engine at exit while thread pools still take work (the ledger closes in one).
+
+    `threading._register_atexit` callbacks run before concurrent.futures shuts its
+    pools down; plain `atexit` runs after, when closing can no longer schedule.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        atexit.register(close)
+        return
+    with contextlib.suppress(RuntimeError):  # already shutting down
+        register(close)
 
 
 async def _anext(agen: AsyncIterator[Chunk]) -> Chunk:
