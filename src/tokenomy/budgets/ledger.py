@@ -32,7 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tokenomy.budgets import schema
@@ -53,6 +53,74 @@ _RES = schema.reservations
 def _insert(conn: Connection, table: Any) -> Any:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+class _Statements:
+    """The hot-path statements, built once with bind parameters.
+
+    Building a Core statement costs more Python time than SQLite takes to run
+    it; prebuilt statements hit SQLAlchemy's compiled cache directly.
+    """
+
+    def __init__(self, dialect: str):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        c = _USAGE.c
+        key = and_(
+            c.scope == bindparam("k_scope"),
+            c.scope_id == bindparam("k_id"),
+            c.window_start == bindparam("k_start"),
+        )
+        self.take: dict[tuple[bool, bool], Any] = {}
+        for has_tokens in (False, True):
+            for has_usd in (False, True):
+                conditions = [key]
+                if has_tokens:
+                    conditions.append(
+                        c.spent_tokens + c.reserved_tokens + bindparam("n_tokens")
+                        <= bindparam("lim_tokens")
+                    )
+                if has_usd:
+                    conditions.append(
+                        c.spent_usd + c.reserved_usd + bindparam("n_usd") <= bindparam("lim_usd")
+                    )
+                self.take[(has_tokens, has_usd)] = (
+                    update(_USAGE)
+                    .where(*conditions)
+                    .values(
+                        reserved_tokens=c.reserved_tokens + bindparam("n_tokens"),
+                        reserved_usd=c.reserved_usd + bindparam("n_usd"),
+                    )
+                    .returning(c.spent_tokens, c.reserved_tokens, c.spent_usd, c.reserved_usd)
+                )
+        self.charge = (
+            update(_USAGE)
+            .where(key)
+            .values(
+                reserved_tokens=c.reserved_tokens - bindparam("held_tokens"),
+                reserved_usd=c.reserved_usd - bindparam("held_usd"),
+                spent_tokens=c.spent_tokens + bindparam("add_tokens"),
+                spent_usd=c.spent_usd + bindparam("add_usd"),
+            )
+        )
+        self.add_reservation = _RES.insert()
+        self.drop_reservation = delete(_RES).where(_RES.c.id == bindparam("rid"))
+        upsert = insert(schema.requests)
+        columns = [col.name for col in schema.requests.columns if col.name not in ("id",)]
+        self.upsert_row = upsert.on_conflict_do_update(
+            index_elements=["request_id"],
+            set_={name: upsert.excluded[name] for name in columns if name != "request_id"},
+        )
+        self.insert_row_once = insert(schema.requests).on_conflict_do_nothing(
+            index_elements=["request_id"]
+        )
+        self.drop_savings = delete(schema.savings).where(
+            schema.savings.c.request_id == bindparam("rid")
+        )
+        self.add_savings = schema.savings.insert()
+
+
+def _key(kind: str, scope_id: str, start: int) -> dict[str, Any]:
+    return {"k_scope": kind, "k_id": scope_id, "k_start": start}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -79,6 +147,7 @@ class Ledger:
         self.url = url
         self.engine = engine or make_engine(url)
         self.reader = reader(self.engine)
+        self._sql = _Statements(self.engine.dialect.name)
         self.host = socket.gethostname()
         self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         # SQLite has one writer at a time: one thread keeps the process's writes
@@ -197,36 +266,33 @@ class Ledger:
             )
             if held:
                 conn.execute(
-                    _RES.insert().values(
-                        id=reservation.id,
-                        request_id=request_id,
-                        owner=self.owner,
-                        created_at=now,
-                        expires_at=now + self.settings.reservation_ttl,
-                        tokens=tokens,
-                        usd=usd,
-                        scopes=json.dumps(held),
-                        row=row.model_dump_json(),
-                    )
+                    self._sql.add_reservation,
+                    {
+                        "id": reservation.id,
+                        "request_id": request_id,
+                        "owner": self.owner,
+                        "created_at": now,
+                        "expires_at": now + self.settings.reservation_ttl,
+                        "tokens": tokens,
+                        "usd": usd,
+                        "scopes": json.dumps(held),
+                        "row": row.model_dump_json(),
+                    },
                 )
         return reservation
 
     def _take(
         self, conn: Connection, scope: Scope, start: int, end: int, tokens: int, usd: float
     ) -> dict[str, Any] | None:
-        c = _USAGE.c
-        conditions = [c.scope == scope.kind, c.scope_id == scope.id, c.window_start == start]
-        if scope.spec.tokens is not None:
-            conditions.append(c.spent_tokens + c.reserved_tokens + tokens <= scope.spec.tokens)
-        if scope.spec.usd is not None:
-            conditions.append(c.spent_usd + c.reserved_usd + usd <= scope.spec.usd)
-        stmt = (
-            update(_USAGE)
-            .where(and_(*conditions))
-            .values(reserved_tokens=c.reserved_tokens + tokens, reserved_usd=c.reserved_usd + usd)
-            .returning(c.spent_tokens, c.reserved_tokens, c.spent_usd, c.reserved_usd)
-        )
-        found = conn.execute(stmt).mappings().first()
+        spec = scope.spec
+        stmt = self._sql.take[(spec.tokens is not None, spec.usd is not None)]
+        params = _key(scope.kind, scope.id, start)
+        params.update(n_tokens=tokens, n_usd=usd)
+        if spec.tokens is not None:
+            params["lim_tokens"] = spec.tokens
+        if spec.usd is not None:
+            params["lim_usd"] = spec.usd
+        found = conn.execute(stmt, params).mappings().first()
         return dict(found) if found is not None else None
 
     def _window_row(self, conn: Connection, scope: Scope, start: int) -> dict[str, Any]:
@@ -279,20 +345,19 @@ class Ledger:
         """
         with self.engine.begin() as conn:
             if reservation is not None and reservation.scopes:
-                gone = conn.execute(delete(_RES).where(_RES.c.id == reservation.id)).rowcount
+                sql = self._sql
+                gone = conn.execute(sql.drop_reservation, {"rid": reservation.id}).rowcount
+                # If the reconciler released it already, only the spend is added.
                 held_t, held_u = (reservation.tokens, reservation.usd) if gone else (0, 0.0)
                 for kind, scope_id, start in reservation.scopes:
-                    c = _USAGE.c
-                    conn.execute(
-                        update(_USAGE)
-                        .where(c.scope == kind, c.scope_id == scope_id, c.window_start == start)
-                        .values(
-                            reserved_tokens=c.reserved_tokens - held_t,
-                            reserved_usd=c.reserved_usd - held_u,
-                            spent_tokens=c.spent_tokens + row.total_tokens,
-                            spent_usd=c.spent_usd + row.cost_usd,
-                        )
+                    params = _key(kind, scope_id, start)
+                    params.update(
+                        held_tokens=held_t,
+                        held_usd=held_u,
+                        add_tokens=row.total_tokens,
+                        add_usd=row.cost_usd,
                     )
+                    conn.execute(sql.charge, params)
             self._write_row(conn, row, savings or [], replace=True)
 
     def record(self, row: RequestRow, savings: list[Saving] | None = None) -> None:
@@ -304,20 +369,13 @@ class Ledger:
         values = row.model_dump()
         values["tags"] = json.dumps(row.tags) if row.tags else None
         values["day"] = day_of(row.ts)
-        stmt = _insert(conn, schema.requests).values(**values)
+        sql = self._sql
+        conn.execute(sql.upsert_row if replace else sql.insert_row_once, values)
         if replace:
-            updates = {k: v for k, v in values.items() if k != "request_id"}
-            stmt = stmt.on_conflict_do_update(index_elements=["request_id"], set_=updates)
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=["request_id"])
-        conn.execute(stmt)
-        if replace:
-            conn.execute(
-                delete(schema.savings).where(schema.savings.c.request_id == row.request_id)
-            )
+            conn.execute(sql.drop_savings, {"rid": row.request_id})
             if savings:
                 conn.execute(
-                    schema.savings.insert(),
+                    sql.add_savings,
                     [
                         {
                             "request_id": row.request_id,
