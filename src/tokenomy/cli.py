@@ -89,6 +89,9 @@ for _command in _BUDGET_COMMANDS:
 from tokenomy.compressors.cli import compress  # noqa: E402
 
 main.add_command(compress)
+from tokenomy.planners.cli import planners  # noqa: E402
+
+main.add_command(planners)
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from tokenomy.middleware.routing import (
 )
 from tokenomy.middleware.validation import pop_options, validate_body
 from tokenomy.pipeline import Pipeline, Stage
+from tokenomy.planners.stage import PlanStage
 from tokenomy.tokenizers import count_messages
 
 
@@ -30,7 +31,7 @@ def build_stages(settings: Settings) -> list[Stage]:
 
     budgets = Budgets.from_settings(settings)
     return [budgets.identify_stage(), StepStage(), budgets.budget_stage(),
-            CompressStage.from_settings(settings)]
+            CompressStage.from_settings(settings), PlanStage(settings)]
 
 
 class Engine:
