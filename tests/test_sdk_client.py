@@ -116,12 +116,12 @@ def test_client_against_proxy(echo_proxy: Server) -> None:
 def test_proxy_client_sends_the_step_in_the_tokenomy_field(upstream_reset: Server) -> None:
     # Point the client straight at the test upstream, which keeps the last body it got.
     with (tokenomy.Client(base_url=upstream_reset.v1) as remote,
-          tokenomy.step("retrieve", team="search", compress=3, reasoning="low")):
+          tokenomy.step("retrieve", team="search", compress=3, reasoning="brief")):
         remote.chat.completions.create(model="echo-model", messages=MESSAGES,
                                        tokenomy={"tags": {"run": "7"}})
     body = httpx.get(upstream_reset.url + "/_last").json()
     assert body["tokenomy"] == {"step": "retrieve", "team": "search", "tags": {"run": "7"},
-                                "compress": {"target_ratio": 3.0}, "reasoning": "low"}
+                                "compress": {"target_ratio": 3.0}, "reasoning": "brief"}
 
 
 async def test_async_client_against_proxy_step_budget(echo_proxy: Server) -> None:

@@ -155,7 +155,7 @@ def long_passage() -> tuple[str, str]:
 
 @pytest.mark.slow
 async def test_middleware_changes_what_the_model_receives(
-    llm: TokenomyChatOpenAI, upstream_reset: Server
+    llm: TokenomyChatOpenAI, engine: InProcessEngine, upstream_reset: Server
 ) -> None:
     passage, question = long_passage()
     middleware = TokenomyMiddleware(compress=4, reasoning="low")
@@ -179,9 +179,14 @@ async def test_middleware_changes_what_the_model_receives(
     assert event.tokens_before is not None and event.tokens_after is not None
     assert event.tokens_after < event.tokens_before
 
-    # A step's policy overrides the middleware's defaults.
-    with tokenomy.step("agent", reasoning="high", compress=False):
+    # A step's policy overrides the middleware's: no compression, the planner's deliberate
+    # mode, mapped for an OpenAI reasoning model; the engine is told not to plan again.
+    o3 = chat_model("o3-mini", engine=engine)
+    agent = create_agent(o3, tools=[], middleware=[middleware])
+    with tokenomy.step("agent", reasoning="deliberate", compress=False):
         agent.invoke({"messages": history})
     sent = httpx.get(upstream_reset.url + "/_last").json()
     assert sent["reasoning_effort"] == "high"
+    assert middleware.decisions[-1].mode == "deliberate"
     assert next(m for m in sent["messages"] if m["role"] == "tool")["content"] == passage
+    assert "tokenomy" not in sent  # the tokenomy field never reaches the backend

@@ -46,7 +46,7 @@ def test_wrapper_keeps_signature_name_and_kind() -> None:
 def test_nested_steps_compose_inner_overrides_outer() -> None:
     seen: dict[str, object] = {}
 
-    @tokenomy.step(name="inner", reasoning="low", tags={"b": "2", "a": "override"})
+    @tokenomy.step(name="inner", reasoning="direct", tags={"b": "2", "a": "override"})
     def inner() -> None:
         ctx = current_step()
         assert ctx is not None
@@ -54,7 +54,8 @@ def test_nested_steps_compose_inner_overrides_outer() -> None:
                     compress=ctx.compress.target_ratio if ctx.compress else None,
                     chain=[c.name for c in ctx.chain()])
 
-    @tokenomy.step(name="outer", team="search", compress=4, reasoning="high", tags={"a": "1"})
+    @tokenomy.step(name="outer", team="search", compress=4, reasoning="deliberate",
+                   tags={"a": "1"})
     def outer() -> str | None:
         inner()
         ctx = current_step()
@@ -62,9 +63,15 @@ def test_nested_steps_compose_inner_overrides_outer() -> None:
 
     assert outer() == "outer"  # the inner step was closed again
     assert current_step() is None
-    assert seen == {"name": "inner", "team": "search", "reasoning": "low",
+    assert seen == {"name": "inner", "team": "search", "reasoning": "direct",
                     "tags": {"a": "override", "b": "2"}, "compress": 4.0,
                     "chain": ["inner", "outer"]}
+
+
+def test_reasoning_takes_the_planner_vocabulary() -> None:
+    assert tokenomy.step(reasoning="Brief").reasoning == "brief"
+    with pytest.raises(ValueError, match="unknown reasoning mode"):
+        tokenomy.step(reasoning="extreme")
 
 
 def test_unnamed_step_takes_the_function_name_and_works_as_context_manager() -> None:

@@ -39,7 +39,9 @@ from tokenomy.sdk.runner import InProcessEngine
 from tokenomy.sdk.transport import IN_PROCESS_URL, TokenomyTransport
 
 Compressor = Callable[..., Any]  # tokenomy.compress's signature
-EFFORTS = ("none", "minimal", "low", "medium", "high")
+# OpenAI reasoning efforts the middleware sets as given; anything else is the planner's
+# vocabulary ("auto", "off", or a mode: direct, brief, consensus, deliberate).
+RAW_EFFORTS = ("minimal", "low", "medium", "high")
 DEGRADED_EFFORT = "low"
 DEFAULT_RATIO = 2.0
 
@@ -76,7 +78,8 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
 
     compress: the default policy (a ratio, True/False, a dict or CompressOptions);
         an open `@tokenomy.step(compress=...)` overrides it.
-    reasoning: "auto" (ask the planner), an effort ("low", "medium", ...), or None.
+    reasoning: "auto" or a mode (ask the planner: `tokenomy.planners.select_mode`), "off",
+        an OpenAI effort ("minimal", "low", "medium", "high") set as given, or None.
     min_tokens: tool outputs shorter than this are left alone.
     compressor: `tokenomy.compress` by default.
     """
@@ -94,7 +97,8 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         self.reasoning = reasoning
         self.min_tokens = min_tokens
         self.compressor = compressor or default_compressor()
-        self.events: list[Event] = []  # what each rewrite did, newest last
+        self.events: list[Event] = []  # what each compression did, newest last
+        self.decisions: list[Any] = []  # the planner's ModeDecisions, newest last
 
     # -- the hooks -------------------------------------------------------------------------
 
@@ -128,11 +132,26 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
 
     def rewrite(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
         compress, reasoning, degrade = self.policy()
-        overrides: dict[str, Any] = {}
         messages = self._compress(request, compress, degrade)
+        compressed = messages is not None
+        settings, instruction = self._plan(request, reasoning, degrade)
+        if instruction:
+            messages = _with_instruction(messages or request.messages, instruction)
+        if isinstance(request.model, TokenomyChatOpenAI) and (compressed or settings or
+                                                               instruction):
+            # The model is tokenomy's own engine: it must not compress or plan again what
+            # this middleware already did.
+            skip: dict[str, Any] = {}
+            if compressed:
+                skip["compress"] = {"enabled": False}
+            if settings or instruction:
+                skip["reasoning"] = "off"
+            extra = dict(request.model_settings.get("extra_body") or {})
+            extra["tokenomy"] = {**(extra.get("tokenomy") or {}), **skip}
+            settings = {**settings, "extra_body": extra}
+        overrides: dict[str, Any] = {}
         if messages is not None:
             overrides["messages"] = messages
-        settings = self._model_settings(request, reasoning, degrade)
         if settings:
             overrides["model_settings"] = {**request.model_settings, **settings}
         return request.override(**overrides) if overrides else request
@@ -171,24 +190,39 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
             changed = True
         return out if changed else None
 
-    def _model_settings(self, request: ModelRequest[Any], reasoning: str | None,
-                        degrade: bool) -> dict[str, Any]:
-        if degrade:
-            return {"reasoning_effort": DEGRADED_EFFORT}
-        if reasoning is None:
-            return {}
-        if reasoning in EFFORTS:
-            return {"reasoning_effort": reasoning}
+    def _plan(self, request: ModelRequest[Any], reasoning: str | None,
+              degrade: bool) -> tuple[dict[str, Any], str | None]:
+        """model_settings for the reasoning policy, and an instruction for the last user turn."""
+        if reasoning in RAW_EFFORTS:  # an OpenAI effort, set as given
+            return {"reasoning_effort": "low" if degrade else reasoning}, None
+        if reasoning is None or reasoning == "off":
+            return {}, None
         planner = _planner()
         if planner is None:
-            return {}
+            return ({"reasoning_effort": DEGRADED_EFFORT} if degrade else {}), None
         from langchain_core.messages import convert_to_openai_messages
 
         system = [request.system_message] if request.system_message is not None else []
         messages = convert_to_openai_messages([*system, *request.messages])
-        decision = planner(messages, model=_model_name(request))
-        params = getattr(decision, "provider_params", None) or getattr(decision, "params", None)
-        return dict(params or {})
+        decision = planner(messages, model=_model_name(request), requested=reasoning,
+                           degrade=degrade)
+        self.decisions.append(decision)
+        settings = dict(decision.params.body)
+        if decision.params.max_tokens and "max_tokens" not in request.model_settings:
+            settings["max_tokens"] = decision.params.max_tokens
+        return settings, decision.params.instruction
+
+
+def _with_instruction(messages: list[Any], instruction: str) -> list[Any]:
+    """Append the planner's instruction to the last user turn (string content only)."""
+    out = list(messages)
+    for index in range(len(out) - 1, -1, -1):
+        message = out[index]
+        if isinstance(message, HumanMessage) and isinstance(message.content, str):
+            out[index] = message.model_copy(
+                update={"content": f"{message.content}\n\n{instruction}"})
+            break
+    return out
 
 
 class TokenomyChatOpenAI(ChatOpenAI):

@@ -54,6 +54,20 @@ def _langgraph_metadata(
     return {}, False
 
 
+def _reasoning(value: str | None) -> str | None:
+    """The planner's vocabulary: "auto", "off", or a mode (direct, brief, consensus, deliberate)."""
+    if value is None:
+        return None
+    try:
+        from tokenomy.planners.policy import normalize_request
+    except ImportError:  # planners not installed: pass it on, the engine decides
+        return value
+    try:
+        return normalize_request(value)
+    except ValueError as exc:
+        raise ValueError(f"step(reasoning=...): {exc}") from None
+
+
 class Step:
     """A step policy: a decorator for any kind of function, and a context manager."""
 
@@ -78,7 +92,7 @@ class Step:
         self.user = user
         self.budget_tokens = budget_tokens
         self.compress = compress_options(compress)
-        self.reasoning = reasoning
+        self.reasoning = _reasoning(reasoning)
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.on_budget: OnBudget = on_budget
         self._tokens: list[Any] = []
