@@ -130,3 +130,14 @@ async def test_async_client_against_proxy_step_budget(echo_proxy: Server) -> Non
             await remote.chat.completions.create(model="echo", messages=MESSAGES)
             with pytest.raises(BudgetExceeded, match="'tight'"):
                 await remote.chat.completions.create(model="echo", messages=MESSAGES)
+
+
+def test_degrade_travels_to_the_proxy(echo_proxy: Server) -> None:
+    # A spent step with on_budget="degrade" keeps going; the proxy gets `degrade: true`
+    # (a field it validates) and takes the cheap path.
+    with tokenomy.Client(base_url=echo_proxy.v1) as remote, \
+            tokenomy.step("cheap", budget_tokens=1, on_budget="degrade") as ctx:
+        for _ in range(3):
+            completion = remote.chat.completions.create(model="echo", messages=MESSAGES)
+            assert completion.choices[0].message.content
+    assert ctx.usage.calls == 3
