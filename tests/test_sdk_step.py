@@ -129,6 +129,17 @@ async def test_concurrent_async_steps_do_not_leak_into_each_other() -> None:
     a, b = await asyncio.gather(run("a"), run("b"))
     assert a == ["a"] * 5 and b == ["b"] * 5
 
+    shared = tokenomy.step("shared")  # one Step object entered by two tasks at once
+
+    async def enter(n: int) -> str | None:
+        async with shared as ctx:
+            await asyncio.sleep(0.01 * n)
+            assert current_step() is ctx
+        return ctx.name
+
+    assert await asyncio.gather(enter(2), enter(1)) == ["shared", "shared"]
+    assert current_step() is None
+
 
 # -- budgets against the real engine (in process) and the test upstream ----------------------
 

@@ -18,6 +18,7 @@ import functools
 import inspect
 import sys
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
 from tokenomy.sdk.context import (
@@ -95,7 +96,10 @@ class Step:
         self.reasoning = _reasoning(reasoning)
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.on_budget: OnBudget = on_budget
-        self._tokens: list[Any] = []
+        # Open `with` blocks of this object, per context: one Step object may be entered
+        # by several tasks at once, and each must reset its own token.
+        self._open: ContextVar[tuple[Any, ...]] = ContextVar(f"tokenomy_step_{id(self)}",
+                                                             default=())
 
     def context(
         self, fn: Callable[..., Any] | None = None,
@@ -130,11 +134,13 @@ class Step:
 
     def __enter__(self) -> StepContext:
         ctx = self.context()
-        self._tokens.append(set_step(ctx))
+        self._open.set((*self._open.get(), set_step(ctx)))
         return ctx
 
     def __exit__(self, *exc: object) -> None:
-        reset_step(self._tokens.pop())
+        *rest, token = self._open.get()
+        reset_step(token)
+        self._open.set(tuple(rest))
 
     async def __aenter__(self) -> StepContext:
         return self.__enter__()
