@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
@@ -190,3 +191,25 @@ async def test_middleware_changes_what_the_model_receives(
     assert middleware.decisions[-1].mode == "deliberate"
     assert next(m for m in sent["messages"] if m["role"] == "tool")["content"] == passage
     assert "tokenomy" not in sent  # the tokenomy field never reaches the backend
+
+
+@pytest.mark.slow
+async def test_rag_example_graph_reports_per_step(engine: InProcessEngine) -> None:
+    # The example's graph on the echo backend (fast); the example itself uses the local model.
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "langgraph_rag_agent.py"
+    spec = importlib.util.spec_from_file_location("langgraph_rag_agent", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = example  # LangGraph resolves the state's type hints through it
+    spec.loader.exec_module(example)
+    corpus = example.load_corpus()
+    app = example.build_graph(chat_model("echo", engine=engine), corpus)
+    out = await app.ainvoke({"question": corpus[0]["question"]})
+    rows = {row["step"]: row for row in out["report"]}
+    assert set(rows) == {"retrieve", "answer"}
+    assert rows["retrieve"]["calls"] == rows["answer"]["calls"] == 1
+    # The answer step asked for compress=3: its documents were compressed on the way.
+    assert rows["answer"]["prompt_sent"] < rows["answer"]["prompt_original"] / 2
+    assert corpus[0]["passage"] in out["passages"]  # BM25 found the passage with the answer
