@@ -122,13 +122,17 @@ class Step:
                 name = node
         if name is None and fn is not None:
             name = getattr(fn, "__name__", None)
-        ctx = (parent or StepContext()).nested(
+        if parent is not None:
+            return parent.nested(
+                name=name, team=self.team, user=self.user, tags=tags,
+                budget_tokens=self.budget_tokens, compress=self.compress,
+                reasoning=self.reasoning, on_budget=self.on_budget,
+            )
+        return StepContext(
             name=name, team=self.team, user=self.user, tags=tags,
             budget_tokens=self.budget_tokens, compress=self.compress,
             reasoning=self.reasoning, on_budget=self.on_budget,
         )
-        ctx.parent = parent
-        return ctx
 
     # -- context manager -------------------------------------------------------------------
 
