@@ -141,3 +141,21 @@ def test_degrade_travels_to_the_proxy(echo_proxy: Server) -> None:
             completion = remote.chat.completions.create(model="echo", messages=MESSAGES)
             assert completion.choices[0].message.content
     assert ctx.usage.calls == 3
+
+
+def test_in_process_client_with_virtual_keys(upstream: Server, tmp_path: Path) -> None:
+    # Once the ledger has keys, the in-process engine checks them as the proxy does.
+    from tokenomy.budgets.service import Budgets
+    from tokenomy.errors import Unauthorized
+
+    settings = echo_settings(upstream, tmp_path)
+    budgets = Budgets.from_settings(settings, background=False)
+    try:
+        _, key = budgets.keys.create("ops")
+    finally:
+        budgets.close()
+    with tokenomy.Client(settings, api_key=key) as keyed, tokenomy.step("keyed"):
+        keyed.chat.completions.create(model="echo", messages=MESSAGES)
+        assert keyed.last_call is not None and keyed.last_call.identity.team == "ops"
+    with tokenomy.Client(settings) as anonymous, pytest.raises(Unauthorized):
+        anonymous.chat.completions.create(model="echo", messages=MESSAGES)

@@ -24,6 +24,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from openai import NotGiven, Omit
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from tokenomy.call import Call
@@ -39,7 +40,9 @@ def _body(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     request = {k: kwargs.pop(k) for k in _REQUEST_ONLY if k in kwargs}
     extra = kwargs.pop("extra_body", None) or {}
     tokenomy = kwargs.pop("tokenomy", None)
-    body = {k: v for k, v in kwargs.items() if v is not None}
+    # None, NOT_GIVEN and omit mean "not sent", as in the openai client.
+    body = {k: v for k, v in kwargs.items()
+            if v is not None and not isinstance(v, NotGiven | Omit)}
     body.update(extra)
     if tokenomy is not None:
         body["tokenomy"] = {**(body.get("tokenomy") or {}), **tokenomy}
@@ -137,6 +140,7 @@ class Client:
         self.last_call: Call | None = None  # the in-process engine's last Call (events, counts)
         self._engine: InProcessEngine | None = None
         self._remote: Any = None
+        self._api_key = api_key  # in process: checked only when the ledger has virtual keys
         if base_url:
             import openai
 
@@ -160,7 +164,7 @@ class Client:
             settle(ticket, parsed.usage.model_dump() if parsed.usage else None, original, sent)
             return parsed
         assert self._engine is not None
-        outcome = self._engine.handle(body)
+        outcome = self._engine.handle(body, self._api_key)
         call = self.last_call = outcome.call
         if outcome.chunks is not None:
             tap = StreamTap(ticket, wants_usage, call.prompt_tokens_original,
@@ -212,6 +216,7 @@ class AsyncClient:
         self.last_call: Call | None = None
         self._engine: InProcessEngine | None = None
         self._remote: Any = None
+        self._api_key = api_key
         if base_url:
             import openai
 
@@ -235,7 +240,7 @@ class AsyncClient:
             settle(ticket, parsed.usage.model_dump() if parsed.usage else None, original, sent)
             return parsed
         assert self._engine is not None
-        outcome = await self._engine.ahandle(body)
+        outcome = await self._engine.ahandle(body, self._api_key)
         call = self.last_call = outcome.call
         if outcome.chunks is not None:
             tap = StreamTap(ticket, wants_usage, call.prompt_tokens_original,

@@ -82,17 +82,18 @@ class InProcessEngine:
     async def _build(self) -> Engine:
         return Engine(self.settings)
 
-    async def _handle(self, body: dict[str, Any]) -> Outcome:
-        call = self.engine.prepare(body)
+    async def _handle(self, body: dict[str, Any], api_key: str | None) -> Outcome:
+        call = self.engine.prepare(body, api_key=api_key)
         self.recent.append(call)
         result = await self.engine.run(call)
         return Outcome(call, response=result.response, chunks=result.chunks)
 
-    def handle(self, body: dict[str, Any]) -> Outcome:
-        return self.thread.run(self._handle(body))
+    def handle(self, body: dict[str, Any], api_key: str | None = None) -> Outcome:
+        """Run one request; `api_key` is checked as the proxy would when the ledger has keys."""
+        return self.thread.run(self._handle(body, api_key))
 
-    async def ahandle(self, body: dict[str, Any]) -> Outcome:
-        return await self.thread.arun(self._handle(body))
+    async def ahandle(self, body: dict[str, Any], api_key: str | None = None) -> Outcome:
+        return await self.thread.arun(self._handle(body, api_key))
 
     def iterate(self, chunks: AsyncIterator[Chunk]) -> Iterator[Chunk]:
         """Pull an engine-loop stream from sync code, closing it if the consumer stops early."""

@@ -35,6 +35,13 @@ def _is_chat(request: httpx.Request) -> bool:
     return request.method == "POST" and request.url.path.rstrip("/").endswith("/chat/completions")
 
 
+def _bearer(request: httpx.Request) -> str | None:
+    auth = request.headers.get("authorization") or ""
+    if auth[:7].lower() != "bearer ":
+        return None
+    return auth[7:].strip() or None
+
+
 def _error(exc: TokenomyError) -> httpx.Response:
     # x-should-retry: the openai client must not retry a refusal (budget, bad request).
     headers = {**JSON_HEADERS, "x-should-retry": "false"}
@@ -144,7 +151,7 @@ class TokenomyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if self.engine is None:
             return self._via_proxy(request, body, StreamTap(ticket, wants_usage))
         try:
-            outcome = self.engine.handle(body)
+            outcome = self.engine.handle(body, _bearer(request))
         except TokenomyError as exc:
             return _error(exc)
         headers = _call_headers(outcome)
@@ -188,7 +195,7 @@ class TokenomyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if self.engine is None:
             return await self._avia_proxy(request, body, StreamTap(ticket, wants_usage))
         try:
-            outcome = await self.engine.ahandle(body)
+            outcome = await self.engine.ahandle(body, _bearer(request))
         except TokenomyError as exc:
             return _error(exc)
         headers = _call_headers(outcome)
