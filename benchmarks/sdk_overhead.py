@@ -102,7 +102,7 @@ def main() -> None:
                 args.calls)))
             from tokenomy.sdk.langchain import chat_model
 
-            llm = chat_model("echo", engine=client._engine)
+            llm = chat_model("echo", client=client)
             rows.append(("chat_model (ChatOpenAI) in process", *latency(
                 lambda: llm.invoke("How many invoices are overdue this quarter?"),
                 args.calls)))

@@ -134,7 +134,7 @@ def test_chat_model_streams_and_charges_the_step(llm: TokenomyChatOpenAI) -> Non
 
 
 def test_chat_model_through_the_proxy(echo_proxy: Server) -> None:
-    remote = chat_model("echo", base_url=echo_proxy.v1)
+    remote = chat_model("echo", client=tokenomy.Client(base_url=echo_proxy.v1))
     with tokenomy.step("via-proxy", budget_tokens=100_000) as ctx:
         reply = remote.invoke("hello proxy")
         streamed = "".join(str(c.content) for c in remote.stream("hello stream"))
@@ -213,3 +213,31 @@ async def test_rag_example_graph_reports_per_step(engine: InProcessEngine) -> No
     # The answer step asked for compress=3: its documents were compressed on the way.
     assert rows["answer"]["prompt_sent"] < rows["answer"]["prompt_original"] / 2
     assert corpus[0]["passage"] in out["passages"]  # BM25 found the passage with the answer
+
+
+def test_node_name_comes_from_langgraph_when_no_config_argument() -> None:
+    seen: list[tuple[str | None, str | None]] = []
+
+    @tokenomy.step
+    def helper() -> None:  # a step inside a decorated node keeps its own name
+        ctx = current_step()
+        seen.append((ctx.name, ctx.parent.name if ctx and ctx.parent else None))
+
+    @tokenomy.step
+    def plan(state: State) -> State:  # no config parameter: read LangGraph's current config
+        helper()
+        return {}
+
+    def act(state: State) -> State:  # undecorated: a `with` step inside takes the node name
+        with tokenomy.step(tags={"phase": "act"}) as ctx:
+            seen.append((ctx.name, ctx.tags.get("langgraph_node")))
+        return {}
+
+    graph = StateGraph(State)
+    graph.add_node("plan", plan)
+    graph.add_node("act", act)
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "act")
+    graph.add_edge("act", END)
+    graph.compile().invoke({"question": "q"})
+    assert seen == [("helper", "plan"), ("act", "act")]

@@ -29,6 +29,7 @@ from langchain_openai import ChatOpenAI
 
 from tokenomy.call import CompressOptions, Event
 from tokenomy.config import Settings, load_settings
+from tokenomy.sdk.client import Client
 from tokenomy.sdk.context import (
     CompressPolicy,
     budget_state,
@@ -257,14 +258,19 @@ def chat_model(
     api_key: str | None = None,
     config: str | Settings | None = None,
     engine: InProcessEngine | None = None,
+    client: Client | None = None,
     **chat_openai_options: Any,
 ) -> TokenomyChatOpenAI:
     """A LangChain chat model whose calls go through tokenomy: in process, or via `base_url`.
 
-    In process it runs the engine built from `config` (or the given `engine`, e.g.
-    `tokenomy.Client()._engine`, to share one); with `base_url` it talks to a running
-    `tokenomy serve` and carries the open step in the `tokenomy` body field.
+    In process it runs the engine built from `config`, or shares the engine of an
+    in-process `client` (a `tokenomy.Client`) or the given `engine`; with `base_url` (or
+    a proxy `client`) it talks to a running `tokenomy serve` and carries the open step in
+    the `tokenomy` body field.
     """
+    if client is not None:
+        engine = engine or client._engine
+        base_url = base_url or client.base_url
     if base_url is None and engine is None:
         settings = config if isinstance(config, Settings) else load_settings(config)
         engine = InProcessEngine(settings)
