@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -98,8 +99,9 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         self.reasoning = reasoning
         self.min_tokens = min_tokens
         self.compressor = compressor or default_compressor()
-        self.events: list[Event] = []  # what each compression did, newest last
-        self.decisions: list[Any] = []  # the planner's ModeDecisions, newest last
+        # The latest compressions and planner decisions, newest last (bounded: agents run long).
+        self.events: deque[Event] = deque(maxlen=256)
+        self.decisions: deque[Any] = deque(maxlen=256)
 
     # -- the hooks -------------------------------------------------------------------------
 
