@@ -126,6 +126,13 @@ def test_proxy_client_sends_the_step_in_the_tokenomy_field(upstream_reset: Serve
 
 async def test_async_client_against_proxy_step_budget(echo_proxy: Server) -> None:
     async with tokenomy.AsyncClient(base_url=echo_proxy.v1) as remote:
+        with tokenomy.step("astream") as ctx:
+            stream = await remote.chat.completions.create(model="echo", messages=MESSAGES,
+                                                          stream=True)
+            chunks = [c async for c in stream]
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+            "echo: how many invoices are overdue?")
+        assert all(c.usage is None for c in chunks) and ctx.usage.completion_tokens > 0
         with tokenomy.step("tight", budget_tokens=5):
             await remote.chat.completions.create(model="echo", messages=MESSAGES)
             with pytest.raises(BudgetExceeded, match="'tight'"):
