@@ -241,3 +241,27 @@ def test_node_name_comes_from_langgraph_when_no_config_argument() -> None:
     graph.add_edge("act", END)
     graph.compile().invoke({"question": "q"})
     assert seen == [("helper", "plan"), ("act", "act")]
+
+
+async def test_writer_and_store_are_still_injected() -> None:
+    from langgraph.store.base import BaseStore
+    from langgraph.store.memory import InMemoryStore
+    from langgraph.types import StreamWriter
+
+    @tokenomy.step
+    async def node(state: State, writer: StreamWriter, store: BaseStore) -> State:
+        ctx = current_step()
+        writer({"step": ctx.name if ctx else None})
+        store.put(("notes",), "last", {"step": ctx.name if ctx else None})
+        return {}
+
+    graph = StateGraph(State)
+    graph.add_node("note", node)
+    graph.add_edge(START, "note")
+    graph.add_edge("note", END)
+    store = InMemoryStore()
+    app = graph.compile(store=store)
+    custom = [part async for part in app.astream({"question": "q"}, stream_mode="custom")]
+    assert custom == [{"step": "note"}]
+    item = store.get(("notes",), "last")
+    assert item is not None and item.value == {"step": "note"}
