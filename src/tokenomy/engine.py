@@ -27,12 +27,16 @@ from tokenomy.tokenizers import count_messages
 def build_stages(settings: Settings) -> list[Stage]:
     """The stage list, outermost first. Adding a technique means adding a stage here."""
     from tokenomy.budgets.service import Budgets
+    from tokenomy.compressors.stage import CompressStage
+    from tokenomy.sdk.stage import StepStage
 
     budgets = Budgets.from_settings(settings)
     return [
         budgets.identify_stage(),
+        StepStage(),
         budgets.budget_stage(),
         CodifyStage(settings),
+        CompressStage.from_settings(settings),
         PlanStage(settings),
     ]
 
