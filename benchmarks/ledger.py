@@ -142,6 +142,7 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> list[str]:
         f"{p99:.3f}",
         f"{raw50:.3f}",
         f"{raw99:.3f}",
+        f"{cpu_ms:.3f}",
     ]
 
 
@@ -172,6 +173,7 @@ def main() -> None:
         "added p99 ms",
         "stage p50 ms",
         "stage p99 ms",
+        "cpu ms/cycle",
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -220,3 +220,17 @@ def test_keys_cli_auth_and_usage_access(upstream: Server, tmp_path: Path) -> Non
         key_id = alpha_key.split("_")[1]
         _cli("keys", "revoke", key_id, "--db", url)
         assert post(proxy, chat(), key=alpha_key).status_code == 401
+
+
+def test_usage_api_bad_filters_are_400(sqlite_proxy: Server) -> None:
+    auth = {"authorization": f"Bearer {ADMIN}"}
+    url = sqlite_proxy.url + "/v1/tokenomy/usage"
+    bad_group = httpx.get(url, params={"group_by": "colour"}, headers=auth)
+    assert bad_group.status_code == 400 and "group_by" in bad_group.json()["error"]["message"]
+    bad_since = httpx.get(url, params={"since": "yesterday-ish"}, headers=auth)
+    assert bad_since.status_code == 400 and bad_since.json()["error"]["param"] == "since"
+    wrong_admin = httpx.get(url, headers={"authorization": "Bearer nope"})
+    assert wrong_admin.status_code == 401
+    by_model = httpx.get(url, params={"group_by": "model", "since": "1d"}, headers=auth).json()
+    assert by_model["query"]["group_by"] == "model"
+    assert sum(g["requests"] for g in by_model["groups"]) == by_model["totals"]["requests"]

@@ -100,14 +100,17 @@ async def test_degrade_compresses_harder_even_unasked():
 
 
 async def test_team_settings_turn_compression_on():
-    stage = CompressStage(CompressionSettings(teams={"search": {"enabled": True}}))
+    stage = CompressStage.from_settings(
+        Settings(teams={"search": {"tokens": 1000, "compression": {"enabled": True}}}))
     call = _call()
     call.identity.team = "search"
     assert stage.plan(call) is not None
     call.identity.team = "ads"
     assert stage.plan(call) is None
     with pytest.raises(ConfigError):
-        CompressStage.from_settings(Settings(compression={"teams": {"x": {"ratio": 2}}}))
+        CompressStage.from_settings(Settings(teams={"x": {"compression": {"ratio": 2}}}))
+    with pytest.raises(ConfigError):
+        CompressStage.from_settings(Settings(compression={"min_tokens": -1}))
 
 
 async def test_scoring_does_not_block_the_event_loop():

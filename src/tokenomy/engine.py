@@ -19,6 +19,8 @@ from tokenomy.middleware.routing import (
 )
 from tokenomy.middleware.validation import pop_options, validate_body
 from tokenomy.pipeline import Pipeline, Stage
+from tokenomy.planners.codify.stage import CodifyStage
+from tokenomy.planners.stage import PlanStage
 from tokenomy.tokenizers import count_messages
 
 
@@ -26,10 +28,17 @@ def build_stages(settings: Settings) -> list[Stage]:
     """The stage list, outermost first. Adding a technique means adding a stage here."""
     from tokenomy.budgets.service import Budgets
     from tokenomy.compressors.stage import CompressStage
+    from tokenomy.sdk.stage import StepStage
 
     budgets = Budgets.from_settings(settings)
-    return [budgets.identify_stage(), budgets.budget_stage(),
-            CompressStage.from_settings(settings)]
+    return [
+        budgets.identify_stage(),
+        StepStage(),
+        budgets.budget_stage(),
+        CodifyStage(settings),
+        CompressStage.from_settings(settings),
+        PlanStage(settings),
+    ]
 
 
 class Engine:

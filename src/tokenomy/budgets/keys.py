@@ -45,6 +45,8 @@ class KeyStore:
         self.reader = reader(engine)
         self.settings = settings
         self._pepper = (settings.key_pepper or "tokenomy-key-v1").encode()
+        self._auth_seen_on = False
+        self._auth_checked_at = -1e9
 
     def _digest(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
@@ -72,6 +74,7 @@ class KeyStore:
                     soft_action=spec.soft_action if spec else None,
                 )
             )
+        self._auth_seen_on = True
         info = KeyInfo(key_id=key_id, team=team, name=name, created_at=now, budget=spec)
         return info, f"tkn_{key_id}_{secret}"
 
@@ -102,7 +105,16 @@ class KeyStore:
             return True
         if self.settings.auth == "off":
             return False
-        return self.any_keys()
+        # Keys are revoked, never deleted: once one exists, auth stays on, so a
+        # True answer never needs asking again. "No keys yet" is re-checked at
+        # most once a second: a key created by the CLI turns auth on within 1 s.
+        if self._auth_seen_on:
+            return True
+        now = time.monotonic()
+        if now - self._auth_checked_at >= 1.0:
+            self._auth_seen_on = self.any_keys()
+            self._auth_checked_at = now
+        return self._auth_seen_on
 
     def verify(self, token: str) -> KeyInfo | None:
         """The key's info if `token` is a live key; None if unknown, malformed or revoked."""

@@ -27,18 +27,24 @@ logger = logging.getLogger(__name__)
 class CompressStage:
     name = "compress"
 
-    def __init__(self, settings: CompressionSettings | dict[str, Any] | None = None):
+    def __init__(self, settings: CompressionSettings | dict[str, Any] | None = None,
+                 teams: dict[str, dict[str, Any]] | None = None):
         if not isinstance(settings, CompressionSettings):
             settings = CompressionSettings.model_validate(settings or {})
         self.settings = settings
+        # Each team's `[teams.NAME.compression]` merged once, so a typo fails at start.
+        self.teams = {name: settings.for_team(override) for name, override in (teams or {}).items()
+                      if override}
 
     @classmethod
     def from_settings(cls, settings: Any) -> CompressStage:
-        """From the whole `tokenomy.config.Settings` (its `[compression]` section)."""
+        """From the whole Settings: `[compression]` and each `[teams.NAME.compression]`."""
+        teams = {name: dict(section.get("compression") or {})
+                 for name, section in (settings.teams or {}).items() if isinstance(section, dict)}
         try:
-            return cls(settings.compression)
+            return cls(settings.compression, teams)
         except ValueError as exc:
-            raise ConfigError(f"invalid [compression] settings: {exc}") from exc
+            raise ConfigError(f"invalid compression settings: {exc}") from exc
 
     async def __call__(self, call: Call, next: Next) -> Result:
         plan = self.plan(call)
@@ -116,7 +122,7 @@ class CompressStage:
 
     def plan(self, call: Call) -> tuple[CompressOptions, CompressionSettings] | None:
         """(options, settings) when this call should be compressed, else None."""
-        settings = self.settings.for_team(call.identity.team)
+        settings = self.teams.get(call.identity.team, self.settings)
         asked = call.options.compress
         if asked is not None:
             return (asked, settings) if asked.enabled else None
