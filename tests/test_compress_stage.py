@@ -138,6 +138,28 @@ async def test_scoring_does_not_block_the_event_loop():
     assert gaps and max(gaps) < 0.5, max(gaps)
 
 
+async def test_concurrent_calls_match_sequential_ones():
+    stage = CompressStage()
+    questions = [r["question"] for r in ROWS[:4]]
+
+    def call_for(q: str) -> Call:
+        call = _call(CompressOptions(target_ratio=4))
+        call.body["messages"][1]["content"] = call.body["messages"][1]["content"].replace(
+            ITEM["question"], q)
+        return call
+
+    sequential = []
+    for q in questions:
+        backend = Backend()
+        await Pipeline([stage], backend).run(call_for(q))
+        sequential.append(backend.seen[-1].body["messages"])
+    backend = Backend()
+    pipeline = Pipeline([stage], backend)
+    calls = [call_for(q) for q in questions]
+    await asyncio.gather(*(pipeline.run(c) for c in calls))
+    assert [c.body["messages"] for c in calls] == sequential
+
+
 def test_settings_validate_their_section():
     with pytest.raises(ValueError):
         CompressionSettings.model_validate({"target_ratio": 0.5})
