@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tokenomy.compressors.segments import split_question
 from tokenomy.planners.difficulty import load_difficulty_model
 from tokenomy.planners.modes import Mode, ModeDecision
 from tokenomy.planners.policy import PlannerPolicy, mode_for_difficulty, normalize_request
@@ -13,11 +14,20 @@ from tokenomy.tokenizers import message_text
 
 
 def prompt_of(messages: Sequence[dict[str, Any]]) -> str:
-    """The text the difficulty model scores: the last user turn (the question asked now)."""
+    """The text the difficulty model scores: the question asked now.
+
+    That is the last user turn without the documents pasted into it: how hard a
+    request is depends on what is asked, not on how much context came along.
+    """
+    text = ""
     for message in reversed(messages):
         if message.get("role") == "user":
-            return message_text(message.get("content"))
-    return message_text(messages[-1].get("content")) if messages else ""
+            text = message_text(message.get("content"))
+            break
+    else:
+        text = message_text(messages[-1].get("content")) if messages else ""
+    question = "\n".join(piece for kind, piece in split_question(text) if kind == "question")
+    return question.strip() or text
 
 
 def select_mode(
