@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
 
+import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -187,6 +188,9 @@ class Result(BaseModel):
                 raise
             finally:
                 if on_end is not None:
-                    await on_end(error)
+                    # A client that disconnects cancels the response task; the end of
+                    # the stream (settling the ledger) must still run to completion.
+                    with anyio.CancelScope(shield=True):
+                        await on_end(error)
 
         self.chunks = wrapped()
