@@ -82,5 +82,10 @@ def assets_status() -> None:
         sys.exit(1)
 
 
+from tokenomy.budgets.cli import COMMANDS as _BUDGET_COMMANDS  # noqa: E402
+
+for _command in _BUDGET_COMMANDS:
+    main.add_command(_command)
+
 if __name__ == "__main__":
     main()

@@ -11,7 +11,6 @@ from typing import Any
 
 from tokenomy.call import Call, Identity, Result
 from tokenomy.config import Settings, load_settings
-from tokenomy.middleware.auth import IdentifyStage
 from tokenomy.middleware.routing import (
     Router,
     UpstreamStage,
@@ -25,7 +24,10 @@ from tokenomy.tokenizers import count_messages
 
 def build_stages(settings: Settings) -> list[Stage]:
     """The stage list, outermost first. Adding a technique means adding a stage here."""
-    return [IdentifyStage()]
+    from tokenomy.budgets.service import Budgets
+
+    budgets = Budgets.from_settings(settings)
+    return [budgets.identify_stage(), budgets.budget_stage()]
 
 
 class Engine:
@@ -71,6 +73,10 @@ class Engine:
 
     async def aclose(self) -> None:
         await self.router.aclose()
+        for stage in self.pipeline.stages:
+            close = getattr(stage, "aclose", None)
+            if close is not None:
+                await close()
 
 
 def build_engine(settings: Settings | None = None) -> Engine:

@@ -1,0 +1,132 @@
+"""Report renderers for the terminal and for files: table, CSV and JSON.
+
+All read one `Report` (see report.py); CSV rows are exactly the JSON `groups`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tokenomy.budgets.report import BudgetStatus, Group, Report
+
+COLUMNS: tuple[str, ...] = tuple(Group.model_fields)
+
+
+def to_json(report: Report) -> str:
+    return report.model_dump_json(indent=2)
+
+
+def to_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([report.query.group_by, *COLUMNS[1:]])
+    for group in report.groups:
+        writer.writerow([_cell(getattr(group, name)) for name in COLUMNS])
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    # Full precision for money: CSV and JSON must agree to the last digit.
+    return repr(value) if isinstance(value, float) else value
+
+
+def _money(value: float) -> str:
+    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
+    line = "  ".join("-" * w for w in widths)
+    fmt = [
+        "  ".join(
+            str(c).rjust(w) if i else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=False))
+        )
+        for r in [headers, *rows]
+    ]
+    return "\n".join([fmt[0], line, *fmt[1:]])
+
+
+def to_table(report: Report) -> str:
+    q = report.query
+    scope = f"team {q.team}" if q.team else "all teams"
+    parts = [f"tokenomy usage — {scope}, by {q.group_by} (generated {report.generated_at})", ""]
+    headers = [
+        q.group_by,
+        "requests",
+        "prompt in",
+        "sent",
+        "completion",
+        "reasoning",
+        "cost",
+        "saved tok",
+        "saved $",
+    ]
+
+    def row(g: Group) -> list[str]:
+        return [
+            g.key or "-",
+            f"{g.requests:,}",
+            f"{g.prompt_tokens_original:,}",
+            f"{g.prompt_tokens:,}",
+            f"{g.completion_tokens:,}",
+            f"{g.reasoning_tokens:,}",
+            _money(g.cost_usd),
+            f"{g.saved_tokens:,}",
+            _money(g.saved_usd),
+        ]
+
+    parts.append(_table(headers, [row(g) for g in report.groups] + [row(report.totals)]))
+    if report.savings_by_technique:
+        parts += ["", "Saved by technique"]
+        parts.append(
+            _table(
+                ["technique", "requests", "tokens saved", "saved $"],
+                [
+                    [s.technique, f"{s.requests:,}", f"{s.tokens_saved:,}", _money(s.usd_saved)]
+                    for s in report.savings_by_technique
+                ],
+            )
+        )
+    if report.budgets:
+        parts += ["", "Budgets (current window)"]
+        parts.append(
+            _table(
+                ["scope", "window", "used", "limit", "resets at"],
+                [
+                    [f"{b.scope} {b.id}", b.window, _used(b), _limit(b), b.resets_at]
+                    for b in report.budgets
+                ],
+            )
+        )
+    if report.top_steps:
+        parts += ["", "Top steps by cost"]
+        parts.append(
+            _table(
+                ["step", "requests", "tokens", "cost"],
+                [
+                    [s.key, f"{s.requests:,}", f"{s.total_tokens:,}", _money(s.cost_usd)]
+                    for s in report.top_steps
+                ],
+            )
+        )
+    return "\n".join(parts) + "\n"
+
+
+def _used(b: BudgetStatus) -> str:
+    spent = []
+    if b.limit_tokens is not None:
+        spent.append(f"{b.spent_tokens:,} tok")
+    if b.limit_usd is not None:
+        spent.append(_money(b.spent_usd))
+    return " / ".join(spent) + f" ({b.used_fraction:.0%})"
+
+
+def _limit(b: BudgetStatus) -> str:
+    limits = []
+    if b.limit_tokens is not None:
+        limits.append(f"{b.limit_tokens:,} tok")
+    if b.limit_usd is not None:
+        limits.append(_money(b.limit_usd))
+    return " / ".join(limits)

@@ -1,0 +1,301 @@
+"""One aggregation behind every report: CLI table/CSV/JSON/HTML, the usage API
+and the dashboard. Sums are computed in SQL over the same filter, so totals
+equal the sum of the groups and the sum of the rows.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, and_, case, func, select
+
+from tokenomy.budgets import schema
+from tokenomy.budgets.rows import Scope
+from tokenomy.budgets.service import Budgets
+from tokenomy.budgets.windows import iso
+from tokenomy.errors import BadRequest
+
+GroupBy = Literal["day", "team", "key", "step", "model", "technique"]
+GROUP_BYS: tuple[str, ...] = ("day", "team", "key", "step", "model", "technique")
+
+_R = schema.requests.c
+_S = schema.savings.c
+
+_RELATIVE = re.compile(r"(\d+)\s*([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(value: str | None, *, end: bool = False, now: float | None = None) -> float | None:
+    """'2026-11-01', an ISO datetime, 'today', or a span back from now ('7d', '24h').
+
+    A bare date as an end bound means the end of that day.
+    """
+    if value is None or value == "":
+        return None
+    now = time.time() if now is None else now
+    text = value.strip().lower()
+    if text == "today":
+        today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return (today + timedelta(days=1) if end else today).timestamp()
+    match = _RELATIVE.fullmatch(text)
+    if match:
+        span = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return now - span.total_seconds()
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(
+            f"cannot read {value!r} as a time: use YYYY-MM-DD, an ISO datetime, "
+            "'today', or a span such as 7d or 24h",
+            param="since" if not end else "until",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if end and len(value.strip()) == 10:  # a bare date: through the end of that day
+        moment += timedelta(days=1)
+    return moment.timestamp()
+
+
+class ReportQuery(BaseModel):
+    team: str | None = None
+    key_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    group_by: GroupBy = "day"
+
+
+class Group(BaseModel):
+    key: str
+    requests: int = 0
+    refused: int = 0
+    errors: int = 0
+    prompt_tokens_original: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+    saved_tokens: int = 0
+    saved_usd: float = 0.0
+
+
+class TechniqueSaving(BaseModel):
+    technique: str
+    requests: int
+    tokens_saved: int
+    usd_saved: float
+
+
+class DayPoint(BaseModel):
+    day: str
+    total_tokens: int
+    cost_usd: float
+    saved_tokens: int
+    saved_usd: float
+
+
+class BudgetStatus(BaseModel):
+    scope: str
+    id: str
+    window: str
+    window_start: str
+    resets_at: str
+    limit_tokens: int | None
+    limit_usd: float | None
+    spent_tokens: int
+    reserved_tokens: int
+    spent_usd: float
+    reserved_usd: float
+    used_fraction: float
+    soft_limit: float
+    burn: list[DayPoint] = Field(default_factory=list)  # cumulative spend per day of the window
+
+
+class Report(BaseModel):
+    generated_at: str
+    query: ReportQuery
+    totals: Group
+    groups: list[Group]
+    savings_by_technique: list[TechniqueSaving]
+    spend_over_time: list[DayPoint]
+    top_steps: list[Group]
+    budgets: list[BudgetStatus]
+
+
+_SUMS = (
+    "prompt_tokens_original",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "cached_tokens",
+    "total_tokens",
+    "cost_usd",
+    "saved_tokens",
+    "saved_usd",
+)
+
+
+def _metrics() -> list[Any]:
+    cols = [
+        func.count().label("requests"),
+        func.coalesce(func.sum(case((_R.outcome == "refused", 1), else_=0)), 0).label("refused"),
+        func.coalesce(
+            func.sum(case((_R.outcome.in_(["error", "cancelled", "abandoned"]), 1), else_=0)), 0
+        ).label("errors"),
+    ]
+    cols += [func.coalesce(func.sum(getattr(_R, name)), 0).label(name) for name in _SUMS]
+    return cols
+
+
+def _where(query: ReportQuery, team_col: Any = _R.team, ts_col: Any = _R.ts) -> Any:
+    conditions = []
+    if query.team is not None:
+        conditions.append(team_col == query.team)
+    if query.key_id is not None:
+        conditions.append(_R.key_id == query.key_id)
+    if query.since is not None:
+        conditions.append(ts_col >= query.since)
+    if query.until is not None:
+        conditions.append(ts_col < query.until)
+    return and_(True, *conditions)
+
+
+def _group(key: Any, values: Any) -> Group:
+    data = dict(values)
+    data.pop("k", None)
+    return Group(key="" if key is None else str(key), **data)
+
+
+_COLUMN = {"day": _R.day, "team": _R.team, "key": _R.key_id, "step": _R.step, "model": _R.model}
+
+
+def aggregate(budgets: Budgets, query: ReportQuery, now: float | None = None) -> Report:
+    now = time.time() if now is None else now
+    where = _where(query)
+    with budgets.ledger.engine.connect() as conn:
+        totals = _group("total", conn.execute(select(*_metrics()).where(where)).mappings().one())
+        groups = _groups(conn, query, where)
+        savings = _savings(conn, query)
+        over_time = _days(conn, where)
+        steps = conn.execute(
+            select(_R.step.label("k"), *_metrics())
+            .where(where, _R.step.is_not(None))
+            .group_by(_R.step)
+            .order_by(func.sum(_R.cost_usd).desc(), func.sum(_R.total_tokens).desc())
+            .limit(10)
+        ).mappings()
+        top_steps = [_group(row["k"], row) for row in steps]
+        budget_rows = _budgets(budgets, conn, query, now)
+    return Report(
+        generated_at=iso(now),
+        query=query,
+        totals=totals,
+        groups=groups,
+        savings_by_technique=savings,
+        spend_over_time=over_time,
+        top_steps=top_steps,
+        budgets=budget_rows,
+    )
+
+
+def _groups(conn: Connection, query: ReportQuery, where: Any) -> list[Group]:
+    if query.group_by == "technique":
+        return [
+            Group(
+                key=s.technique,
+                requests=s.requests,
+                saved_tokens=s.tokens_saved,
+                saved_usd=s.usd_saved,
+            )
+            for s in _savings(conn, query)
+        ]
+    column = _COLUMN[query.group_by]
+    rows = conn.execute(
+        select(column.label("k"), *_metrics()).where(where).group_by(column).order_by(column)
+    ).mappings()
+    return [_group(row["k"], row) for row in rows]
+
+
+def _savings(conn: Connection, query: ReportQuery) -> list[TechniqueSaving]:
+    join = schema.savings.join(schema.requests, _S.request_id == _R.request_id)
+    rows = conn.execute(
+        select(
+            _S.technique,
+            func.count().label("requests"),
+            func.sum(_S.tokens_saved).label("tokens_saved"),
+            func.sum(_S.usd_saved).label("usd_saved"),
+        )
+        .select_from(join)
+        .where(_where(query))
+        .group_by(_S.technique)
+        .order_by(func.sum(_S.tokens_saved).desc())
+    ).mappings()
+    return [TechniqueSaving(**row) for row in rows]
+
+
+def _days(conn: Connection, where: Any) -> list[DayPoint]:
+    rows = conn.execute(
+        select(
+            _R.day,
+            func.coalesce(func.sum(_R.total_tokens), 0).label("total_tokens"),
+            func.coalesce(func.sum(_R.cost_usd), 0.0).label("cost_usd"),
+            func.coalesce(func.sum(_R.saved_tokens), 0).label("saved_tokens"),
+            func.coalesce(func.sum(_R.saved_usd), 0.0).label("saved_usd"),
+        )
+        .where(where)
+        .group_by(_R.day)
+        .order_by(_R.day)
+    ).mappings()
+    return [DayPoint(**row) for row in rows]
+
+
+def _budgets(
+    budgets: Budgets, conn: Connection, query: ReportQuery, now: float
+) -> list[BudgetStatus]:
+    scopes: list[Scope] = []
+    for team, spec in budgets.config.teams.items():
+        if spec.active and query.team in (None, team):
+            scopes.append(Scope(kind="team", id=team, spec=spec))
+    for info in budgets.keys.list(query.team, include_revoked=False):
+        if info.budget is not None and query.key_id in (None, info.key_id):
+            scopes.append(Scope(kind="key", id=info.key_id, spec=info.budget))
+    statuses = []
+    for scope in scopes:
+        usage = budgets.ledger.window_usage(scope, now)
+        spec = scope.spec
+        fractions = []
+        if spec.tokens:
+            fractions.append((usage["spent_tokens"] + usage["reserved_tokens"]) / spec.tokens)
+        if spec.usd:
+            fractions.append((usage["spent_usd"] + usage["reserved_usd"]) / spec.usd)
+        who = _R.team == scope.id if scope.kind == "team" else _R.key_id == scope.id
+        burn_query = ReportQuery(since=usage["window_start"], until=usage["window_end"])
+        burn, running_t, running_u = [], 0, 0.0
+        for point in _days(conn, and_(who, _where(burn_query))):
+            running_t += point.total_tokens
+            running_u += point.cost_usd
+            burn.append(point.model_copy(update={"total_tokens": running_t, "cost_usd": running_u}))
+        statuses.append(
+            BudgetStatus(
+                scope=scope.kind,
+                id=scope.id,
+                window=spec.window,
+                window_start=iso(usage["window_start"]),
+                resets_at=iso(usage["window_end"]),
+                limit_tokens=spec.tokens,
+                limit_usd=spec.usd,
+                spent_tokens=int(usage["spent_tokens"]),
+                reserved_tokens=int(usage["reserved_tokens"]),
+                spent_usd=float(usage["spent_usd"]),
+                reserved_usd=float(usage["reserved_usd"]),
+                used_fraction=max(fractions, default=0.0),
+                soft_limit=spec.soft_limit,
+                burn=burn,
+            )
+        )
+    return statuses

@@ -1,0 +1,62 @@
+"""One object that owns a process's ledger, keys, prices and budget config.
+
+The engine builds it once from Settings and asks it for the two stages it
+feeds (identify and budget); the usage API and the CLI use it too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tokenomy.budgets.cost import Pricer
+from tokenomy.budgets.keys import KeyStore
+from tokenomy.budgets.ledger import Ledger
+from tokenomy.budgets.rows import Scope
+from tokenomy.budgets.settings import BudgetConfig, BudgetSpec
+from tokenomy.config import Settings
+
+if TYPE_CHECKING:  # the stages import this module
+    from tokenomy.budgets.stage import BudgetStage
+    from tokenomy.middleware.auth import IdentifyStage
+
+
+class Budgets:
+    def __init__(self, config: BudgetConfig, settings: Settings | None = None):
+        self.config = config
+        self.settings = settings
+        self.ledger = Ledger(config.ledger.resolved_url(), config.ledger)
+        self.keys = KeyStore(self.ledger.engine, config.ledger)
+        self.pricer = Pricer(config.ledger, settings)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, *, db_url: str | None = None, background: bool = True
+    ) -> Budgets:
+        budgets = cls(BudgetConfig.from_settings(settings, db_url), settings)
+        budgets.ledger.open(background=background)
+        return budgets
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def scopes(
+        self, team: str, key_budget: BudgetSpec | None = None, key_id: str | None = None
+    ) -> list[Scope]:
+        """The budgets that apply to a call: the team's, then the key's."""
+        found: list[Scope] = []
+        spec = self.config.team_budget(team)
+        if spec is not None:
+            found.append(Scope(kind="team", id=team, spec=spec))
+        if key_budget is not None and key_id is not None:
+            found.append(Scope(kind="key", id=key_id, spec=key_budget))
+        return found
+
+    def identify_stage(self) -> IdentifyStage:
+        from tokenomy.middleware.auth import IdentifyStage
+
+        return IdentifyStage(budgets=self)
+
+    def budget_stage(self) -> BudgetStage:
+        from tokenomy.budgets.stage import BudgetStage
+
+        return BudgetStage(self)

@@ -1,0 +1,225 @@
+"""The `budget` stage: reserve before the call, settle after it, one row always.
+
+Before `next`: estimate the call (prompt tokens + max completion tokens or the
+configured default), reserve it against the team's and the key's budgets, and
+apply soft-limit actions (`degrade` sets `call.degrade`; `warn` adds the
+`x-tokenomy-budget-warning` header). A hard limit raises BudgetExceeded (429).
+After `next`: settle with the real usage (at the end of a stream, including a
+client that went away), or release and record the error. Every request ends
+as exactly one ledger row, refused ones included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from typing import Any
+
+from tokenomy.budgets.rows import RequestRow, Reservation, Saving
+from tokenomy.budgets.service import Budgets
+from tokenomy.call import Call, Chunk, Result, Usage
+from tokenomy.errors import BudgetExceeded, TokenomyError
+from tokenomy.pipeline import Next
+from tokenomy.tokenizers import count_messages, count_text, message_text
+
+
+def estimate_prompt_tokens(call: Call) -> int:
+    if call.prompt_tokens_original is not None:
+        return call.prompt_tokens_original
+    try:
+        model = call.upstream_model or call.model
+        return count_messages(call.messages, model, tools=call.body.get("tools"))
+    except Exception:  # an odd message shape must not block accounting
+        return sum(len(message_text(m.get("content"))) // 4 + 4 for m in call.messages)
+
+
+def max_completion_tokens(call: Call, default: int) -> int:
+    for field in ("max_completion_tokens", "max_tokens"):
+        value = call.body.get(field)
+        if isinstance(value, int) and value > 0:
+            return value
+    return default
+
+
+class BudgetStage:
+    name = "budget"
+
+    def __init__(self, budgets: Budgets):
+        self.budgets = budgets
+        self.ledger = budgets.ledger
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.budgets.close)
+
+    async def __call__(self, call: Call, next: Next) -> Result:
+        began = time.perf_counter()
+        settings = self.budgets.config.ledger
+        prompt = estimate_prompt_tokens(call)
+        if call.prompt_tokens_original is None:
+            call.prompt_tokens_original = prompt
+        completion = max_completion_tokens(call, settings.default_max_tokens)
+        price = self.budgets.pricer.price(call.upstream_model or call.model, call.model)
+        tokens, usd = prompt + completion, price.estimate(prompt, completion)
+        identity = call.identity
+        scopes = self.budgets.scopes(identity.team, call.state.get("key_budget"), identity.key_id)
+        reservation: Reservation | None = None
+        if scopes:
+            try:
+                reservation = await self.ledger.run(
+                    self.ledger.reserve, call.request_id, scopes, tokens, usd, self._row(call)
+                )
+            except BudgetExceeded as exc:
+                await self._settle(
+                    call, None, None, status=429, outcome="refused", error=exc.message
+                )
+                raise
+            self._apply_soft_limits(call, reservation)
+        call.record(
+            self.name,
+            technique=None,
+            ms=(time.perf_counter() - began) * 1000,
+            detail={"estimate_tokens": tokens, "estimate_usd": usd, "scopes": len(scopes)},
+        )
+        try:
+            result = await next(call)
+        except BaseException as exc:
+            status, outcome = _status_of(exc)
+            await self._settle(
+                call, reservation, None, status=status, outcome=outcome, error=str(exc)
+            )
+            raise
+        if result.is_stream:
+            self._settle_at_end_of_stream(call, reservation, result)
+        else:
+            await self._settle(call, reservation, result, status=result.status, outcome="ok")
+        return result
+
+    def _apply_soft_limits(self, call: Call, reservation: Reservation) -> None:
+        warnings = []
+        for hit in reservation.soft:
+            if hit.action == "degrade":
+                call.degrade = True
+            warnings.append(f"{hit.kind} '{hit.id}' at {hit.used_fraction:.0%} of its budget")
+        if warnings:
+            call.headers["x-tokenomy-budget-warning"] = "; ".join(warnings)
+
+    def _settle_at_end_of_stream(
+        self, call: Call, reservation: Reservation | None, result: Result
+    ) -> None:
+        streamed: list[str] = []
+
+        def on_chunk(chunk: Chunk) -> None:
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                for field in ("content", "reasoning_content"):
+                    if isinstance(delta.get(field), str):
+                        streamed.append(delta[field])
+
+        async def on_end(error: BaseException | None) -> None:
+            status, outcome = (result.status, "ok") if error is None else _status_of(error)
+            await self._settle(
+                call,
+                reservation,
+                result,
+                status=status,
+                outcome=outcome,
+                error=None if error is None else (str(error) or type(error).__name__),
+                streamed="".join(streamed),
+            )
+
+        result.wrap_stream(on_chunk=on_chunk, on_end=on_end)
+
+    def _row(self, call: Call, **fields: Any) -> RequestRow:
+        identity = call.identity
+        return RequestRow(
+            request_id=call.request_id,
+            ts=call.created_at,
+            team=identity.team,
+            key_id=identity.key_id,
+            user=identity.user,
+            step=identity.step,
+            model=call.model or None,
+            upstream_model=call.upstream_model,
+            backend=call.backend,
+            prompt_tokens_original=call.prompt_tokens_original or 0,
+            mode=call.mode,
+            stream=call.stream,
+            tags=dict(identity.tags),
+            status=0,
+            outcome="abandoned",
+            **fields,
+        )
+
+    async def _settle(
+        self,
+        call: Call,
+        reservation: Reservation | None,
+        result: Result | None,
+        *,
+        status: int,
+        outcome: str,
+        error: str | None = None,
+        streamed: str | None = None,
+    ) -> None:
+        usage = _usage_of(call, result, streamed)
+        price = self.budgets.pricer.price(call.upstream_model or call.model, call.model)
+        cost = price.cost(usage) if usage else 0.0
+        savings = [
+            Saving(technique=technique, tokens=saved, usd=saved * price.input)
+            for technique, saved in _saved_by_technique(call).items()
+        ]
+        row = self._row(
+            call,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            reasoning_tokens=usage.reasoning_tokens if usage else 0,
+            cached_tokens=usage.cached_tokens if usage else 0,
+            total_tokens=usage.total_tokens if usage else 0,
+            cost_usd=cost,
+            saved_tokens=sum(s.tokens for s in savings),
+            saved_usd=sum(s.usd for s in savings),
+            latency_ms=(time.perf_counter() - call.started) * 1000,
+        ).model_copy(update={"status": status, "outcome": outcome, "error": error})
+        # The settle runs in the ledger's thread: even if this task is cancelled
+        # while waiting, the transaction itself completes.
+        await self.ledger.run(self.ledger.settle, reservation, row, savings)
+
+
+def _usage_of(call: Call, result: Result | None, streamed: str | None) -> Usage | None:
+    """Real usage from the backend; else what we can count of what was sent and streamed."""
+    if result is None:
+        return None  # the backend never answered: nothing was consumed that we can see
+    if result.usage is not None:
+        return result.usage
+    if result.response is not None:
+        found = Usage.from_openai(result.response.get("usage"))
+        if found is not None:
+            return found
+    prompt = call.prompt_tokens_sent or call.prompt_tokens_original or 0
+    text = streamed
+    if text is None and result.response is not None:
+        text = "".join(
+            message_text((c.get("message") or {}).get("content"))
+            for c in result.response.get("choices") or []
+        )
+    completion = count_text(text, call.upstream_model or call.model) if text else 0
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+def _saved_by_technique(call: Call) -> dict[str, int]:
+    saved: dict[str, int] = defaultdict(int)
+    for event in call.events:
+        if event.technique and event.saved > 0:
+            saved[event.technique] += event.saved
+    return dict(saved)
+
+
+def _status_of(exc: BaseException) -> tuple[int, str]:
+    if isinstance(exc, TokenomyError):
+        return exc.status, "error"
+    if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+        return 499, "cancelled"  # the client went away
+    return 500, "error"
