@@ -6,6 +6,7 @@ shares an event loop or a GIL with the servers it measures.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -67,10 +68,8 @@ def tree_cpu(pid: int) -> float:
 def tree_rss(pid: int) -> int:
     total = 0
     for proc in _tree(pid):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 

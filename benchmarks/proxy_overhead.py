@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import Load, drive, median, ms, table  # noqa: E402
+from harness import Load, drive, median, ms, table
 
-from tokenomy.testing.processes import echo_config, run_proxy, run_upstream  # noqa: E402
+from tokenomy.testing.processes import echo_config, run_proxy, run_upstream
 
 
 def main() -> None:

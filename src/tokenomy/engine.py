@@ -58,6 +58,23 @@ class Engine:
         )
         return call
 
+    def warm(self) -> None:
+        """Load what a first request would otherwise load on the event loop.
+
+        Token encoders and, for model names no encoder knows, litellm's counter
+        (importing litellm takes seconds): the first caller must not wait for them.
+        """
+        names: set[str] = set()
+        for alias in self.settings.models:
+            route = self.router.routes(alias)[0]
+            if self.settings.backends[route.backend].kind != "local":
+                names.add(route.upstream_model)
+        default = self.settings.default_backend
+        if default and self.settings.backends[default].kind != "local":
+            names.add("tokenomy-warmup")  # a name no encoder knows: the fallback counter
+        for name in sorted(names):
+            count_messages([{"role": "user", "content": "warm up"}], name)
+
     async def run(self, call: Call) -> Result:
         wants_usage = client_wants_usage(call.body)
         result = await self.pipeline.run(call)
