@@ -35,7 +35,8 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = []
-    with run_upstream() as upstream, run_proxy(echo_config(upstream.v1)) as proxy:
+    with run_upstream() as upstream, \
+            run_proxy(echo_config(upstream.v1, ledger={"enabled": False})) as proxy:
         direct_url = upstream.v1 + "/chat/completions"
         proxy_url = proxy.v1 + "/chat/completions"
         for concurrency in args.concurrency:

@@ -11,6 +11,7 @@ from typing import Any
 
 from tokenomy.call import Call, Identity, Result
 from tokenomy.config import Settings, load_settings
+from tokenomy.middleware.auth import IdentifyStage
 from tokenomy.middleware.routing import (
     Router,
     UpstreamStage,
@@ -25,7 +26,10 @@ from tokenomy.tokenizers import count_messages
 def build_stages(settings: Settings) -> list[Stage]:
     """The stage list, outermost first. Adding a technique means adding a stage here."""
     from tokenomy.budgets.service import Budgets
+    from tokenomy.budgets.settings import BudgetConfig
 
+    if not BudgetConfig.from_settings(settings).ledger.enabled:
+        return [IdentifyStage()]  # no database at all: dev-mode attribution only
     budgets = Budgets.from_settings(settings)
     return [budgets.identify_stage(), budgets.budget_stage()]
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from tokenomy.config import BackendSettings
 from tokenomy.errors import TokenomyError, UpstreamError, UpstreamTimeout
@@ -95,6 +97,12 @@ class OpenAICompatible:
         )
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # HTTP(S)_PROXY / NO_PROXY are read once here: aiohttp's trust_env would
+        # look them up again in a worker thread on every request.
+        self._proxy: Any = None
+        self._proxy_auth: Any = None
+        with contextlib.suppress(LookupError):
+            self._proxy, self._proxy_auth = get_env_proxy_for_url(URL(self._url))
 
     def _client(self) -> aiohttp.ClientSession:
         """One pooled session per event loop (the SDK may run calls on several loops)."""
@@ -105,7 +113,9 @@ class OpenAICompatible:
             )
             self._session = aiohttp.ClientSession(
                 headers=self._headers, timeout=self._timeout, connector=connector,
-                trust_env=True, skip_auto_headers=("User-Agent",), raise_for_status=False,
+                skip_auto_headers=("User-Agent",), raise_for_status=False,
+                # A proxy must never carry one caller's cookies into another's request.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._loop = loop
         return self._session
@@ -125,7 +135,8 @@ class OpenAICompatible:
         while True:
             wait: float | None = None
             try:
-                response = await session.post(self._url, data=content)
+                response = await session.post(self._url, data=content, proxy=self._proxy,
+                                              proxy_auth=self._proxy_auth)
             except aiohttp.ServerTimeoutError as exc:
                 # A read timeout may mean the backend is still working (and billing):
                 # only a connect timeout is safe to retry.
