@@ -23,6 +23,11 @@ from harness import Load, drive, median, ms, table
 
 from tokenomy.testing.processes import echo_config, run_proxy, run_upstream
 
+# A real model name: the proxy counts its prompt with tiktoken, as it would in
+# production (the test upstream answers any name; the proxy's default backend
+# sends unknown names there unchanged).
+MODEL = "gpt-4o-mini"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
@@ -45,9 +50,9 @@ def main() -> None:
                 runs: list[tuple[Load, Load]] = []
                 for _ in range(args.reps):
                     direct = drive(direct_url, concurrency=concurrency, requests=args.requests,
-                                   stream=stream, model="echo-model")
+                                   stream=stream, model=MODEL)
                     through = drive(proxy_url, concurrency=concurrency, requests=args.requests,
-                                    stream=stream, model="echo", watch_pid=proxy.process.pid)
+                                    stream=stream, model=MODEL, watch_pid=proxy.process.pid)
                     runs.append((direct, through))
                     errors = direct.errors + through.errors
                     if errors:

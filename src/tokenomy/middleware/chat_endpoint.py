@@ -9,6 +9,7 @@ still documents it in /openapi.json and serves every other path.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -174,36 +175,39 @@ class ChatEndpoint:
                       send: Any) -> None:
         """Chunks as SSE; a failure mid-stream ends with an error event, never a hang.
 
-        A client that goes away cancels the stream (like Starlette's
-        StreamingResponse), so stages see the end at once and the backend stops.
+        uvicorn drops writes to a client that went away without telling us, so a
+        watcher notes the disconnect and the loop stops at the next chunk; closing
+        the stream then lets stages see its end (the ledger settles it as
+        cancelled) and releases the backend. No task-group cancellation: it costs
+        more per stream than the rest of this function.
         """
         chunks = result.chunks
         assert chunks is not None
         await send({"type": "http.response.start", "status": result.status,
                     "headers": _SSE + _raw(headers)})
-        tail: bytes | None = None
-        async with anyio.create_task_group() as group:
-            scope = group.cancel_scope
+        gone = False
 
-            async def watch() -> None:
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                scope.cancel()
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
 
-            group.start_soon(watch)
-            try:
-                try:
-                    async for chunk in chunks:
-                        await send({"type": "http.response.body", "body": encode_chunk(chunk),
-                                    "more_body": True})
-                    tail = DONE
-                except TokenomyError as exc:
-                    tail = encode_error(exc)
-                except Exception as exc:  # a bug must still end the stream cleanly
-                    log.exception("stream failed")
-                    tail = encode_error(UpstreamError(f"the stream failed: {type(exc).__name__}"))
-            finally:
-                await _close(chunks)
-            scope.cancel()  # stop watching before the response completes
-        if tail is not None:  # None: the client went away
+        watcher = asyncio.get_running_loop().create_task(watch())
+        tail: bytes | None = DONE
+        try:
+            async for chunk in chunks:
+                if gone:
+                    break
+                await send({"type": "http.response.body", "body": encode_chunk(chunk),
+                            "more_body": True})
+        except TokenomyError as exc:
+            tail = encode_error(exc)
+        except Exception as exc:  # a bug must still end the stream cleanly
+            log.exception("stream failed")
+            tail = encode_error(UpstreamError(f"the stream failed: {type(exc).__name__}"))
+        finally:
+            watcher.cancel()
+            await _close(chunks)
+        if not gone:
             await send({"type": "http.response.body", "body": tail, "more_body": False})
