@@ -78,9 +78,12 @@ def test_upstream_5xx_is_502(echo_proxy: Server) -> None:
 
 def test_upstream_timeout_is_504(tmp_path, upstream: Server) -> None:
     config = echo_config(upstream.v1)
-    config["backends"]["test"]["timeout"] = 1
+    config["backends"]["hasty"] = {"kind": "openai", "base_url": upstream.v1, "timeout": 1,
+                                   "max_retries": 0}
+    config["models"]["hang"] = {"backend": "hasty", "model": "fault:timeout"}
     with run_proxy(config, folder=tmp_path) as proxy:
-        _error(_post(proxy, {"model": "fault:timeout", "messages": USER}), 504)
+        error = _error(_post(proxy, {"model": "hang", "messages": USER}), 504)
+        assert error["code"] == "upstream_timeout"
         # and it keeps serving
         assert _post(proxy, {"model": "echo", "messages": USER}).status_code == 200
 

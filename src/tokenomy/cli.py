@@ -87,5 +87,9 @@ from tokenomy.budgets.cli import COMMANDS as _BUDGET_COMMANDS  # noqa: E402
 for _command in _BUDGET_COMMANDS:
     main.add_command(_command)
 
+from tokenomy.compressors.cli import compress  # noqa: E402
+
+main.add_command(compress)
+
 if __name__ == "__main__":
     main()

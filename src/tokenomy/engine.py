@@ -27,11 +27,13 @@ def build_stages(settings: Settings) -> list[Stage]:
     """The stage list, outermost first. Adding a technique means adding a stage here."""
     from tokenomy.budgets.service import Budgets
     from tokenomy.budgets.settings import BudgetConfig
+    from tokenomy.compressors.stage import CompressStage
 
+    compress = CompressStage.from_settings(settings)
     if not BudgetConfig.from_settings(settings).ledger.enabled:
-        return [IdentifyStage()]  # no database at all: dev-mode attribution only
+        return [IdentifyStage(), compress]  # no database at all: dev-mode attribution only
     budgets = Budgets.from_settings(settings)
-    return [budgets.identify_stage(), budgets.budget_stage()]
+    return [budgets.identify_stage(), budgets.budget_stage(), compress]
 
 
 class Engine:

@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from tokenomy.tokenizers.encoders import bare_model_name, family_of, get_encoder
+from tokenomy.tokenizers.encoders import family_of, get_encoder
 
 # OpenAI's documented chat overhead (cookbook "How to count tokens with tiktoken"):
 # every message is wrapped as <|start|>{role/name}\n{content}<|end|>\n and every
@@ -112,12 +112,13 @@ def _count_local(messages: list[dict[str, Any]]) -> int:
 
 
 def _count_fallback(messages: list[dict[str, Any]], model: str) -> int:
-    try:
-        import litellm
+    """Models with no bundled tokenizer: cl100k with OpenAI's framing.
 
-        return int(litellm.token_counter(model=bare_model_name(model), messages=messages))
-    except Exception:
-        return _count_openai(messages, model)
+    That is litellm's own `token_counter` default for unknown models; calling it
+    here would import litellm (seconds) on the request path, and for some families
+    make it try to fetch a tokenizer from a hub, which this product never does.
+    """
+    return _count_openai(messages, model)
 
 
 def count_messages(

@@ -1,0 +1,40 @@
+"""The `[compression]` settings section, validated here (the core keeps it free-form).
+
+Compression is off unless a request asks (`tokenomy.compress` body field) or
+the settings / the team turn it on; under budget pressure (`call.degrade`) the
+stage compresses anyway, `degrade_factor` times harder.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CompressionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False  # compress requests that did not ask
+    target_ratio: float = Field(default=2.0, gt=1.0, le=100.0)  # when a request names none
+    min_tokens: int = Field(default=300, ge=0)  # prompts below this are left alone
+    degrade_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    compress_on_degrade: bool = True
+    max_ratio: float = Field(default=20.0, gt=1.0, le=100.0)
+    keep_last_turns: int = Field(default=2, ge=0)
+    method: Literal["auto", "lossless", "extractive", "tokens", "code", "history"] = "auto"
+    reorder: bool = False
+    table_format: Literal["json", "toon", "csv", "off"] = "json"
+    teams: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-team overrides
+
+    def for_team(self, team: str | None, team_section: dict[str, Any] | None = None
+                 ) -> CompressionSettings:
+        """With the team's overrides: `[compression.teams.T]` or `[teams.T.compression]`."""
+        override: dict[str, Any] = {}
+        if team_section and isinstance(team_section.get("compression"), dict):
+            override.update(team_section["compression"])
+        if team and team in self.teams:
+            override.update(self.teams[team])
+        if not override:
+            return self
+        return CompressionSettings.model_validate({**self.model_dump(), **override, "teams": {}})

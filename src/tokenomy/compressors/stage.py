@@ -1,0 +1,105 @@
+"""The `compress` stage: shrink the changing tail of a request before it goes upstream.
+
+When it runs: the request's `tokenomy.compress` field asks for it, or the
+`[compression]` settings (or the team's) turn it on, or the budget stage set
+`call.degrade` (then `degrade_factor` times harder). Prompts under
+`min_tokens` pass untouched. Scoring runs in a worker thread so the event loop
+never blocks on the embedder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from tokenomy.call import Call, CompressOptions, Result
+from tokenomy.compressors.messages import compress_messages
+from tokenomy.compressors.settings import CompressionSettings
+from tokenomy.pipeline import Next
+from tokenomy.tokenizers import count_messages
+
+
+class CompressStage:
+    name = "compress"
+
+    def __init__(self, settings: CompressionSettings | dict[str, Any] | None = None,
+                 teams: dict[str, dict[str, Any]] | None = None):
+        if not isinstance(settings, CompressionSettings):
+            settings = CompressionSettings.model_validate(settings or {})
+        self.settings = settings
+        self.teams = teams or {}
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CompressStage:
+        """From the whole `tokenomy.config.Settings` (its `compression` and `teams`)."""
+        return cls(settings.compression, settings.teams)
+
+    async def __call__(self, call: Call, next: Next) -> Result:
+        plan = self.plan(call)
+        messages = call.messages
+        if plan is None or not messages:
+            return await next(call)
+        options, settings = plan
+        # Budgets are in the tokens of the model that will actually read the prompt.
+        model = call.upstream_model or call.model or "gpt-4o"
+        tools = call.body.get("tools")
+        started = time.perf_counter()
+        before = call.prompt_tokens_original
+        if before is None:
+            before = count_messages(messages, model, tools)
+            call.prompt_tokens_original = before
+        if before < settings.min_tokens:
+            call.record(self.name, technique="skip", tokens_before=before, tokens_after=before,
+                        detail={"reason": f"below min_tokens={settings.min_tokens}"})
+            call.prompt_tokens_sent = before
+            return await next(call)
+        ratio = options.target_ratio or settings.target_ratio
+        target_tokens = options.target_tokens
+        if call.degrade:
+            ratio = min(settings.max_ratio, ratio * settings.degrade_factor)
+            if target_tokens is not None:
+                target_tokens = max(1, int(target_tokens / settings.degrade_factor))
+        result = await asyncio.to_thread(
+            compress_messages,
+            messages,
+            model=model,
+            target_ratio=ratio,
+            target_tokens=target_tokens,
+            method=options.method if options.method != "auto" else settings.method,
+            keep_prefix=options.keep_prefix,
+            reorder=options.reorder or settings.reorder,
+            documents=options.documents,
+            keep_last_turns=settings.keep_last_turns,
+            table_format=settings.table_format,
+            tools=tools,
+        )
+        call.body["messages"] = result.messages
+        call.prompt_tokens_sent = result.tokens_after
+        # One event per technique; their savings add up to the whole saving.
+        detail = {"ratio": round(ratio, 3), "degrade": call.degrade, "segments": result.kinds}
+        for stat in result.stats:
+            call.record(
+                self.name,
+                technique=stat.technique,
+                tokens_before=stat.tokens_before,
+                tokens_after=stat.tokens_after,
+                ms=round(stat.ms, 3),
+                detail={**detail, "segments_changed": stat.segments},
+            )
+        if not result.stats:
+            call.record(self.name, technique="none", tokens_before=result.tokens_before,
+                         tokens_after=result.tokens_after,
+                         ms=round((time.perf_counter() - started) * 1000, 3), detail=detail)
+        return await next(call)
+
+    def plan(self, call: Call) -> tuple[CompressOptions, CompressionSettings] | None:
+        """(options, settings) when this call should be compressed, else None."""
+        team = call.identity.team
+        settings = self.settings.for_team(team, self.teams.get(team))
+        asked = call.options.compress
+        if asked is not None:
+            return (asked, settings) if asked.enabled else None
+        if settings.enabled or (call.degrade and settings.compress_on_degrade):
+            return CompressOptions(), settings
+        return None
