@@ -74,12 +74,15 @@ def tree_rss(pid: int) -> int:
 
 
 def drive(url: str, *, concurrency: int, requests: int, stream: bool, model: str,
-          warmup: int = 100, watch_pid: int | None = None) -> Load:
+          warmup: int = 100, watch_pid: int | None = None,
+          body_file: str | None = None) -> Load:
     """Run the load generator once; optionally measure a server tree's CPU and RSS."""
     command = [sys.executable, str(LOADGEN), "--url", url, "--concurrency", str(concurrency),
                "--requests", str(requests), "--warmup", str(warmup), "--model", model]
     if stream:
         command.append("--stream")
+    if body_file:
+        command += ["--body-file", body_file]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     cpu_before = tree_cpu(watch_pid) if watch_pid else 0.0
     peak = 0

@@ -140,10 +140,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--body-file", help="a JSON chat body to send instead of the default "
+                        "(its model and stream fields are replaced)")
     args = parser.parse_args()
     import uvloop
 
     body = chat_body(args.model, args.stream)
+    if args.body_file:
+        with open(args.body_file, "rb") as handle:
+            custom = orjson.loads(handle.read())
+        custom["model"] = args.model
+        custom.pop("stream", None)
+        if args.stream:
+            custom["stream"] = True
+        body = orjson.dumps(custom)
     out = uvloop.run(run(args.url, body, args.concurrency, args.requests, args.warmup))
     sys.stdout.buffer.write(orjson.dumps(out))
 
