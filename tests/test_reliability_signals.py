@@ -14,8 +14,8 @@ import pytest
 from perf_support import db_url, ledger_rows, open_reservations, post
 from tokenomy.testing.processes import Server, echo_config, start_proxy
 
-# ~60 words: `fault:slow` streams one word per chunk, 20 ms apart (~1.3 s in all).
-LONG = " ".join(f"word{i}" for i in range(60))
+# ~50 words: `fault:slow` streams one word per chunk, 20 ms apart (~1 s in all).
+LONG = " ".join(f"word{i}" for i in range(50))
 
 
 def _slow_stream(proxy: Server, started: threading.Event, out: dict, team: str | None = None
@@ -54,8 +54,9 @@ def test_sigterm_drains_inflight_stream(tmp_path: Path, upstream: Server) -> Non
         worker.join(30)
         assert out.get("status") == 200, out
         assert out["text"].endswith("data: [DONE]\n\n"), out["text"][-200:]
-        assert "word59" in out["text"]
-        assert proxy.process.wait(20) == 0
+        assert "word49" in out["text"]
+        # uvicorn re-raises the signal after a graceful shutdown: -SIGTERM is a clean exit.
+        assert proxy.process.wait(20) in (0, -signal.SIGTERM)
         assert time.monotonic() - began < 15
         # the drained stream was settled before exit
         rows = ledger_rows(db_url(tmp_path))
@@ -126,5 +127,5 @@ def test_sigterm_idle_exits_quickly(tmp_path: Path, upstream: Server, sig: int) 
     proxy = start_proxy(echo_config(upstream.v1, ledger={"enabled": False}), folder=tmp_path)
     began = time.monotonic()
     proxy.process.send_signal(sig)
-    assert proxy.process.wait(15) == 0
+    assert proxy.process.wait(15) in (0, -sig)
     assert time.monotonic() - began < 10
