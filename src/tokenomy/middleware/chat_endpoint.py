@@ -167,7 +167,11 @@ class ChatEndpoint:
             return await send_error(send, TokenomyError("internal error"), call_headers(call))
         headers = call_headers(call)
         if result.chunks is None:
-            payload = orjson.dumps(result.response)
+            try:
+                payload = orjson.dumps(result.response)
+            except orjson.JSONEncodeError:  # a backend answer nested deeper than we write
+                error = UpstreamError("the backend's response cannot be re-encoded as JSON")
+                return await send_error(send, error, headers)
             return await send_json(send, result.status, payload, headers)
         await self._stream(result, headers, receive, send)
 

@@ -20,7 +20,7 @@ from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from tokenomy.config import BackendSettings
-from tokenomy.errors import TokenomyError, UpstreamError, UpstreamTimeout
+from tokenomy.errors import BadRequest, TokenomyError, UpstreamError, UpstreamTimeout
 from tokenomy.middleware.upstreams.retry import RETRYABLE_STATUS, backoff, retry_after_seconds
 from tokenomy.middleware.upstreams.sse import parse_sse
 
@@ -129,7 +129,10 @@ class OpenAICompatible:
 
     async def _send(self, body: dict[str, Any]) -> aiohttp.ClientResponse:
         """POST with retries that are safe: nothing has reached the caller yet."""
-        content = orjson.dumps(body)
+        try:
+            content = orjson.dumps(body)
+        except orjson.JSONEncodeError as exc:  # e.g. nested deeper than orjson writes (255)
+            raise BadRequest(f"the request cannot be forwarded as JSON: {exc}") from exc
         session = self._client()
         attempt = 0
         while True:
