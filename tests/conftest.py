@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tokenomy.testing.processes import Server, echo_config, run_proxy, run_upstream
+from tokenomy.assets import models_dir
+
+# Everything a test writes ($TOKENOMY_HOME: ledgers, contracts, caches) goes to a
+# throw-away folder; the prepared models are read from where `make` put them.
+os.environ["TOKENOMY_MODELS"] = str(models_dir())
+os.environ["TOKENOMY_HOME"] = tempfile.mkdtemp(prefix="tokenomy-test-home-")
+
+from tokenomy.testing.processes import (
+    Server,
+    echo_config,
+    run_proxy,
+    run_upstream,
+)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,13 @@ from tokenomy.budgets.service import Budgets
 from tokenomy.budgets.stage import estimate_prompt_tokens
 from tokenomy.call import Call, Result, TokenomyOptions
 from tokenomy.config import Settings
-from tokenomy.errors import BudgetExceeded, Forbidden, Unauthorized, UpstreamError
+from tokenomy.errors import (
+    BudgetExceeded,
+    Forbidden,
+    TokenomyError,
+    Unauthorized,
+    UpstreamError,
+)
 from tokenomy.pipeline import Pipeline
 
 
@@ -88,7 +94,7 @@ def _call(
 
 
 def _rows(budgets: Budgets) -> list[dict[str, Any]]:
-    with budgets.ledger.engine.connect() as conn:
+    with budgets.ledger.reader.connect() as conn:
         return [
             dict(r) for r in conn.execute(text("select * from tk_requests order by id")).mappings()
         ]
@@ -222,3 +228,30 @@ async def test_two_hundred_concurrent_calls_admit_ten(make) -> None:
     assert wins == 10
     rows = _rows(budgets)
     assert len(rows) == 200 and sum(r["outcome"] == "ok" for r in rows) == wins
+
+
+async def test_ledger_failure_fails_closed_before_and_open_after(make) -> None:
+    budgets, pipeline = make({"guarded": {"tokens": 10_000}})
+    with budgets.ledger.engine.begin() as conn:
+        conn.execute(text("DROP TABLE tk_budget_usage"))
+    # A budget that cannot be checked refuses the call (503), it is never sent.
+    with pytest.raises(TokenomyError) as info:
+        await pipeline.run(_call(team="guarded"))
+    assert info.value.status == 503 and info.value.code == "ledger_unavailable"
+    # A failure to record after the backend answered still returns the answer.
+    with budgets.ledger.engine.begin() as conn:
+        conn.execute(text("DROP TABLE tk_requests"))
+    result = await pipeline.run(_call(team="free"))
+    assert result.response is not None and result.response["usage"]["total_tokens"] == 60
+
+
+def test_config_typos_name_the_key() -> None:
+    from tokenomy.budgets.settings import BudgetConfig
+    from tokenomy.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        BudgetConfig.from_settings(Settings(teams={"research": {"tokns": 5}}))
+    assert "teams.research.tokns" in info.value.message
+    with pytest.raises(ConfigError) as info:
+        BudgetConfig.from_settings(Settings(teams={"research": {"tokens": 5, "window": "2w"}}))
+    assert "teams.research.window" in info.value.message

@@ -60,7 +60,9 @@ def configure_offline() -> None:
 
 
 def models_dir() -> Path:
-    return tokenomy_home() / "models"
+    """$TOKENOMY_MODELS, else $TOKENOMY_HOME/models (tests point HOME elsewhere, not models)."""
+    override = os.environ.get("TOKENOMY_MODELS")
+    return Path(override) if override else tokenomy_home() / "models"
 
 
 def minilm_path() -> Path:

@@ -20,6 +20,8 @@ from tokenomy.middleware.routing import (
 )
 from tokenomy.middleware.validation import pop_options, validate_body
 from tokenomy.pipeline import Pipeline, Stage
+from tokenomy.planners.codify.stage import CodifyStage
+from tokenomy.planners.stage import PlanStage
 from tokenomy.tokenizers import count_messages
 
 
@@ -28,12 +30,21 @@ def build_stages(settings: Settings) -> list[Stage]:
     from tokenomy.budgets.service import Budgets
     from tokenomy.budgets.settings import BudgetConfig
     from tokenomy.compressors.stage import CompressStage
+    from tokenomy.sdk.stage import StepStage
 
-    compress = CompressStage.from_settings(settings)
     if not BudgetConfig.from_settings(settings).ledger.enabled:
-        return [IdentifyStage(), compress]  # no database at all: dev-mode attribution only
+        # No database at all (`ledger.enabled = false`): dev-mode attribution only.
+        return [IdentifyStage(), StepStage(), CodifyStage(settings),
+                CompressStage.from_settings(settings), PlanStage(settings)]
     budgets = Budgets.from_settings(settings)
-    return [budgets.identify_stage(), budgets.budget_stage(), compress]
+    return [
+        budgets.identify_stage(),
+        StepStage(),
+        budgets.budget_stage(),
+        CodifyStage(settings),
+        CompressStage.from_settings(settings),
+        PlanStage(settings),
+    ]
 
 
 class Engine:

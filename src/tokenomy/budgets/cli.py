@@ -17,11 +17,16 @@ if TYPE_CHECKING:
     from tokenomy.budgets.service import Budgets
 
 _CONFIG = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False), envvar="TOKENOMY_CONFIG",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="TOKENOMY_CONFIG",
     help="TOML or YAML settings file (its [ledger] and [teams] sections apply).",
 )
 _DB = click.option(
-    "--db", "db_url", default=None,
+    "--db",
+    "db_url",
+    default=None,
     help="Ledger database URL (sqlite:///path or postgresql://...); default: the config's "
     "ledger.url, else $TOKENOMY_HOME/ledger.db.",
 )
@@ -49,16 +54,39 @@ def _budgets(config_path: str | None, db_url: str | None) -> Iterator[Budgets]:
 @click.option("--team", default=None, help="Only this team.")
 @click.option("--since", default=None, help="YYYY-MM-DD, ISO time, 'today' or a span like 7d.")
 @click.option("--until", default=None, help="YYYY-MM-DD (inclusive day) or ISO time.")
-@click.option("--group-by", "group_by", default="day", show_default=True,
-              type=click.Choice(["day", "team", "key", "step", "model", "technique"]))
-@click.option("--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "csv", "json", "html"]))
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Write to this file instead of standard output.")
+@click.option(
+    "--group-by",
+    "group_by",
+    default="day",
+    show_default=True,
+    type=click.Choice(["day", "team", "key", "step", "model", "technique"]),
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="table",
+    show_default=True,
+    type=click.Choice(["table", "csv", "json", "html"]),
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
 @_DB
 @_CONFIG
-def report(team: str | None, since: str | None, until: str | None, group_by: str, fmt: str,
-           output: str | None, db_url: str | None, config_path: str | None) -> None:
+def report(
+    team: str | None,
+    since: str | None,
+    until: str | None,
+    group_by: str,
+    fmt: str,
+    output: str | None,
+    db_url: str | None,
+    config_path: str | None,
+) -> None:
     """Tokens, cost, savings by technique, budgets and top steps from the ledger."""
     from tokenomy.budgets.html import render_html
     from tokenomy.budgets.render import to_csv, to_json, to_table
@@ -66,8 +94,12 @@ def report(team: str | None, since: str | None, until: str | None, group_by: str
 
     with _budgets(config_path, db_url) as budgets:
         try:
-            query = ReportQuery(team=team, since=parse_when(since),
-                                until=parse_when(until, end=True), group_by=group_by)
+            query = ReportQuery(
+                team=team,
+                since=parse_when(since),
+                until=parse_when(until, end=True),
+                group_by=group_by,
+            )
         except TokenomyError as exc:
             raise click.BadParameter(exc.message) from exc
         data = aggregate(budgets, query)
@@ -88,31 +120,63 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--team", required=True, help="The team this key spends for.")
 @click.option("--name", default=None, help="A label (who or what uses the key).")
-@click.option("--budget-tokens", type=click.IntRange(min=0), default=None,
-              help="Token limit per window for this key.")
-@click.option("--budget-usd", type=click.FloatRange(min=0), default=None,
-              help="USD limit per window for this key.")
-@click.option("--window", default="month", show_default=True,
-              type=click.Choice(["1h", "1d", "7d", "30d", "month"]))
-@click.option("--soft-limit", type=click.FloatRange(0, 1, min_open=True), default=0.8,
-              show_default=True, help="Fraction of the limit where the soft action starts.")
-@click.option("--soft-action", type=click.Choice(["degrade", "warn"]), default="degrade",
-              show_default=True)
+@click.option(
+    "--budget-tokens",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Token limit per window for this key.",
+)
+@click.option(
+    "--budget-usd",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="USD limit per window for this key.",
+)
+@click.option(
+    "--window",
+    default="month",
+    show_default=True,
+    type=click.Choice(["1h", "1d", "7d", "30d", "month"]),
+)
+@click.option(
+    "--soft-limit",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.8,
+    show_default=True,
+    help="Fraction of the limit where the soft action starts.",
+)
+@click.option(
+    "--soft-action", type=click.Choice(["degrade", "warn"]), default="degrade", show_default=True
+)
 @_DB
 @_CONFIG
-def keys_create(team: str, name: str | None, budget_tokens: int | None,
-                budget_usd: float | None, window: str, soft_limit: float, soft_action: str,
-                db_url: str | None, config_path: str | None) -> None:
+def keys_create(
+    team: str,
+    name: str | None,
+    budget_tokens: int | None,
+    budget_usd: float | None,
+    window: str,
+    soft_limit: float,
+    soft_action: str,
+    db_url: str | None,
+    config_path: str | None,
+) -> None:
     """Create a key and print it once (only its hash is stored)."""
     from tokenomy.budgets.settings import BudgetSpec
 
-    spec = BudgetSpec(tokens=budget_tokens, usd=budget_usd, window=window,  # type: ignore[arg-type]
-                      soft_limit=soft_limit, soft_action=soft_action)  # type: ignore[arg-type]
+    spec = BudgetSpec(
+        tokens=budget_tokens,
+        usd=budget_usd,
+        window=window,  # type: ignore[arg-type]
+        soft_limit=soft_limit,
+        soft_action=soft_action,
+    )  # type: ignore[arg-type]
     with _budgets(config_path, db_url) as budgets:
         info, key = budgets.keys.create(team, name=name, budget=spec)
     click.echo(key)
-    click.echo(f"key {info.key_id} for team {team} created; it is shown only once, store it now",
-               err=True)
+    click.echo(
+        f"key {info.key_id} for team {team} created; it is shown only once, store it now", err=True
+    )
 
 
 @keys.command("list")
@@ -120,8 +184,7 @@ def keys_create(team: str, name: str | None, budget_tokens: int | None,
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_DB
 @_CONFIG
-def keys_list(team: str | None, as_json: bool, db_url: str | None,
-              config_path: str | None) -> None:
+def keys_list(team: str | None, as_json: bool, db_url: str | None, config_path: str | None) -> None:
     """List keys (ids, teams, budgets; never the secrets)."""
     with _budgets(config_path, db_url) as budgets:
         found = budgets.keys.list(team)
@@ -132,8 +195,10 @@ def keys_list(team: str | None, as_json: bool, db_url: str | None,
         state = "revoked" if k.revoked else "active"
         budget = "-"
         if k.budget is not None:
-            limits = [f"{k.budget.tokens} tok" if k.budget.tokens is not None else "",
-                      f"${k.budget.usd}" if k.budget.usd is not None else ""]
+            limits = [
+                f"{k.budget.tokens} tok" if k.budget.tokens is not None else "",
+                f"${k.budget.usd}" if k.budget.usd is not None else "",
+            ]
             budget = " / ".join(x for x in limits if x) + f" per {k.budget.window}"
         click.echo(f"{k.key_id}  {state:<7}  team={k.team}  name={k.name or '-'}  budget={budget}")
 

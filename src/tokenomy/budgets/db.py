@@ -54,7 +54,9 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads (see `reader`) take no write lock: in WAL mode they never block.
+        readonly = conn.get_execution_options().get("tk_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -73,6 +75,11 @@ def _postgres_engine(url: str) -> Engine:
         with engine.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     return engine
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine (and pool) for read-only work: on SQLite a deferred BEGIN."""
+    return engine.execution_options(tk_readonly=True)
 
 
 def is_sqlite(engine: Engine) -> bool:

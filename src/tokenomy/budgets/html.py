@@ -32,7 +32,7 @@ th:first-child,td:first-child{text-align:left}th{color:#5b6475;font-weight:600}
 tfoot td{font-weight:700}form{display:flex;gap:8px;flex-wrap:wrap;align-items:end;margin:0 0 16px}
 label{display:flex;flex-direction:column;font-size:12px;color:#5b6475}
 select,input,button{font:inherit;padding:4px 6px}.muted{color:#8a93a3}
-.warn{color:#b35c00}.over{color:#b3261e}svg text{font-size:11px;fill:#5b6475}
+.panel{overflow-x:auto}.warn{color:#b35c00}.over{color:#b3261e}svg text{font-size:11px;fill:#5b6475}
 """
 
 PERIODS = (
@@ -108,30 +108,43 @@ def _hbars(points: list[tuple[str, float]], fmt, *, color: str) -> str:
 
 
 def _burn(budget: BudgetStatus) -> str:
-    """Cumulative spend across the window against the limit line."""
+    """Cumulative spend across the window (x: time in the window) against the limit line."""
     by_tokens = budget.limit_tokens is not None
     limit = float(budget.limit_tokens if by_tokens else budget.limit_usd or 0.0)
-    values = [float(p.total_tokens if by_tokens else p.cost_usd) for p in budget.burn]
     spent = float(budget.spent_tokens if by_tokens else budget.spent_usd)
+    start = _ts(budget.window_start)
+    span = max(_ts(budget.resets_at) - start, 1.0)
+    values = [float(p.total_tokens if by_tokens else p.cost_usd) for p in budget.burn]
     top = max([limit, spent, *values]) or 1.0
-    width, height = 360, 120
-    n = max(len(values), 1)
-    points = [(0.0, float(height))] + [
-        ((i + 1) * (width - 10) / n, height - (v / top) * (height - 10))
-        for i, v in enumerate(values)
-    ]
+    width, height, left = 420, 110, 4
+    points = [(left, float(height))]
+    for point, value in zip(budget.burn, values, strict=True):
+        end_of_day = min(_ts(point.day + "T00:00:00Z") + 86400 - start, span)
+        x = left + (end_of_day / span) * (width - left - 4)
+        points.append((x, height - (value / top) * (height - 12)))
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-    limit_y = height - (limit / top) * (height - 10)
-    soft_y = height - (limit * budget.soft_limit / top) * (height - 10)
+    limit_y = height - (limit / top) * (height - 12)
+    soft_y = height - (limit * budget.soft_limit / top) * (height - 12)
     return (
-        f'<svg role="img" viewBox="0 0 {width} {height + 4}" width="100%">'
+        f'<svg role="img" viewBox="0 0 {width} {height + 18}" width="{width}" '
+        f'style="max-width:100%;height:auto">'
+        f"<title>{escape(budget.scope)} {escape(budget.id)}: burn-down</title>"
         f'<line x1="0" y1="{limit_y:.1f}" x2="{width}" y2="{limit_y:.1f}" stroke="#b3261e" '
         'stroke-dasharray="4 3"/>'
         f'<line x1="0" y1="{soft_y:.1f}" x2="{width}" y2="{soft_y:.1f}" stroke="#e8a33d" '
         'stroke-dasharray="2 3"/>'
         f'<polyline points="{path}" fill="none" stroke="#2f6fde" stroke-width="2"/>'
-        f'<text x="4" y="{max(limit_y - 3, 10):.1f}">limit</text></svg>'
+        f'<text x="{width - 4}" y="{max(limit_y - 3, 10):.1f}" text-anchor="end">limit</text>'
+        f'<text x="0" y="{height + 14}">{escape(budget.window_start[:10])}</text>'
+        f'<text x="{width}" y="{height + 14}" text-anchor="end">resets '
+        f"{escape(budget.resets_at[:16].replace('T', ' '))}</text></svg>"
     )
+
+
+def _ts(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def _group_table(report: Report) -> str:

@@ -79,7 +79,7 @@ def _query(params: Any, reader_team: str | None) -> ReportQuery:
 
 
 def _known_teams(budgets: Budgets) -> list[str]:
-    with budgets.ledger.engine.connect() as conn:
+    with budgets.ledger.reader.connect() as conn:
         seen = set(conn.execute(select(distinct(schema.requests.c.team))).scalars())
     return sorted(seen | set(budgets.config.teams))
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, select, update
 
 from tokenomy.budgets import schema
+from tokenomy.budgets.db import reader
 from tokenomy.budgets.settings import BudgetSpec, LedgerSettings
 
 _KEYS = schema.api_keys
@@ -41,8 +42,11 @@ class KeyInfo(BaseModel):
 class KeyStore:
     def __init__(self, engine: Engine, settings: LedgerSettings):
         self.engine = engine
+        self.reader = reader(engine)
         self.settings = settings
         self._pepper = (settings.key_pepper or "tokenomy-key-v1").encode()
+        self._auth_seen_on = False
+        self._auth_checked_at = -1e9
 
     def _digest(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
@@ -70,6 +74,7 @@ class KeyStore:
                     soft_action=spec.soft_action if spec else None,
                 )
             )
+        self._auth_seen_on = True
         info = KeyInfo(key_id=key_id, team=team, name=name, created_at=now, budget=spec)
         return info, f"tkn_{key_id}_{secret}"
 
@@ -79,7 +84,7 @@ class KeyStore:
             stmt = stmt.where(_KEYS.c.team == team)
         if not include_revoked:
             stmt = stmt.where(_KEYS.c.revoked_at.is_(None))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [_info(row) for row in conn.execute(stmt).mappings()]
 
     def revoke(self, key_id: str) -> bool:
@@ -92,7 +97,7 @@ class KeyStore:
         return bool(changed)
 
     def any_keys(self) -> bool:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(select(_KEYS.c.key_id).limit(1)).first() is not None
 
     def auth_enabled(self) -> bool:
@@ -100,7 +105,16 @@ class KeyStore:
             return True
         if self.settings.auth == "off":
             return False
-        return self.any_keys()
+        # Keys are revoked, never deleted: once one exists, auth stays on, so a
+        # True answer never needs asking again. "No keys yet" is re-checked at
+        # most once a second: a key created by the CLI turns auth on within 1 s.
+        if self._auth_seen_on:
+            return True
+        now = time.monotonic()
+        if now - self._auth_checked_at >= 1.0:
+            self._auth_seen_on = self.any_keys()
+            self._auth_checked_at = now
+        return self._auth_seen_on
 
     def verify(self, token: str) -> KeyInfo | None:
         """The key's info if `token` is a live key; None if unknown, malformed or revoked."""
@@ -109,7 +123,7 @@ class KeyStore:
         digest = self._digest(match.group(2) if match else token)
         if match is None:
             return None
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = (
                 conn.execute(select(_KEYS).where(_KEYS.c.key_id == match.group(1)))
                 .mappings()

@@ -177,7 +177,7 @@ _COLUMN = {"day": _R.day, "team": _R.team, "key": _R.key_id, "step": _R.step, "m
 def aggregate(budgets: Budgets, query: ReportQuery, now: float | None = None) -> Report:
     now = time.time() if now is None else now
     where = _where(query)
-    with budgets.ledger.engine.connect() as conn:
+    with budgets.ledger.reader.connect() as conn:
         totals = _group("total", conn.execute(select(*_metrics()).where(where)).mappings().one())
         groups = _groups(conn, query, where)
         savings = _savings(conn, query)

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
 from tokenomy.budgets.cost import Pricer
+from tokenomy.budgets.db import normalize_url
 from tokenomy.budgets.keys import KeyStore
 from tokenomy.budgets.ledger import Ledger
 from tokenomy.budgets.rows import Scope
 from tokenomy.budgets.settings import BudgetConfig, BudgetSpec
 from tokenomy.config import Settings
+from tokenomy.errors import ConfigError
 
 if TYPE_CHECKING:  # the stages import this module
     from tokenomy.budgets.stage import BudgetStage
@@ -32,8 +37,14 @@ class Budgets:
     def from_settings(
         cls, settings: Settings | None = None, *, db_url: str | None = None, background: bool = True
     ) -> Budgets:
-        budgets = cls(BudgetConfig.from_settings(settings, db_url), settings)
-        budgets.ledger.open(background=background)
+        config = BudgetConfig.from_settings(settings, db_url)
+        try:
+            budgets = cls(config, settings)
+            budgets.ledger.open(background=background)
+        except SQLAlchemyError as exc:
+            url = make_url(normalize_url(config.ledger.resolved_url()))
+            where = url.render_as_string(hide_password=True)
+            raise ConfigError(f"cannot open the ledger database {where}: {exc}") from exc
         return budgets
 
     def close(self) -> None:

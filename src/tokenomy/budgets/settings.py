@@ -49,6 +49,9 @@ class LedgerSettings(_Strict):
     reservation_ttl: float = Field(default=3600.0, gt=0)  # absolute expiry of a reservation
     owner_ttl: float = Field(default=30.0, gt=0)  # an owner silent this long is dead
     reconcile_interval: float = Field(default=10.0, gt=0)
+    # SQLite calls run on the event loop (faster than a thread hop); turn off when
+    # several processes write one SQLite file and lock waits would stall the loop.
+    sqlite_inline: bool = True
     auth: Literal["auto", "on", "off"] = "auto"  # auto: on as soon as one key exists
     key_pepper: str | None = None  # HMAC secret mixed into stored key hashes
     prices: dict[str, ModelPrice] = Field(default_factory=dict)  # per-model cost overrides
@@ -60,7 +63,17 @@ class LedgerSettings(_Strict):
 
 
 class TeamSettings(BudgetSpec):
-    """`[teams.NAME]`: the team's budget (all fields optional)."""
+    """`[teams.NAME]`: the team's budget (all fields optional).
+
+    The same table also holds the team's overrides for other subsystems, each
+    validated by its owner: `[teams.NAME.planner]` (planners.policy),
+    `[teams.NAME.compression]` (compressors.settings) and `contracts = true`
+    (planners.codify).
+    """
+
+    planner: dict[str, Any] = Field(default_factory=dict)
+    compression: dict[str, Any] = Field(default_factory=dict)
+    contracts: bool | dict[str, Any] = False
 
 
 class BudgetConfig(_Strict):

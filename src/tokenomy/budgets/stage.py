@@ -12,9 +12,12 @@ as exactly one ledger row, refused ones included.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from tokenomy.budgets.rows import RequestRow, Reservation, Saving
 from tokenomy.budgets.service import Budgets
@@ -22,6 +25,8 @@ from tokenomy.call import Call, Chunk, Result, Usage
 from tokenomy.errors import BudgetExceeded, TokenomyError
 from tokenomy.pipeline import Next
 from tokenomy.tokenizers import count_messages, count_text, message_text
+
+log = logging.getLogger(__name__)
 
 
 def estimate_prompt_tokens(call: Call) -> int:
@@ -69,6 +74,15 @@ class BudgetStage:
                 reservation = await self.ledger.run(
                     self.ledger.reserve, call.request_id, scopes, tokens, usd, self._row(call)
                 )
+            except SQLAlchemyError as exc:
+                # Fail closed: a budget that cannot be checked is not enforced by luck.
+                log.exception("ledger: reserve failed")
+                raise TokenomyError(
+                    "The budget ledger is unavailable; the request was not sent. Retry shortly.",
+                    status=503,
+                    code="ledger_unavailable",
+                    headers={"retry-after": "1"},
+                ) from exc
             except BudgetExceeded as exc:
                 await self._settle(
                     call, None, None, status=429, outcome="refused", error=exc.message
@@ -181,9 +195,14 @@ class BudgetStage:
             saved_usd=sum(s.usd for s in savings),
             latency_ms=(time.perf_counter() - call.started) * 1000,
         ).model_copy(update={"status": status, "outcome": outcome, "error": error})
-        # The settle runs in the ledger's thread: even if this task is cancelled
-        # while waiting, the transaction itself completes.
-        await self.ledger.run(self.ledger.settle, reservation, row, savings)
+        # In the ledger's thread (PostgreSQL) the transaction completes even if
+        # this task is cancelled while waiting.
+        try:
+            await self.ledger.run(self.ledger.settle, reservation, row, savings)
+        except SQLAlchemyError:
+            # The backend already answered (and billed): the caller still gets the
+            # answer. The reservation stays held until it expires and is reconciled.
+            log.exception("ledger: settle failed for %s", call.request_id)
 
 
 def _usage_of(call: Call, result: Result | None, streamed: str | None) -> Usage | None:

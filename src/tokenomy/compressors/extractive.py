@@ -112,7 +112,7 @@ class ExtractiveCompressor:
         kept = self._select(units, doc_overhead, budget)
         out = [self._render(texts[ti], docs_per_text[ti], units, kept, ti)
                for ti in range(len(texts))]
-        return self._trim(texts, docs_per_text, units, kept, out, budget, model)
+        return self._trim(texts, docs_per_text, units, kept, out, budget, model, doc_overhead)
 
     def _score(self, units: list[_Unit], doc_texts: list[str], doc_units: list[list[int]],
                query: str) -> None:
@@ -233,35 +233,51 @@ class ExtractiveCompressor:
 
     def _trim(self, texts: Sequence[str], docs_per_text: list[list[Document]],
               units: list[_Unit], kept: set[int], out: list[tuple[str, list[Span]]],
-              budget: int, model: str) -> list[tuple[str, list[Span]]]:
-        """Estimated costs are close, not exact: drop on overshoot, top up when room is left."""
+              budget: int, model: str, doc_overhead: list[int]) -> list[tuple[str, list[Span]]]:
+        """Estimated costs are close, not exact: top up when room is left, drop on overshoot.
+
+        Both steps use estimates first and recount exactly once per round, so the
+        cost stays a handful of tokenizer passes however many sentences there are.
+        """
         counts = [count_text(t, model) for t, _ in out]
 
-        def rerender(ti: int) -> None:
-            out[ti] = self._render(texts[ti], docs_per_text[ti], units, kept, ti)
-            counts[ti] = count_text(out[ti][0], model)
+        def rerender(touched: set[int]) -> None:
+            for ti in touched:
+                out[ti] = self._render(texts[ti], docs_per_text[ti], units, kept, ti)
+                counts[ti] = count_text(out[ti][0], model)
 
-        while sum(counts) > budget:
-            droppable = [i for i in kept if not units[i].sentence.atomic]
-            if not droppable:
-                break
-            worst = min(droppable, key=lambda i: units[i].score)
-            kept.discard(worst)
-            rerender(units[worst].text_index)
-        # Top up: the best left-out sentences that still fit, checked by exact count.
-        for i in sorted(set(range(len(units))) - kept, key=lambda i: -units[i].score):
+        for _ in range(3):
             left = budget - sum(counts)
-            if left < 4:
+            added: list[int] = []
+            if left >= 4:
+                opened = {units[i].doc for i in kept}
+                for i in sorted(set(range(len(units))) - kept, key=lambda i: -units[i].score):
+                    u = units[i]
+                    cost = u.cost + 1 + (0 if u.doc in opened else doc_overhead[u.doc])
+                    if cost <= left:
+                        kept.add(i)
+                        added.append(i)
+                        opened.add(u.doc)
+                        left -= cost
+                rerender({units[i].text_index for i in added})
+            dropped = False
+            while sum(counts) > budget:
+                droppable = [i for i in kept if not units[i].sentence.atomic]
+                if not droppable:
+                    break
+                # Shed the estimated excess in one go (worst first), then recount.
+                excess = sum(counts) - budget
+                touched: set[int] = set()
+                for worst in sorted(droppable, key=lambda i: units[i].score):
+                    kept.discard(worst)
+                    touched.add(units[worst].text_index)
+                    excess -= units[worst].cost
+                    if excess <= 0:
+                        break
+                rerender(touched)
+                dropped = True
+            if not added and not dropped:
                 break
-            if units[i].cost + 1 > left:
-                continue
-            ti = units[i].text_index
-            before = (out[ti], counts[ti])
-            kept.add(i)
-            rerender(ti)
-            if sum(counts) > budget:
-                kept.discard(i)
-                out[ti], counts[ti] = before
         return out
 
 

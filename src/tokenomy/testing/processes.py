@@ -90,7 +90,14 @@ def start_proxy(config: dict[str, Any] | str | Path | None = None, *, port: int 
                 env: dict[str, str] | None = None, folder: Path | None = None) -> Server:
     """Start `tokenomy serve` as a real process; the caller stops it (see `run_proxy`)."""
     folder = folder or Path(tempfile.mkdtemp(prefix="tokenomy-proxy-"))
+    folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
+    if config is None or isinstance(config, dict):
+        # A test proxy keeps its ledger in its own folder, never in the user's one.
+        config = dict(config or {})
+        ledger = dict(config.get("ledger") or {})
+        ledger.setdefault("url", f"sqlite:///{folder / 'ledger.db'}")
+        config["ledger"] = ledger
     path = write_config(config, folder)
     command = [sys.executable, "-m", "tokenomy.cli", "serve", "--port", str(port)]
     if path is not None:
