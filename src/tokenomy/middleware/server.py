@@ -45,6 +45,7 @@ class _Delegate(Response):
 
     def __init__(self, app: ChatEndpoint):
         self.app = app
+        self.background = None  # FastAPI may attach background tasks; there are none
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
