@@ -43,6 +43,7 @@ class ModelPrice(_Strict):
 
 
 class LedgerSettings(_Strict):
+    enabled: bool = True  # false: no ledger, keys or budgets (dev mode, benchmarks)
     url: str | None = None  # default: sqlite file $TOKENOMY_HOME/ledger.db
     default_max_tokens: int = Field(default=1024, ge=1)  # completion estimate when unset
     reservation_ttl: float = Field(default=3600.0, gt=0)  # absolute expiry of a reservation
