@@ -150,7 +150,10 @@ def test_non_english_survives_as_whole_sentences(compressor, lang):
                                  target_tokens=count_text(text, MODEL) // 3, model=MODEL)
     assert EXPECT[lang] in result.text
     for piece in split_sentences(result.text):
-        assert piece.text in sentences, piece.text
+        # Whole original sentences; at most one is cut at a clause/word boundary ("…").
+        whole = piece.text in sentences
+        cut = piece.text.endswith("…") and any(s.startswith(piece.text[:-1]) for s in sentences)
+        assert whole or cut, piece.text
 
 
 def test_sentence_splitter_handles_abbreviations_and_tokenised_text():

@@ -100,14 +100,17 @@ async def test_degrade_compresses_harder_even_unasked():
 
 
 async def test_team_settings_turn_compression_on():
-    stage = CompressStage(CompressionSettings(teams={"search": {"enabled": True}}))
+    stage = CompressStage.from_settings(
+        Settings(teams={"search": {"tokens": 1000, "compression": {"enabled": True}}}))
     call = _call()
     call.identity.team = "search"
     assert stage.plan(call) is not None
     call.identity.team = "ads"
     assert stage.plan(call) is None
     with pytest.raises(ConfigError):
-        CompressStage.from_settings(Settings(compression={"teams": {"x": {"ratio": 2}}}))
+        CompressStage.from_settings(Settings(teams={"x": {"compression": {"ratio": 2}}}))
+    with pytest.raises(ConfigError):
+        CompressStage.from_settings(Settings(compression={"min_tokens": -1}))
 
 
 async def test_scoring_does_not_block_the_event_loop():
@@ -133,6 +136,28 @@ async def test_scoring_does_not_block_the_event_loop():
     done.set()
     await task
     assert gaps and max(gaps) < 0.5, max(gaps)
+
+
+async def test_concurrent_calls_match_sequential_ones():
+    stage = CompressStage()
+    questions = [r["question"] for r in ROWS[:4]]
+
+    def call_for(q: str) -> Call:
+        call = _call(CompressOptions(target_ratio=4))
+        call.body["messages"][1]["content"] = call.body["messages"][1]["content"].replace(
+            ITEM["question"], q)
+        return call
+
+    sequential = []
+    for q in questions:
+        backend = Backend()
+        await Pipeline([stage], backend).run(call_for(q))
+        sequential.append(backend.seen[-1].body["messages"])
+    backend = Backend()
+    pipeline = Pipeline([stage], backend)
+    calls = [call_for(q) for q in questions]
+    await asyncio.gather(*(pipeline.run(c) for c in calls))
+    assert [c.body["messages"] for c in calls] == sequential
 
 
 def test_settings_validate_their_section():

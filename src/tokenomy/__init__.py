@@ -1,6 +1,8 @@
 """tokenomy: token-economy middleware for LLM applications."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from tokenomy.assets import configure_offline
 
@@ -8,10 +10,22 @@ configure_offline()
 
 __version__ = "0.1.0"
 
-# The public API is imported lazily so `import tokenomy` stays fast (no torch, no models).
+if TYPE_CHECKING:
+    from tokenomy.compressors.api import compress
+    from tokenomy.compressors.base import CompressionResult
+    from tokenomy.sdk.client import AsyncClient, Client
+    from tokenomy.sdk.step import step
+
+__all__ = ["AsyncClient", "Client", "CompressionResult", "__version__", "compress", "step"]
+
+# The public API is imported lazily so `import tokenomy` stays fast (no torch, no
+# models, no langchain).
 _LAZY = {
     "compress": ("tokenomy.compressors.api", "compress"),
     "CompressionResult": ("tokenomy.compressors.base", "CompressionResult"),
+    "step": ("tokenomy.sdk.step", "step"),
+    "Client": ("tokenomy.sdk.client", "Client"),
+    "AsyncClient": ("tokenomy.sdk.client", "AsyncClient"),
 }
 
 

@@ -56,6 +56,9 @@ class TokenomyOptions(BaseModel):
     team: str | None = None
     user: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    # Ask for the cheap path (compress harder, think less): the SDK sets it when a
+    # step with on_budget="degrade" has spent its budget; the `step` stage applies it.
+    degrade: bool = False
 
 
 class Event(BaseModel):

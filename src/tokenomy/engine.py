@@ -11,6 +11,7 @@ from typing import Any
 
 from tokenomy.call import Call, Identity, Result
 from tokenomy.config import Settings, load_settings
+from tokenomy.middleware.auth import IdentifyStage
 from tokenomy.middleware.routing import (
     Router,
     UpstreamStage,
@@ -19,17 +20,31 @@ from tokenomy.middleware.routing import (
 )
 from tokenomy.middleware.validation import pop_options, validate_body
 from tokenomy.pipeline import Pipeline, Stage
+from tokenomy.planners.codify.stage import CodifyStage
+from tokenomy.planners.stage import PlanStage
 from tokenomy.tokenizers import count_messages
 
 
 def build_stages(settings: Settings) -> list[Stage]:
     """The stage list, outermost first. Adding a technique means adding a stage here."""
     from tokenomy.budgets.service import Budgets
+    from tokenomy.budgets.settings import BudgetConfig
     from tokenomy.compressors.stage import CompressStage
+    from tokenomy.sdk.stage import StepStage
 
+    if not BudgetConfig.from_settings(settings).ledger.enabled:
+        # No database at all (`ledger.enabled = false`): dev-mode attribution only.
+        return [IdentifyStage(), StepStage(), CodifyStage(settings),
+                CompressStage.from_settings(settings), PlanStage(settings)]
     budgets = Budgets.from_settings(settings)
-    return [budgets.identify_stage(), budgets.budget_stage(),
-            CompressStage.from_settings(settings)]
+    return [
+        budgets.identify_stage(),
+        StepStage(),
+        budgets.budget_stage(),
+        CodifyStage(settings),
+        CompressStage.from_settings(settings),
+        PlanStage(settings),
+    ]
 
 
 class Engine:
@@ -59,6 +74,23 @@ class Engine:
             body["messages"], call.upstream_model, body.get("tools")
         )
         return call
+
+    def warm(self) -> None:
+        """Load what a first request would otherwise load on the event loop.
+
+        Token encoders and, for model names no encoder knows, litellm's counter
+        (importing litellm takes seconds): the first caller must not wait for them.
+        """
+        names: set[str] = set()
+        for alias in self.settings.models:
+            route = self.router.routes(alias)[0]
+            if self.settings.backends[route.backend].kind != "local":
+                names.add(route.upstream_model)
+        default = self.settings.default_backend
+        if default and self.settings.backends[default].kind != "local":
+            names.add("tokenomy-warmup")  # a name no encoder knows: the fallback counter
+        for name in sorted(names):
+            count_messages([{"role": "user", "content": "warm up"}], name)
 
     async def run(self, call: Call) -> Result:
         wants_usage = client_wants_usage(call.body)

@@ -190,7 +190,9 @@ def aggregate(budgets: Budgets, query: ReportQuery, now: float | None = None) ->
             .limit(10)
         ).mappings()
         top_steps = [_group(row["k"], row) for row in steps]
-        budget_rows = _budgets(budgets, conn, query, now)
+    # Outside the connection above: on SQLite every transaction takes the write
+    # lock (BEGIN IMMEDIATE), and the budget rows open connections of their own.
+    budget_rows = _budgets(budgets, query, now)
     return Report(
         generated_at=iso(now),
         query=query,
@@ -254,9 +256,7 @@ def _days(conn: Connection, where: Any) -> list[DayPoint]:
     return [DayPoint(**row) for row in rows]
 
 
-def _budgets(
-    budgets: Budgets, conn: Connection, query: ReportQuery, now: float
-) -> list[BudgetStatus]:
+def _budgets(budgets: Budgets, query: ReportQuery, now: float) -> list[BudgetStatus]:
     scopes: list[Scope] = []
     for team, spec in budgets.config.teams.items():
         if spec.active and query.team in (None, team):
@@ -276,7 +276,9 @@ def _budgets(
         who = _R.team == scope.id if scope.kind == "team" else _R.key_id == scope.id
         burn_query = ReportQuery(since=usage["window_start"], until=usage["window_end"])
         burn, running_t, running_u = [], 0, 0.0
-        for point in _days(conn, and_(who, _where(burn_query))):
+        with budgets.ledger.engine.connect() as conn:  # one short transaction per scope
+            days = _days(conn, and_(who, _where(burn_query)))
+        for point in days:
             running_t += point.total_tokens
             running_u += point.cost_usd
             burn.append(point.model_copy(update={"total_tokens": running_t, "cost_usd": running_u}))

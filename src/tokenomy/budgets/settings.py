@@ -43,6 +43,7 @@ class ModelPrice(_Strict):
 
 
 class LedgerSettings(_Strict):
+    enabled: bool = True  # false: no ledger, keys or budgets (dev mode, benchmarks)
     url: str | None = None  # default: sqlite file $TOKENOMY_HOME/ledger.db
     default_max_tokens: int = Field(default=1024, ge=1)  # completion estimate when unset
     reservation_ttl: float = Field(default=3600.0, gt=0)  # absolute expiry of a reservation
@@ -62,7 +63,17 @@ class LedgerSettings(_Strict):
 
 
 class TeamSettings(BudgetSpec):
-    """`[teams.NAME]`: the team's budget (all fields optional)."""
+    """`[teams.NAME]`: the team's budget (all fields optional).
+
+    The same table also holds the team's overrides for other subsystems, each
+    validated by its owner: `[teams.NAME.planner]` (planners.policy),
+    `[teams.NAME.compression]` (compressors.settings) and `contracts = true`
+    (planners.codify).
+    """
+
+    planner: dict[str, Any] = Field(default_factory=dict)
+    compression: dict[str, Any] = Field(default_factory=dict)
+    contracts: bool | dict[str, Any] = False
 
 
 class BudgetConfig(_Strict):

@@ -57,6 +57,9 @@ def compress(
     budget = target_tokens_for(original, target_ratio=target_ratio, target_tokens=target_tokens)
     result = compress_text(text, query=query, target_tokens=budget, model=model, method=method,
                            reorder=reorder, table_format=table_format)
+    if result.compressed_tokens > original:  # e.g. minified JSON that tokenizes worse
+        return untouched(text, model=model, method=method, started=started,
+                         reason="compressing made it longer", original_tokens=original)
     result.ms = round((time.perf_counter() - started) * 1000, 3)
     result.detail.setdefault("target_tokens", budget)
     return result

@@ -12,6 +12,7 @@ relevant document first).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -278,7 +279,44 @@ class ExtractiveCompressor:
                 dropped = True
             if not added and not dropped:
                 break
+        left = budget - sum(counts)
+        if left > max(6, int(0.05 * budget)):
+            # Nothing whole fits any more: the best left-out sentence, cut at a
+            # clause or word boundary, fills the gap.
+            ti = self._fill_with_partial(units, kept, left, model, doc_overhead)
+            if ti is not None:
+                before = (out[ti], counts[ti])
+                rerender({ti})
+                if sum(counts) > budget:
+                    out[ti], counts[ti] = before
         return out
+
+    @staticmethod
+    def _fill_with_partial(units: list[_Unit], kept: set[int], left: int, model: str,
+                           doc_overhead: list[int]) -> int | None:
+        opened = {units[i].doc for i in kept}
+        encoder = get_encoder(model)
+        for i in sorted(set(range(len(units))) - kept, key=lambda i: -units[i].score):
+            u = units[i]
+            if u.sentence.atomic:
+                continue
+            room = left - (0 if u.doc in opened else doc_overhead[u.doc])
+            text = u.sentence.text
+            cuts = [m.start() for m in re.finditer(r"[,;:，；、]|\s", text) if m.start() > 0]
+            best = None
+            for cut in reversed(cuts):
+                piece = text[:cut].rstrip(" ,;:，；、") + "…"
+                if encoder.count(piece) + 1 <= room:
+                    best = cut
+                    break
+            if best is None:
+                continue
+            body = text[:best].rstrip(" ,;:，；、")
+            partial = Sentence(u.sentence.start, u.sentence.start + len(body), body + "…")
+            units[i] = _Unit(u.text_index, u.doc, partial, encoder.count(partial.text), u.score)
+            kept.add(i)
+            return u.text_index
+        return None
 
 
 def _adjacent(doc: Document, a: Sentence, b: Sentence) -> bool:

@@ -163,9 +163,14 @@ def minify_json(text: str, *, model: str, table_format: TableFormat = "json") ->
     if not stripped or stripped[0] not in "[{":
         return None
     try:
-        value = json.loads(stripped)
+        return _minify_value(json.loads(stripped), model=model, table_format=table_format)
     except ValueError:
         return None
+    except RecursionError:  # nested deeper than Python recurses: leave it as it is
+        return None
+
+
+def _minify_value(value: Any, *, model: str, table_format: TableFormat) -> str:
     best = _dumps(value)
     if table_format == "off":
         return best
@@ -197,11 +202,14 @@ def minify_embedded_json(text: str, *, model: str) -> str:
             continue
         try:
             value, end = decoder.raw_decode(text, start)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if not isinstance(value, dict | list):
             continue
-        small = _dumps(_tables_in(value, model))
+        try:
+            small = _dumps(_tables_in(value, model))
+        except RecursionError:
+            continue
         if len(small) < end - start:
             out.append(text[pos:start])
             out.append(small)

@@ -128,7 +128,9 @@ def compress_messages(
         if texts[k] == seg.text:
             continue
         if not texts[k].strip() and _whole_message(segments, seg):
-            texts[k] = OMITTED
+            # The marker keeps the turn order readable, but never at a cost: a
+            # message shorter than the marker is kept as it was.
+            texts[k] = OMITTED if len(seg.text) > len(OMITTED) else seg.text
         elif texts[k].strip():
             # Keep the whitespace that separated this piece from its neighbours.
             core = seg.text.strip()

@@ -1,15 +1,16 @@
 """The `[compression]` settings section, validated here (the core keeps it free-form).
 
 Compression is off unless a request asks (`tokenomy.compress` body field) or
-the settings / the team turn it on; under budget pressure (`call.degrade`) the
-stage compresses anyway, `degrade_factor` times harder.
+the settings or the team (`[teams.NAME.compression]`) turn it on; under budget
+pressure (`call.degrade`) the stage compresses anyway, `degrade_factor` times
+harder.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CompressionSettings(BaseModel):
@@ -25,23 +26,8 @@ class CompressionSettings(BaseModel):
     method: Literal["auto", "lossless", "extractive", "tokens", "code", "history"] = "auto"
     reorder: bool = False
     table_format: Literal["json", "toon", "csv", "off"] = "json"
-    teams: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-team overrides
-
-    @model_validator(mode="after")
-    def _teams_are_valid(self) -> CompressionSettings:
-        # Checked at load time, so a typo in a team's section fails `tokenomy serve`, not a request.
-        for name, override in self.teams.items():
-            if "teams" in override:
-                raise ValueError(f"compression.teams.{name} cannot nest teams")
-            CompressionSettings.model_validate({**override})
-        return self
-
-    def for_team(self, team: str | None) -> CompressionSettings:
-        """These settings with the team's overrides from `[compression.teams.NAME]`.
-
-        (`[teams.NAME]` belongs to the budgets subsystem, which validates it strictly.)
-        """
-        override = self.teams.get(team or "")
+    def for_team(self, override: dict[str, Any] | None) -> CompressionSettings:
+        """These settings with a team's `[teams.NAME.compression]` keys on top."""
         if not override:
             return self
-        return CompressionSettings.model_validate({**self.model_dump(), **override, "teams": {}})
+        return CompressionSettings.model_validate({**self.model_dump(), **override})

@@ -10,32 +10,41 @@ never blocks on the embedder.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 from tokenomy.call import Call, CompressOptions, Result
-from tokenomy.compressors.messages import compress_messages
+from tokenomy.compressors.messages import MessagesResult, compress_messages
 from tokenomy.compressors.settings import CompressionSettings
-from tokenomy.errors import ConfigError
+from tokenomy.errors import BadRequest, ConfigError
 from tokenomy.pipeline import Next
 from tokenomy.tokenizers import count_messages
+
+logger = logging.getLogger(__name__)
 
 
 class CompressStage:
     name = "compress"
 
-    def __init__(self, settings: CompressionSettings | dict[str, Any] | None = None):
+    def __init__(self, settings: CompressionSettings | dict[str, Any] | None = None,
+                 teams: dict[str, dict[str, Any]] | None = None):
         if not isinstance(settings, CompressionSettings):
             settings = CompressionSettings.model_validate(settings or {})
         self.settings = settings
+        # Each team's `[teams.NAME.compression]` merged once, so a typo fails at start.
+        self.teams = {name: settings.for_team(override) for name, override in (teams or {}).items()
+                      if override}
 
     @classmethod
     def from_settings(cls, settings: Any) -> CompressStage:
-        """From the whole `tokenomy.config.Settings` (its `[compression]` section)."""
+        """From the whole Settings: `[compression]` and each `[teams.NAME.compression]`."""
+        teams = {name: dict(section.get("compression") or {})
+                 for name, section in (settings.teams or {}).items() if isinstance(section, dict)}
         try:
-            return cls(settings.compression)
+            return cls(settings.compression, teams)
         except ValueError as exc:
-            raise ConfigError(f"invalid [compression] settings: {exc}") from exc
+            raise ConfigError(f"invalid compression settings: {exc}") from exc
 
     async def __call__(self, call: Call, next: Next) -> Result:
         plan = self.plan(call)
@@ -62,20 +71,18 @@ class CompressStage:
             ratio = min(settings.max_ratio, ratio * settings.degrade_factor)
             if target_tokens is not None:
                 target_tokens = max(1, int(target_tokens / settings.degrade_factor))
-        result = await asyncio.to_thread(
-            compress_messages,
-            messages,
-            model=model,
-            target_ratio=ratio,
-            target_tokens=target_tokens,
-            method=options.method if options.method != "auto" else settings.method,
-            keep_prefix=options.keep_prefix,
-            reorder=options.reorder or settings.reorder,
-            documents=options.documents,
-            keep_last_turns=settings.keep_last_turns,
-            table_format=settings.table_format,
-            tools=tools,
-        )
+        try:
+            result = await asyncio.to_thread(self._compress, messages, model, options,
+                                             settings, ratio, target_tokens, tools)
+        except ValueError as exc:  # an option this server cannot honour: the caller's mistake
+            raise BadRequest(f"tokenomy.compress: {exc}", param="tokenomy.compress") from exc
+        except Exception as exc:
+            # Compression is an optimisation: if scoring breaks, send the request as it was.
+            logger.exception("compression failed; sending the request uncompressed")
+            call.record(self.name, technique="error", tokens_before=before, tokens_after=before,
+                        detail={"error": f"{type(exc).__name__}: {exc}"})
+            call.prompt_tokens_sent = before
+            return await next(call)
         call.body["messages"] = result.messages
         call.prompt_tokens_sent = result.tokens_after
         # One event per technique; their savings add up to the whole saving.
@@ -95,9 +102,27 @@ class CompressStage:
                          ms=round((time.perf_counter() - started) * 1000, 3), detail=detail)
         return await next(call)
 
+    @staticmethod
+    def _compress(messages: list[dict[str, Any]], model: str,
+                  options: CompressOptions, settings: CompressionSettings, ratio: float,
+                  target_tokens: int | None, tools: Any) -> MessagesResult:
+        return compress_messages(
+            messages,
+            model=model,
+            target_ratio=ratio,
+            target_tokens=target_tokens,
+            method=options.method if options.method != "auto" else settings.method,
+            keep_prefix=options.keep_prefix,
+            reorder=options.reorder or settings.reorder,
+            documents=options.documents,
+            keep_last_turns=settings.keep_last_turns,
+            table_format=settings.table_format,
+            tools=tools,
+        )
+
     def plan(self, call: Call) -> tuple[CompressOptions, CompressionSettings] | None:
         """(options, settings) when this call should be compressed, else None."""
-        settings = self.settings.for_team(call.identity.team)
+        settings = self.teams.get(call.identity.team, self.settings)
         asked = call.options.compress
         if asked is not None:
             return (asked, settings) if asked.enabled else None

@@ -111,12 +111,19 @@ class UpstreamStage:
 
 async def hide_usage_chunk(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
     """Drop the usage-only chunk for clients that did not ask for stream usage."""
-    async for chunk in chunks:
-        if chunk.get("usage") and not chunk.get("choices"):
-            continue
-        if "usage" in chunk:
-            chunk = {k: v for k, v in chunk.items() if k != "usage"}
-        yield chunk
+    try:
+        async for chunk in chunks:
+            if chunk.get("usage") and not chunk.get("choices"):
+                continue
+            if "usage" in chunk:
+                chunk = {k: v for k, v in chunk.items() if k != "usage"}
+            yield chunk
+    finally:
+        # Close the inner stream now, not when it is garbage-collected: its end
+        # settles the ledger and releases the backend connection.
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def client_wants_usage(body: dict[str, Any]) -> bool:

@@ -1,0 +1,217 @@
+"""POST /v1/chat/completions as a plain ASGI callable: the proxy's hot path.
+
+Why not a FastAPI route: FastAPI's and Starlette's layers (exception and
+exit-stack middleware, routing, Request objects, StreamingResponse's anyio
+task group) cost more CPU per request than everything tokenomy does itself.
+The app (see server.py) hands this path straight to `ChatEndpoint`; FastAPI
+still documents it in /openapi.json and serves every other path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import orjson
+
+from tokenomy.call import Call, Chunk, Result, new_request_id
+from tokenomy.engine import Engine
+from tokenomy.errors import BadRequest, PayloadTooLarge, TokenomyError, UpstreamError
+from tokenomy.middleware.upstreams.sse import DONE, encode_chunk, encode_error
+
+log = logging.getLogger("tokenomy.server")
+
+Scope = dict[str, Any]
+Headers = list[tuple[bytes, bytes]]
+
+REQUEST_ID = "x-tokenomy-request-id"
+_JSON = (b"content-type", b"application/json")
+_SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+
+
+def _safe_header(value: Any) -> str:
+    """Header values never carry CR/LF or non-latin-1 text (no header injection)."""
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def _header_name_ok(name: str) -> bool:
+    # RFC 9110 token characters only: a stage can never smuggle a second header in.
+    return bool(name) and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name)
+
+
+def call_headers(call: Call) -> dict[str, str]:
+    original = call.prompt_tokens_original
+    sent = call.prompt_tokens_sent if call.prompt_tokens_sent is not None else original
+    headers = {
+        REQUEST_ID: call.request_id,
+        "x-tokenomy-prompt-tokens-original": str(original if original is not None else ""),
+        "x-tokenomy-prompt-tokens-sent": str(sent if sent is not None else ""),
+    }
+    if call.mode:
+        headers["x-tokenomy-mode"] = _safe_header(call.mode)
+    for name, value in call.headers.items():
+        if _header_name_ok(name):
+            headers[name.lower()] = _safe_header(value)
+    return headers
+
+
+def _raw(headers: dict[str, str]) -> Headers:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def error_headers(error: TokenomyError, headers: dict[str, str] | None = None) -> dict[str, str]:
+    merged = dict(headers or {})
+    for name, value in error.headers.items():
+        if _header_name_ok(name):
+            merged[name.lower()] = _safe_header(value)
+    merged.setdefault(REQUEST_ID, new_request_id())
+    return merged
+
+
+async def send_json(send: Any, status: int, payload: bytes, headers: dict[str, str]) -> None:
+    raw = [_JSON, (b"content-length", str(len(payload)).encode()), *_raw(headers)]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def send_error(send: Any, error: TokenomyError,
+                     headers: dict[str, str] | None = None) -> None:
+    await send_json(send, error.status, orjson.dumps(error.to_dict()),
+                    error_headers(error, headers))
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def api_key_of(scope: Scope) -> str | None:
+    """The caller's key: `Authorization: Bearer KEY`, else `x-api-key`."""
+    auth = _header(scope, b"authorization")
+    if auth and auth[:7].lower() == b"bearer ":
+        token = auth[7:].strip().decode("latin-1")
+        if token:
+            return token
+    key = _header(scope, b"x-api-key")
+    return key.decode("latin-1") if key else None
+
+
+async def read_json(scope: Scope, receive: Any, limit: int) -> Any:
+    """Read the body without ever holding more than `limit` bytes."""
+    declared = _header(scope, b"content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError as exc:
+            raise BadRequest("invalid Content-Length header") from exc
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is {size} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("the client went away before sending the whole body")
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"the request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if not raw.strip():
+        raise BadRequest("the request body is empty; send a JSON chat completion request")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
+
+
+async def _close(chunks: AsyncIterator[Chunk]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        with anyio.CancelScope(shield=True):  # the stream's end settles the ledger
+            await aclose()
+
+
+class ChatEndpoint:
+    """The ASGI app for one path; `limit` is `server.max_body_bytes`."""
+
+    def __init__(self, engine: Engine, limit: int):
+        self.engine = engine
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        engine = self.engine
+        try:
+            body = await read_json(scope, receive, self.limit)
+            call = engine.prepare(body, api_key=api_key_of(scope))
+        except TokenomyError as exc:
+            return await send_error(send, exc)
+        except Exception:
+            log.exception("preparing a call failed")
+            return await send_error(send, TokenomyError("internal error while reading the request"))
+        try:
+            result = await engine.run(call)
+        except TokenomyError as exc:
+            return await send_error(send, exc, call_headers(call))
+        except Exception:
+            log.exception("call %s failed", call.request_id)
+            return await send_error(send, TokenomyError("internal error"), call_headers(call))
+        headers = call_headers(call)
+        if result.chunks is None:
+            try:
+                payload = orjson.dumps(result.response)
+            except orjson.JSONEncodeError:  # a backend answer nested deeper than we write
+                error = UpstreamError("the backend's response cannot be re-encoded as JSON")
+                return await send_error(send, error, headers)
+            return await send_json(send, result.status, payload, headers)
+        await self._stream(result, headers, receive, send)
+
+    async def _stream(self, result: Result, headers: dict[str, str], receive: Any,
+                      send: Any) -> None:
+        """Chunks as SSE; a failure mid-stream ends with an error event, never a hang.
+
+        uvicorn drops writes to a client that went away without telling us, so a
+        watcher notes the disconnect and the loop stops at the next chunk; closing
+        the stream then lets stages see its end (the ledger settles it as
+        cancelled) and releases the backend. No task-group cancellation: it costs
+        more per stream than the rest of this function.
+        """
+        chunks = result.chunks
+        assert chunks is not None
+        await send({"type": "http.response.start", "status": result.status,
+                    "headers": _SSE + _raw(headers)})
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        tail: bytes | None = DONE
+        try:
+            async for chunk in chunks:
+                if gone:
+                    break
+                await send({"type": "http.response.body", "body": encode_chunk(chunk),
+                            "more_body": True})
+        except TokenomyError as exc:
+            tail = encode_error(exc)
+        except Exception as exc:  # a bug must still end the stream cleanly
+            log.exception("stream failed")
+            tail = encode_error(UpstreamError(f"the stream failed: {type(exc).__name__}"))
+        finally:
+            watcher.cancel()
+            await _close(chunks)
+        if not gone:
+            await send({"type": "http.response.body", "body": tail, "more_body": False})

@@ -1,0 +1,211 @@
+"""PlanStage: choose a reasoning mode per request and ask the provider for it.
+
+Runs after compression and before the upstream. When reasoning is requested
+(body field `tokenomy.reasoning`, or the team's `[planner] reasoning`), it
+scores the prompt, picks a mode, writes the provider's knob into the body
+(never overwriting a parameter the client set), sets `call.mode` and the
+`x-tokenomy-mode` header, and records an Event. For `consensus` the stage
+calls the rest of the pipeline itself: k cheap non-streaming samples that stop
+by the Beta rule, then one `deliberate` call if they disagree; the Result it
+returns carries the usage of all of them, so the ledger charges every sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from tokenomy.call import Call, Result
+from tokenomy.config import Settings
+from tokenomy.errors import BadRequest, ConfigError
+from tokenomy.pipeline import Next
+from tokenomy.planners.consensus import run_consensus, sample_copy
+from tokenomy.planners.difficulty import load_difficulty_model
+from tokenomy.planners.modes import Mode, ProviderParams
+from tokenomy.planners.policy import PlannerPolicy, normalize_request, policy_for_team
+from tokenomy.planners.providers import Transport, family_of_model, supported_params
+from tokenomy.planners.select import select_mode
+from tokenomy.tokenizers import count_text
+
+MODE_HEADER = "x-tokenomy-mode"
+# Fields through which a client already controls reasoning; when one is set we add no knob.
+CLIENT_REASONING_KEYS = ("reasoning_effort", "thinking", "reasoning", "thinking_config")
+
+
+def warm_up() -> None:
+    with contextlib.suppress(Exception):
+        load_difficulty_model()
+        supported_params("gpt-5")
+
+
+def needs_single_call(body: dict[str, Any]) -> bool:
+    """Consensus cannot serve a stream, a tool-using turn, or a request for n choices."""
+    return bool(body.get("stream")) or bool(body.get("tools")) or int(body.get("n") or 1) > 1
+
+
+def client_controls_reasoning(body: dict[str, Any]) -> bool:
+    if any(key in body for key in CLIENT_REASONING_KEYS):
+        return True
+    if "enable_thinking" in (body.get("chat_template_kwargs") or {}):
+        return True
+    google = ((body.get("extra_body") or {}).get("google")) or {}
+    return "thinking_config" in google
+
+
+def append_instruction(messages: list[dict[str, Any]], instruction: str) -> list[dict[str, Any]]:
+    """Add the instruction to the end of the last user turn.
+
+    The end, not the system prompt: the stable prefix stays byte-identical, so
+    provider prompt caches keep hitting.
+    """
+    out = list(messages)
+    for index in range(len(out) - 1, -1, -1):
+        message = out[index]
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            content = [*content, {"type": "text", "text": instruction}]
+        else:
+            content = f"{content or ''}\n\n{instruction}"
+        out[index] = {**message, "content": content}
+        return out
+    return [*out, {"role": "user", "content": instruction}]
+
+
+def apply_params(
+    body: dict[str, Any], params: ProviderParams
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new body with the mode's params applied; returns (body, what was applied)."""
+    new = dict(body)
+    applied: dict[str, Any] = {}
+    if not client_controls_reasoning(body):
+        for key, value in params.body.items():
+            if key not in body:
+                new[key] = copy.deepcopy(value)
+                applied[key] = value
+    if params.max_tokens and "max_tokens" not in body and "max_completion_tokens" not in body:
+        new["max_tokens"] = params.max_tokens
+        applied["max_tokens"] = params.max_tokens
+    if params.instruction:
+        new["messages"] = append_instruction(body.get("messages") or [], params.instruction)
+        applied["instruction"] = params.instruction
+    return new, applied
+
+
+class PlanStage:
+    name = "plan"
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings()
+        self._policies: dict[str, PlannerPolicy] = {}
+        # Validate every configured policy now, so a typo fails at start, not per request.
+        for team in ["default", *self.settings.teams]:
+            self.policy(team)
+        # litellm's model map (4 s to import) and the difficulty model load in the
+        # background, so the first request that asks for reasoning does not wait.
+        threading.Thread(target=warm_up, name="tokenomy-planner-warm-up", daemon=True).start()
+
+    def policy(self, team: str) -> PlannerPolicy:
+        policy = self._policies.get(team)
+        if policy is None:
+            try:
+                policy = policy_for_team(self.settings.planner, self.settings.teams, team)
+            except ValidationError as exc:
+                raise ConfigError(f"invalid planner settings for team '{team}': {exc}") from exc
+            self._policies[team] = policy
+        return policy
+
+    def transport(self, call: Call, policy: PlannerPolicy) -> Transport:
+        if policy.transport != "auto":
+            return policy.transport
+        backend = self.settings.backends.get(call.backend or "")
+        return "litellm" if backend is not None and backend.kind == "litellm" else "openai"
+
+    @staticmethod
+    def _count_instruction(
+        call: Call, model: str, instruction: str | None
+    ) -> tuple[int | None, int | None]:
+        """Keep `prompt_tokens_sent` true when an instruction was appended to the prompt."""
+        before = call.prompt_tokens_sent or call.prompt_tokens_original
+        if not instruction or before is None:
+            return before, before
+        after = before + count_text("\n\n" + instruction, model)
+        call.prompt_tokens_sent = after
+        return before, after
+
+    async def __call__(self, call: Call, next: Next) -> Result:
+        policy = self.policy(call.identity.team)
+        try:
+            asked = policy.resolve(normalize_request(call.options.reasoning))
+        except ValueError as exc:
+            raise BadRequest(str(exc), param="tokenomy.reasoning") from exc
+        if asked == "off" or not call.messages:
+            return await next(call)
+        started = time.perf_counter()
+        model = call.upstream_model or call.model
+        body = call.body
+        client_max = body.get("max_tokens") or body.get("max_completion_tokens")
+        decision = select_mode(
+            call.messages,
+            model=model,
+            policy=policy,
+            requested=asked,
+            degrade=call.degrade,
+            single_call=needs_single_call(body),
+            transport=self.transport(call, policy),
+            client_max_tokens=int(client_max) if client_max else None,
+        )
+        call.mode = decision.mode.value
+        call.headers[MODE_HEADER] = decision.mode.value
+        detail: dict[str, Any] = {
+            "mode": decision.mode.value,
+            "difficulty": round(decision.difficulty, 4),
+            "p_cheap_ok": round(decision.p_cheap_ok, 4),
+            "reason": decision.reason,
+            "family": decision.params.family,
+            "degrade": call.degrade,
+        }
+        if decision.params.dropped:
+            detail["dropped"] = decision.params.dropped
+        if decision.mode is not Mode.CONSENSUS:
+            call.body, applied = apply_params(body, decision.params)
+            detail["applied"] = applied
+            before, after = self._count_instruction(call, model, applied.get("instruction"))
+            call.record(self.name, technique="reasoning", tokens_before=before,
+                        tokens_after=after, ms=(time.perf_counter() - started) * 1000,
+                        detail=detail)
+            return await next(call)
+
+        assert decision.sample_params is not None and decision.escalate_params is not None
+        sample_body, _ = apply_params(body, decision.sample_params)
+        temperature = policy.consensus.temperature
+        params = supported_params(model)
+        if (
+            temperature is not None
+            and "temperature" not in body
+            and family_of_model(model) != "openai"  # reasoning models fix temperature at 1
+            and (params is None or "temperature" in params)
+        ):
+            sample_body["temperature"] = temperature
+        escalate_body, _ = apply_params(body, decision.escalate_params)
+        event = call.record(self.name, technique="reasoning",
+                            ms=(time.perf_counter() - started) * 1000, detail=detail)
+        result, outcome = await run_consensus(
+            lambda: sample_copy(call, sample_body),
+            lambda: sample_copy(call, escalate_body),
+            next,
+            max_samples=decision.samples,
+            threshold=decision.threshold or policy.consensus.threshold,
+        )
+        detail.update(outcome.detail())
+        call.headers["x-tokenomy-consensus"] = (
+            f"samples={len(outcome.samples)}; escalated={str(outcome.escalated).lower()}"
+        )
+        event.detail = detail
+        return result
