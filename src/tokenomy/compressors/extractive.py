@@ -33,6 +33,8 @@ from tokenomy.compressors.sentences import Document, Sentence, split_documents
 from tokenomy.scoring.embeddings import EmbeddingCache, default_cache
 from tokenomy.tokenizers import count_text, get_encoder
 
+LEAD_BONUS = 0.05  # share of the document score given to its first sentence
+
 
 @dataclass
 class _Unit:
@@ -147,8 +149,13 @@ class ExtractiveCompressor:
         numeric = wants_number(query)
         median = float(np.median(scores)) if len(scores) else 0.0
         base = np.empty(len(units), dtype=np.float32)
+        # A relevant document's first sentence often names its subject ("X as Y ..."),
+        # which a question matches only by meaning: give it a share of its document's score.
+        leads = {ids[0] for ids in doc_units if ids}
         for i, u in enumerate(units):
             s = (1 - self.doc_weight) * float(scores[i]) + self.doc_weight * float(doc_score[u.doc])
+            if i in leads:
+                s += LEAD_BONUS * float(doc_score[u.doc])
             text = u.sentence.text
             hit = mentions(text, entities) if entities else 0
             if hit:
