@@ -128,11 +128,12 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     return tree
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` laid over `base`, tables merged key by key (used for env and team overrides)."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -188,7 +189,7 @@ def load_settings(
             raise ConfigError(f"config file not found: {file}")
         text = file.read_text(encoding="utf-8")
         data = _parse(file, text)
-    data = _merge(data, _env_overrides(environ))
+    data = deep_merge(data, _env_overrides(environ))
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

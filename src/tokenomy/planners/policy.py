@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tokenomy.config import deep_merge
 from tokenomy.planners.modes import Mode
 
 
@@ -105,16 +106,6 @@ def normalize_request(value: str | None) -> str | None:
     return Mode.parse(text).value
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 CODIFY_SECTIONS = frozenset({"codify", "contracts"})
 
 
@@ -128,7 +119,7 @@ def policy_for_team(
     data = {k: v for k, v in (planner or {}).items() if k not in CODIFY_SECTIONS}
     team_section = ((teams or {}).get(team) or {}).get("planner")
     if isinstance(team_section, dict):
-        data = _merge(data, team_section)
+        data = deep_merge(data, team_section)
     return PlannerPolicy.model_validate(data)
 
 
