@@ -27,7 +27,7 @@ assets: $(STAMP)
 
 # Debian's chromium for the dashboard's browser test (Playwright drives it; no browser download).
 browser:
-	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version)"; \
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; the browser test will be skipped"; \
