@@ -8,9 +8,7 @@ from __future__ import annotations
 import csv
 import io
 
-from tokenomy.budgets.report import BudgetStatus, Group, Report
-
-COLUMNS: tuple[str, ...] = tuple(Group.model_fields)
+from tokenomy.budgets.report import COLUMNS, BudgetStatus, Group, Report
 
 
 def to_json(report: Report) -> str:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, and_, case, func, select
 
 from tokenomy.budgets import schema
-from tokenomy.budgets.rows import Scope
+from tokenomy.budgets.rows import Scope, UsageTotals
 from tokenomy.budgets.service import Budgets
 from tokenomy.budgets.windows import iso
 from tokenomy.errors import BadRequest
@@ -68,20 +68,15 @@ class ReportQuery(BaseModel):
     group_by: GroupBy = "day"
 
 
-class Group(BaseModel):
+class Group(UsageTotals):
     key: str
     requests: int = 0
     refused: int = 0
     errors: int = 0
-    prompt_tokens_original: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cached_tokens: int = 0
-    total_tokens: int = 0
-    cost_usd: float = 0.0
-    saved_tokens: int = 0
-    saved_usd: float = 0.0
+
+
+# The CSV columns: the group key and counts first, then the summed figures.
+COLUMNS: tuple[str, ...] = ("key", "requests", "refused", "errors", *UsageTotals.model_fields)
 
 
 class TechniqueSaving(BaseModel):
@@ -127,17 +122,7 @@ class Report(BaseModel):
     budgets: list[BudgetStatus]
 
 
-_SUMS = (
-    "prompt_tokens_original",
-    "prompt_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "cached_tokens",
-    "total_tokens",
-    "cost_usd",
-    "saved_tokens",
-    "saved_usd",
-)
+_SUMS = tuple(UsageTotals.model_fields)
 
 
 def _metrics() -> list[Any]:

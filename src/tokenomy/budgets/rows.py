@@ -7,7 +7,21 @@ from pydantic import BaseModel, Field
 from tokenomy.budgets.settings import BudgetSpec
 
 
-class RequestRow(BaseModel):
+class UsageTotals(BaseModel):
+    """The additive figures of a request; a report group is their sum over its rows."""
+
+    prompt_tokens_original: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+    saved_tokens: int = 0
+    saved_usd: float = 0.0
+
+
+class RequestRow(UsageTotals):
     """One request as the ledger stores it (columns of `tk_requests`)."""
 
     request_id: str
@@ -19,15 +33,6 @@ class RequestRow(BaseModel):
     model: str | None = None
     upstream_model: str | None = None
     backend: str | None = None
-    prompt_tokens_original: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cached_tokens: int = 0
-    total_tokens: int = 0
-    cost_usd: float = 0.0
-    saved_tokens: int = 0
-    saved_usd: float = 0.0
     mode: str | None = None
     latency_ms: float = 0.0
     status: int = 200
