@@ -104,6 +104,17 @@ def _whole(original: str, text: str) -> list[Span]:
     return [(0, len(original))] if text == original and original else []
 
 
+def count_or_skip(text: str, *, model: str, method: str, started: float,
+                  budget: int) -> tuple[int, CompressionResult | None]:
+    """Count `text` in `model`'s tokens; when it already fits `budget`, the untouched result."""
+    original_tokens = count_text(text, model)
+    if original_tokens <= budget:
+        return original_tokens, untouched(text, model=model, method=method, started=started,
+                                          reason="within budget",
+                                          original_tokens=original_tokens)
+    return original_tokens, None
+
+
 def untouched(text: str, *, model: str, method: str, started: float, reason: str,
               original_tokens: int | None = None) -> CompressionResult:
     """The result for text a compressor decided to leave alone (and why)."""

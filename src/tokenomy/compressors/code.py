@@ -15,7 +15,13 @@ import re
 import time
 from dataclasses import dataclass
 
-from tokenomy.compressors.base import CompressionResult, Span, make_result, untouched
+from tokenomy.compressors.base import (
+    CompressionResult,
+    Span,
+    count_or_skip,
+    make_result,
+    untouched,
+)
 from tokenomy.compressors.relevance import hybrid_scores
 from tokenomy.tokenizers import count_text, get_encoder
 
@@ -40,10 +46,10 @@ class CodeCompressor:
         self, text: str, *, query: str | None, target_tokens: int, model: str
     ) -> CompressionResult:
         started = time.perf_counter()
-        original_tokens = count_text(text, model)
-        if original_tokens <= target_tokens:
-            return untouched(text, model=model, method=self.name, started=started,
-                             reason="within budget", original_tokens=original_tokens)
+        original_tokens, skipped = count_or_skip(text, model=model, method=self.name,
+                                                 started=started, budget=target_tokens)
+        if skipped is not None:
+            return skipped
         lines = text.splitlines(keepends=True)
         blocks = python_blocks(text, lines)
         language = "python"

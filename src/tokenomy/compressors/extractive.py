@@ -19,7 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tokenomy.compressors.base import CompressionResult, Span, make_result, untouched
+from tokenomy.compressors.base import (
+    CompressionResult,
+    Span,
+    count_or_skip,
+    make_result,
+)
 from tokenomy.compressors.relevance import (
     NEGATION,
     NUMBER,
@@ -75,10 +80,10 @@ class ExtractiveCompressor:
         self, text: str, *, query: str | None, target_tokens: int, model: str
     ) -> CompressionResult:
         started = time.perf_counter()
-        original_tokens = count_text(text, model)
-        if original_tokens <= target_tokens:
-            return untouched(text, model=model, method=self.name, started=started,
-                             reason="within budget", original_tokens=original_tokens)
+        original_tokens, skipped = count_or_skip(text, model=model, method=self.name,
+                                                 started=started, budget=target_tokens)
+        if skipped is not None:
+            return skipped
         [(out, spans)] = self.compress_many([text], query=query or "", budget=target_tokens,
                                             model=model)
         return make_result(text, out, model=model, method=self.name, started=started,

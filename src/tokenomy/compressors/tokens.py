@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tokenomy.compressors.base import CompressionResult, make_result, untouched
+from tokenomy.compressors.base import CompressionResult, count_or_skip, make_result
 from tokenomy.compressors.sentences import split_sentences
 from tokenomy.scoring.surprisal import SurprisalScorer, TokenSurprisal, get_surprisal_scorer
-from tokenomy.tokenizers import count_text, get_encoder
+from tokenomy.tokenizers import get_encoder
 
 # One unit per CJK / kana / hangul / Thai character, else a run of non-space.
 _UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -201,10 +201,10 @@ class TokenCompressor:
         self, text: str, *, query: str | None, target_tokens: int, model: str
     ) -> CompressionResult:
         started = time.perf_counter()
-        before = count_text(text, model)
-        if before <= max(target_tokens, MIN_TOKENS):
-            return untouched(text, model=model, method=self.name, started=started,
-                             reason="within budget", original_tokens=before)
+        before, skipped = count_or_skip(text, model=model, method=self.name, started=started,
+                                        budget=max(target_tokens, MIN_TOKENS))
+        if skipped is not None:
+            return skipped
         units = self._units(text, query)
         score_units(text, units, self.scorer.score(text, query))
         return self._finish(text, units, before, target_tokens, model, started)
@@ -214,10 +214,10 @@ class TokenCompressor:
     ) -> CompressionResult:
         """The same from async code: scoring awaits the batcher, the loop stays free."""
         started = time.perf_counter()
-        before = count_text(text, model)
-        if before <= max(target_tokens, MIN_TOKENS):
-            return untouched(text, model=model, method=self.name, started=started,
-                             reason="within budget", original_tokens=before)
+        before, skipped = count_or_skip(text, model=model, method=self.name, started=started,
+                                        budget=max(target_tokens, MIN_TOKENS))
+        if skipped is not None:
+            return skipped
         units = self._units(text, query)
         score_units(text, units, await self.scorer.ascore(text, query))
         return self._finish(text, units, before, target_tokens, model, started)
