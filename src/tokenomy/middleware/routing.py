@@ -109,15 +109,22 @@ class UpstreamStage:
         raise AssertionError("unreachable")
 
 
+def without_usage(chunk: Chunk) -> Chunk | None:
+    """A chunk as a client that did not ask for stream usage sees it (None: drop it)."""
+    if chunk.get("usage") and not chunk.get("choices"):
+        return None
+    if "usage" in chunk:
+        return {k: v for k, v in chunk.items() if k != "usage"}
+    return chunk
+
+
 async def hide_usage_chunk(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
     """Drop the usage-only chunk for clients that did not ask for stream usage."""
     try:
         async for chunk in chunks:
-            if chunk.get("usage") and not chunk.get("choices"):
-                continue
-            if "usage" in chunk:
-                chunk = {k: v for k, v in chunk.items() if k != "usage"}
-            yield chunk
+            visible = without_usage(chunk)
+            if visible is not None:
+                yield visible
     finally:
         # Close the inner stream now, not when it is garbage-collected: its end
         # settles the ledger and releases the backend connection.

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from tokenomy.call import Chunk
+from tokenomy.middleware.routing import client_wants_usage, without_usage
 from tokenomy.sdk.context import CallTicket, open_call
 
 ORIGINAL_HEADER = "x-tokenomy-prompt-tokens-original"
@@ -28,7 +29,7 @@ def attach_step(body: dict[str, Any]) -> tuple[dict[str, Any], CallTicket, bool]
     ticket = open_call(explicit if isinstance(explicit, dict) else None)
     if ticket.options:
         body["tokenomy"] = ticket.options
-    wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    wants_usage = client_wants_usage(body)
     if body.get("stream"):
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
     return body, ticket, wants_usage
@@ -69,13 +70,7 @@ class StreamTap:
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
-        if self.wants_usage:
-            return chunk
-        if usage and not chunk.get("choices"):
-            return None
-        if "usage" in chunk:
-            return {k: v for k, v in chunk.items() if k != "usage"}
-        return chunk
+        return chunk if self.wants_usage else without_usage(chunk)
 
     def end(self) -> None:
         if not self._settled:
