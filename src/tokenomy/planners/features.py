@@ -41,6 +41,7 @@ _CONSTRAINTS = re.compile(
 _NEGATIONS = re.compile(r"\b(?:not|except|least|false|incorrect)\b")
 _STEP_WORDS = re.compile(r"\b(?:then|after|before|later|next|finally|afterwards|meanwhile)\b")
 _CHOICE = re.compile(r"^\s*\(?[A-Ha-h][.)]\s", re.MULTILINE)
+_ASKS = re.compile(r"\?|\b(?:find|calculate|compute|determine|work out)\b")
 _SENTENCE = re.compile(r"[.!?](?:\s|$)")
 _TOKEN = re.compile(r"[a-z]+|\d|[%$/*+=^<>-]")
 
@@ -82,6 +83,12 @@ def dense_features(text: str) -> list[float]:
     choices = len(_CHOICE.findall(text))
     how = int("how many" in lower or "how much" in lower)
     math_words = len(_MATH_WORDS.findall(lower))
+    number_words = len(_NUMBER_WORDS.findall(lower))
+    # A math word problem: no answer options, and numbers to combine in a question
+    # ("how old will she be", "what is the combined weight", "find the mean").
+    word_problem = choices < 2 and (
+        how or (len(numbers) + number_words >= 2 and (math_words >= 1 or bool(_ASKS.search(lower))))
+    )
     return [
         math.log1p(len(text)),
         math.log1p(len(words)),
@@ -89,7 +96,7 @@ def dense_features(text: str) -> list[float]:
         float(len(set(numbers))),
         float(max((len(n.replace(",", "").split(".")[0]) for n in numbers), default=0)),
         float(sum("." in n for n in numbers)),
-        float(len(_NUMBER_WORDS.findall(lower))),
+        float(number_words),
         float(math_words),
         float(len(set(_UNITS.findall(lower)))),
         float(text.count("%") + text.count("$") + text.count("/")),
@@ -105,7 +112,7 @@ def dense_features(text: str) -> list[float]:
         float(text.rstrip().endswith("Answer:")),
         float(how),
         float("why" in lower or "explain" in lower),
-        float(choices < 2 and (how or (len(numbers) >= 2 and math_words >= 1))),
+        float(word_problem),
         float(text.count("\n") + 1),
     ]
 
