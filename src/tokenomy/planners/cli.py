@@ -19,20 +19,36 @@ def planners() -> None:
               help="JSONL with prompt, weak_correct, strong_correct per line.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Where to write the model (default: difficulty_model.json in $TOKENOMY_HOME).")
-def train_command(data: str, out: str | None) -> None:
+@click.option("--embeddings/--no-embeddings", default=True, show_default=True,
+              help="Also fit the MiniLM embedding head for math word problems "
+                   "(needs `tokenomy assets install`; one MiniLM pass per math prompt).")
+def train_command(data: str, out: str | None, embeddings: bool) -> None:
     """Train the difficulty model on routing labels; point [planner] model_path at the result."""
     from tokenomy.config import tokenomy_home
+    from tokenomy.errors import AssetsMissing
     from tokenomy.planners.training import train_file
 
     target = Path(out) if out else tokenomy_home() / "difficulty_model.json"
     target.parent.mkdir(parents=True, exist_ok=True)
+    encode = None
+    if embeddings:
+        from tokenomy.assets import minilm_path, require
+        from tokenomy.scoring.embeddings import embed_texts
+
+        try:
+            require(minilm_path(), "all-MiniLM-L6-v2")
+        except AssetsMissing as exc:
+            raise click.ClickException(f"{exc} Or train without it: --no-embeddings.") from exc
+        encode = embed_texts
     try:
-        model = train_file(data, target)
+        model = train_file(data, target, encode=encode)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     info = model.artifact.trained_on
     segments = ", ".join(f"{k}: {v.rows} rows" for k, v in model.artifact.segments.items())
-    click.echo(f"trained on {info['rows']} prompts ({segments}); "
+    head = model.artifact.embedding
+    extra = f", embedding head on {head.segment}: {head.rows} rows" if head else ""
+    click.echo(f"trained on {info['rows']} prompts ({segments}{extra}); "
                f"cheap mode sufficed for {info['cheap_ok_rate']:.1%}")
     click.echo(f"wrote {target}")
     click.echo(f"use it with: [planner] model_path = \"{target}\"")

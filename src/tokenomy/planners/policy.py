@@ -6,6 +6,7 @@ Settings: the `[planner]` section applies to every team, and
     [planner]
     reasoning = "auto"          # off | auto | direct | brief | consensus | deliberate
     quality_floor = "direct"    # never pick a cheaper mode than this
+    embeddings = "auto"         # MiniLM second opinion on math: auto (with a GPU) | on | off
     [planner.thresholds]
     direct = 0.35               # difficulty below this: direct
     brief = 0.6                 # below this: brief
@@ -22,6 +23,7 @@ the quality floor still holds.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -74,6 +76,10 @@ class PlannerPolicy(_Strict):
     transport: Literal["auto", "openai", "litellm"] = "auto"
     consensus: ConsensusSettings = Field(default_factory=ConsensusSettings)
     model_path: str | None = None  # a difficulty model from `tokenomy planners train`
+    # The difficulty model's embedding head (math word problems): one MiniLM pass
+    # per new prompt. "auto" uses it where scoring runs on a GPU; on a CPU it
+    # costs ~20 ms, over the 5 ms the features alone stay well under.
+    embeddings: Literal["auto", "on", "off"] = "auto"
 
     @field_validator("reasoning")
     @classmethod
@@ -92,6 +98,24 @@ class PlannerPolicy(_Strict):
     def resolve(self, requested: str | None) -> str:
         """The effective request: the per-request value wins over the team default."""
         return normalize_request(requested) or self.reasoning
+
+
+def embeddings_enabled(setting: str) -> bool:
+    """Whether the difficulty model's embedding head should score: "auto" means a GPU is here."""
+    if setting != "auto":
+        return setting == "on"
+    return _gpu_with_encoder()
+
+
+@lru_cache(maxsize=1)
+def _gpu_with_encoder() -> bool:
+    from tokenomy.assets import minilm_path, require
+    from tokenomy.scoring.device import pick_device
+
+    try:
+        return pick_device().startswith("cuda") and bool(require(minilm_path(), "MiniLM"))
+    except Exception:  # no torch, a broken driver: fall back to the features
+        return False
 
 
 def normalize_request(value: str | None) -> str | None:

@@ -8,7 +8,12 @@ from typing import Any
 from tokenomy.compressors.segments import split_question
 from tokenomy.planners.difficulty import load_difficulty_model
 from tokenomy.planners.modes import Mode, ModeDecision
-from tokenomy.planners.policy import PlannerPolicy, mode_for_difficulty, normalize_request
+from tokenomy.planners.policy import (
+    PlannerPolicy,
+    embeddings_enabled,
+    mode_for_difficulty,
+    normalize_request,
+)
 from tokenomy.planners.providers import Transport, provider_params
 from tokenomy.tokenizers import message_text
 
@@ -52,7 +57,7 @@ def select_mode(
     asked = normalize_request(requested) or policy.reasoning
     if asked == "off":
         asked = "auto"
-    scorer = load_difficulty_model(policy.model_path)
+    scorer = load_difficulty_model(policy.model_path, embeddings_enabled(policy.embeddings))
     score = scorer.score(prompt_of(messages))
     if asked == "auto":
         mode, reason = mode_for_difficulty(

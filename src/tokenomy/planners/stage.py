@@ -27,7 +27,12 @@ from tokenomy.pipeline import Next
 from tokenomy.planners.consensus import run_consensus, sample_copy
 from tokenomy.planners.difficulty import load_difficulty_model
 from tokenomy.planners.modes import Mode, ProviderParams
-from tokenomy.planners.policy import PlannerPolicy, normalize_request, policy_for_team
+from tokenomy.planners.policy import (
+    PlannerPolicy,
+    embeddings_enabled,
+    normalize_request,
+    policy_for_team,
+)
 from tokenomy.planners.providers import Transport, family_of_model, supported_params
 from tokenomy.planners.select import select_mode
 from tokenomy.tokenizers import count_text
@@ -37,9 +42,12 @@ MODE_HEADER = "x-tokenomy-mode"
 CLIENT_REASONING_KEYS = ("reasoning_effort", "thinking", "reasoning", "thinking_config")
 
 
-def warm_up() -> None:
+def warm_up(policy: PlannerPolicy | None = None) -> None:
     with contextlib.suppress(Exception):
-        load_difficulty_model()
+        policy = policy or PlannerPolicy()
+        model = load_difficulty_model(policy.model_path, embeddings_enabled(policy.embeddings))
+        if model.head is not None:
+            model.score("Warm up: how many apples are left if 3 of 5 are eaten?")
         supported_params("gpt-5")
 
 
@@ -109,7 +117,10 @@ class PlanStage:
             self.policy(team)
         # litellm's model map (4 s to import) and the difficulty model load in the
         # background, so the first request that asks for reasoning does not wait.
-        threading.Thread(target=warm_up, name="tokenomy-planner-warm-up", daemon=True).start()
+        threading.Thread(
+            target=warm_up, args=(self.policy("default"),), name="tokenomy-planner-warm-up",
+            daemon=True,
+        ).start()
 
     def policy(self, team: str) -> PlannerPolicy:
         policy = self._policies.get(team)

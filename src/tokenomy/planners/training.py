@@ -24,7 +24,9 @@ from tokenomy.planners.difficulty import (
     DifficultyModel,
     Segment,
 )
+from tokenomy.planners.embedding_head import EncodeFn, fit_head, rank_table
 from tokenomy.planners.features import DENSE_NAMES, dense_features, hashed_ngrams
+from tokenomy.planners.logistic import fit_logistic
 
 
 class LabelledPrompt(BaseModel):
@@ -46,6 +48,13 @@ class SegmentConfig(BaseModel):
     c: float = Field(default=1.0, gt=0)  # inverse L2 strength, as scikit-learn's C
 
 
+class EmbeddingConfig(BaseModel):
+    segment: str = "math"
+    c: float = Field(default=0.003, gt=0)  # 384 dimensions, a few hundred rows: shrink hard
+    blend_weight: float = Field(default=0.5, gt=0)  # the features' rank counts twice as much
+    min_rows: int = Field(default=50, ge=10)
+
+
 class TrainConfig(BaseModel):
     # Math word problems: clause count (a proxy for reasoning steps) carried the
     # signal on GSM8K; more features overfit the few hundred labelled problems.
@@ -53,6 +62,9 @@ class TrainConfig(BaseModel):
     general: SegmentConfig = SegmentConfig(
         dense=list(DENSE_NAMES), hash_dim=1024, hash_weight=0.5, c=1.0
     )
+    # The embedding head helps where the features plateau (math word problems);
+    # on MMLU-style questions it added nothing over the hashed n-grams.
+    embedding: EmbeddingConfig | None = EmbeddingConfig()
 
 
 def read_labels(path: str | Path) -> list[LabelledPrompt]:
@@ -69,24 +81,6 @@ def read_labels(path: str | Path) -> list[LabelledPrompt]:
     if not rows:
         raise ValueError(f"{path}: no labelled prompts")
     return rows
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, iterations: int = 50) -> np.ndarray:
-    """Weights (last = intercept) minimising log-loss + ||w||^2 / (2c); Newton's method."""
-    n, d = x.shape
-    xb = np.hstack([x, np.ones((n, 1))])
-    w = np.zeros(d + 1)
-    penalty = np.full(d + 1, 1.0 / c)
-    penalty[-1] = 0.0  # the intercept is not shrunk
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -40, 40)))
-        grad = xb.T @ (p - y) + penalty * w
-        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if float(np.max(np.abs(step))) < 1e-7:
-            break
-    return w
 
 
 def _fit_segment(texts: Sequence[str], y: np.ndarray, config: SegmentConfig) -> Segment:
@@ -117,8 +111,13 @@ def train(
     rows: Iterable[LabelledPrompt],
     config: TrainConfig | None = None,
     source: dict[str, Any] | None = None,
+    encode: EncodeFn | None = None,
 ) -> DifficultyModel:
-    """Fit both segments and the percentile scale; the math segment needs >= 20 rows."""
+    """Fit both segments and the percentile scale; the math segment needs >= 20 rows.
+
+    With `encode` (texts -> unit embeddings), also fit the embedding head for
+    `config.embedding.segment` when that segment has enough rows.
+    """
     config = config or TrainConfig()
     rows = list(rows)
     texts = [r.prompt for r in rows]
@@ -140,20 +139,36 @@ def train(
         segments=segments,
         quantiles=[],
     )
-    model = DifficultyModel(artifact)
-    difficulties = sorted(1.0 - model.probability(t)[0] for t in texts)
-    # 201 evenly spaced points are plenty for a percentile scale and keep the file small.
-    picks = np.linspace(0, len(difficulties) - 1, num=min(201, len(difficulties)))
-    artifact.quantiles = [round(difficulties[round(i)], 6) for i in picks]
-    return DifficultyModel(artifact)
+    features = DifficultyModel(artifact)
+    scored = [features.probability(t) for t in texts]
+    p = np.asarray([prob for prob, _ in scored])
+    artifact.quantiles = rank_table((1.0 - p).tolist())
+    head = config.embedding
+    if encode is not None and head is not None and head.segment in segments:
+        in_segment = np.asarray([name == head.segment for _, name in scored])
+        idx = np.nonzero(in_segment)[0]
+        if len(idx) >= head.min_rows and len(set(y[idx].tolist())) == 2:
+            vectors = np.asarray(encode([texts[i] for i in idx]), dtype=np.float64)
+            fitted, oof = fit_head(
+                vectors, y[idx], p[idx], segment=head.segment, c=head.c,
+                blend_weight=head.blend_weight,
+            )
+            blended = p.copy()
+            blended[idx] = [fitted.blend(f, e) for f, e in zip(p[idx], oof, strict=True)]
+            fitted.quantiles = rank_table((1.0 - blended).tolist())
+            artifact.embedding = fitted
+    return DifficultyModel(artifact, encode)
 
 
 def train_file(
-    path: str | Path, out: str | Path, config: TrainConfig | None = None
+    path: str | Path,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    encode: EncodeFn | None = None,
 ) -> DifficultyModel:
     rows = read_labels(path)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    model = train(rows, config, source={"file": Path(path).name, "sha256": digest})
+    model = train(rows, config, source={"file": Path(path).name, "sha256": digest}, encode=encode)
     Path(out).write_text(
         json.dumps(model.artifact.model_dump(), separators=(",", ":")) + "\n", encoding="utf-8"
     )
