@@ -12,6 +12,7 @@ from tokenomy.planners.providers import (
     provider_params,
     reasoning_efforts,
 )
+from tokenomy.planners.stage import apply_params
 
 
 @pytest.mark.parametrize(
@@ -81,6 +82,34 @@ def test_anthropic_thinking_budget_rules() -> None:
     # Budgets are configurable per mode.
     custom = provider_params(Mode.DELIBERATE, model, budgets={"deliberate": 16000})
     assert custom.body["thinking"]["budget_tokens"] == 16000
+
+
+def test_claude_4_6_and_later_think_adaptively_and_never_get_a_budget() -> None:
+    for model in ("claude-opus-4-7", "claude-sonnet-4-6", "anthropic/claude-opus-4-6-v1"):
+        assert family_of_model(model) == "anthropic-adaptive"
+        assert provider_params(Mode.DIRECT, model).body == {}  # no thinking
+        brief = provider_params(Mode.BRIEF, model)
+        deliberate = provider_params(Mode.DELIBERATE, model)
+        assert brief.body == {"thinking": {"type": "adaptive"}, "output_config": {"effort": "low"}}
+        assert deliberate.body["output_config"] == {"effort": "high"}
+        assert "budget_tokens" not in str(deliberate.body)  # Opus 4.7 answers 400 to it
+        # Through litellm: its normalised reasoning_effort, which it maps to adaptive thinking.
+        via = provider_params(Mode.DELIBERATE, model, transport="litellm")
+        assert via.body == {"reasoning_effort": "high"}
+    for older in ("claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805", "claude-haiku-4-5"):
+        assert family_of_model(older) == "anthropic"
+
+
+def test_adaptive_effort_merges_into_the_clients_output_config() -> None:
+    params = provider_params(Mode.BRIEF, "claude-opus-4-7")
+    body = {"model": "claude-opus-4-7", "output_config": {"format": {"type": "json_schema"}}}
+    new, applied = apply_params(body, params)
+    assert new["output_config"] == {"format": {"type": "json_schema"}, "effort": "low"}
+    assert applied["output_config"] == {"effort": "low"}
+    assert body["output_config"] == {"format": {"type": "json_schema"}}  # not mutated
+    # A client that set the effort itself keeps control of reasoning.
+    own = {"model": "claude-opus-4-7", "output_config": {"effort": "max"}}
+    assert apply_params(own, params)[0] == own
 
 
 def test_gemini_openai_compatible_and_litellm_shapes() -> None:

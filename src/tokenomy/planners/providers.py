@@ -13,7 +13,11 @@ Provider rules this table follows:
 - OpenAI `reasoning_effort`: o-series and gpt-oss take low/medium/high; gpt-5
   adds minimal; gpt-5.1 and later take none (and no minimal).
 - Anthropic `thinking={"type": "enabled", "budget_tokens": N}`: N >= 1024 and
-  N < max_tokens; without thinking the field is omitted.
+  N < max_tokens; without thinking the field is omitted. Claude 4.6 and later
+  think adaptively: `thinking={"type": "adaptive"}` with
+  `output_config={"effort": "low" | "high"}` (Opus 4.7 and later reject
+  `budget_tokens` with a 400); through litellm that is `reasoning_effort`, which
+  litellm itself turns into the adaptive fields for those models.
 - Gemini 2.5 `thinking_budget` (0 turns thinking off on Flash and Flash-Lite; Pro
   cannot turn it off, its minimum is 128); Gemini 3 `thinking_level` low/high.
   On Gemini's OpenAI-compatible endpoint both travel as
@@ -68,6 +72,11 @@ MODE_TABLE: dict[str, dict[Mode, dict[str, Any]]] = {
         Mode.BRIEF: {"budget": 1024},
         Mode.DELIBERATE: {"budget": 8192},
     },
+    "anthropic-adaptive": {
+        Mode.DIRECT: {"adaptive": None},
+        Mode.BRIEF: {"adaptive": "low"},
+        Mode.DELIBERATE: {"adaptive": "high"},
+    },
     "gemini-2.5": {
         Mode.DIRECT: {"budget": 0},
         Mode.BRIEF: {"budget": 1024},
@@ -103,6 +112,10 @@ _OPENAI_EFFORTS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
 ]
 
 _PREFIXES = re.compile(r"^(?:[\w.-]+/)+")
+# Claude 4.6 and later (and the 5.x lines) think adaptively.
+_ADAPTIVE_CLAUDE = re.compile(
+    r"claude-(?:(?:opus|sonnet|haiku)-(?:4[-.][6-9]|[5-9])(?!\d)|[5-9](?!\d)|fable|mythos)"
+)
 
 
 def bare_name(model: str) -> str:
@@ -114,6 +127,8 @@ def family_of_model(model: str) -> str:
     """The provider family whose reasoning knob `model` takes ('generic' when none)."""
     name = bare_name(model)
     if "claude" in name:
+        if _ADAPTIVE_CLAUDE.search(name):
+            return "anthropic-adaptive"
         # Extended thinking exists from Claude 3.7 on.
         if re.search(r"claude-(?:3-7|3\.7|(?:opus|sonnet|haiku)-4|4)", name):
             return "anthropic"
@@ -268,6 +283,26 @@ def _render_anthropic(
     out.body["thinking"] = {"type": "enabled", "budget_tokens": budget}
 
 
+def _render_anthropic_adaptive(
+    out: ProviderParams, spec: dict[str, Any], model: str, transport: Transport, _: int | None
+) -> None:
+    effort: str | None = spec["adaptive"]
+    if effort is None:
+        return  # direct: no thinking field, so the model answers without thinking
+    mode_key = "brief" if effort == "low" else "deliberate"
+    if transport == "litellm":
+        if not _takes(model, "reasoning_effort"):
+            _fallback(out, mode_key, "reasoning_effort")
+            return
+        out.body["reasoning_effort"] = effort  # litellm maps it to adaptive thinking + effort
+        return
+    if not _takes(model, "thinking"):
+        _fallback(out, mode_key, "thinking")
+        return
+    out.body["thinking"] = {"type": "adaptive"}
+    out.body["output_config"] = {"effort": effort}
+
+
 def _render_gemini(
     out: ProviderParams, spec: dict[str, Any], model: str, transport: Transport, _: int | None
 ) -> None:
@@ -323,6 +358,7 @@ def _render_generic(
 _RENDERERS = {
     "openai": _render_openai,
     "anthropic": _render_anthropic,
+    "anthropic-adaptive": _render_anthropic_adaptive,
     "gemini-2.5": _render_gemini,
     "gemini-3": _render_gemini,
     "qwen": _render_qwen,

@@ -61,6 +61,8 @@ def client_controls_reasoning(body: dict[str, Any]) -> bool:
         return True
     if "enable_thinking" in (body.get("chat_template_kwargs") or {}):
         return True
+    if "effort" in (body.get("output_config") or {}):  # Anthropic adaptive thinking
+        return True
     google = ((body.get("extra_body") or {}).get("google")) or {}
     return "thinking_config" in google
 
@@ -97,6 +99,12 @@ def apply_params(
             if key not in body:
                 new[key] = copy.deepcopy(value)
                 applied[key] = value
+            elif isinstance(value, dict) and isinstance(body[key], dict):
+                # e.g. output_config: keep the client's `format`, add our `effort`
+                added = {k: v for k, v in value.items() if k not in body[key]}
+                if added:
+                    new[key] = {**body[key], **copy.deepcopy(added)}
+                    applied[key] = added
     if params.max_tokens and "max_tokens" not in body and "max_completion_tokens" not in body:
         new["max_tokens"] = params.max_tokens
         applied["max_tokens"] = params.max_tokens
