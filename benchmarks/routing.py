@@ -9,18 +9,23 @@ duplicate prompts; both copies land on one side). The difficulty model is traine
 on the 80% only and evaluated on the 20%, for --seeds different splits (the first
 shown in full, all summarised as mean [min, max]): 20% of GSM8K is only ~80
 prompts, so one split's GSM8K figure swings widely. The script also reports
-5-fold cross-validation (each prompt scored by a model that never saw it), which
-uses every prompt once for evaluation and is the steadiest figure.
+5-fold cross-validation (each prompt scored by a model that never saw it),
+repeated over --cv-seeds fold assignments: it uses every prompt for evaluation
+and, averaged, is the steadiest figure.
 
-Routers compared: ours (tokenomy's difficulty model), a random router (expected
-curve over 500 seeds), and a length-only heuristic (shorter prompts go cheap).
+Routers compared: ours with text features only (tokenomy, the CPU default, well
+under 1 ms a prompt), ours with the MiniLM embedding head on math word problems
+(tokenomy+emb, the default where scoring has a GPU; one MiniLM pass per new
+prompt), a random router (expected curve over 500 seeds), and a length-only
+heuristic (shorter prompts go cheap).
 Metrics, per benchmark and overall:
   - cost-quality curve: accuracy at 0, 20, ..., 100% of requests sent cheap
   - cheap@95: the largest share sent cheap with accuracy >= 95% of strong-only
   - APGR (RouteLLM): area under the performance-gap-recovered curve,
     PGR = (acc - weak_acc) / (strong_acc - weak_acc), over the share sent strong.
 
-Run: python benchmarks/routing.py [--data FILE] [--seed N] [--seeds S] [--folds K]
+Run: python benchmarks/routing.py [--data FILE] [--seed N] [--seeds S] [--folds K] [--cv-seeds C]
+     [--train FILE: train on FILE and evaluate on all of --data, no split]
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenomy.planners.difficulty import DifficultyModel
+from tokenomy.planners.difficulty import MATH_GATE, DifficultyModel
+from tokenomy.planners.features import dense_features
 from tokenomy.planners.training import LabelledPrompt, train
+from tokenomy.scoring.embeddings import embed_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,32 +134,73 @@ def report(
     return out
 
 
+def pre_embed(rows: list[Row]) -> None:
+    """Embed the math word problems once; the shared cache serves every later fold."""
+    math = [r.prompt for r in rows if dense_features(r.prompt)[MATH_GATE] >= 0.5]
+    started = time.perf_counter()
+    for start in range(0, len(math), 256):
+        embed_texts(math[start : start + 256])
+    print(f"embedded {len(math)} math prompts with all-MiniLM-L6-v2 in "
+          f"{time.perf_counter() - started:.1f} s")
+
+
+def fit_and_score(train_rows: list[Row], test_rows: list[Row]) -> dict[str, np.ndarray]:
+    """Scores of both of our routers (features only; with the embedding head) on test_rows."""
+    model = train(train_rows, encode=embed_texts)
+    features = DifficultyModel(model.artifact)
+    return {
+        "tokenomy": np.asarray([features.probability(r.prompt)[0] for r in test_rows]),
+        "tokenomy+emb": np.asarray([model.probability(r.prompt)[0] for r in test_rows]),
+    }
+
+
+def routers(test_rows: list[Row], ours: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    length = np.asarray([-len(r.prompt) for r in test_rows], float)
+    return {**ours, "length-only": length, "random": length}
+
+
 def held_out(rows: list[Row], seed: int, quiet: bool) -> dict[str, dict]:
     """Train on a seeded 80% (fold 0 of 5 held out), evaluate on the other 20%."""
     fold = np.asarray(grouped_folds(rows, 5, seed))
     train_rows = [r for r, f in zip(rows, fold, strict=True) if f != 0]
     test_rows = [r for r, f in zip(rows, fold, strict=True) if f == 0]
-    started = time.perf_counter()
-    model = train(train_rows)
-    train_s = time.perf_counter() - started
-    started = time.perf_counter()
-    ours = np.asarray([model.probability(r.prompt)[0] for r in test_rows])
-    ms = (time.perf_counter() - started) * 1000 / len(test_rows)
-    if not quiet:
-        print(f"trained on {len(train_rows)} prompts in {train_s:.1f} s; "
-              f"scoring {ms:.3f} ms per prompt on this CPU")
-    length = np.asarray([-len(r.prompt) for r in test_rows], float)
+    ours = fit_and_score(train_rows, test_rows)
     return report(
         f"held-out 20%, seed {seed} ({len(test_rows)} prompts; trained on the other 80%)",
         test_rows,
-        {"tokenomy": ours, "length-only": length, "random": ours},
+        routers(test_rows, ours),
         quiet=quiet,
     )
 
 
-def summary(results: list[dict[str, dict]]) -> None:
-    seeds = len(results)
-    print(f"\n## held-out 20% over {seeds} seeds: mean [min, max]")
+def timing(rows: list[Row]) -> None:
+    """Per-prompt scoring cost of both routers on this machine (new prompts, no cache)."""
+    model = train(rows, encode=embed_texts)
+    features = DifficultyModel(model.artifact)
+    sample = [r.prompt for r in rows[:300]]
+    math = [p for p in sample if dense_features(p)[MATH_GATE] >= 0.5][:50] or sample[:50]
+    started = time.perf_counter()
+    for prompt in sample:
+        features.score(prompt)
+    feature_ms = (time.perf_counter() - started) * 1000 / len(sample)
+    fresh = DifficultyModel(model.artifact, encode=lambda texts: embed_uncached(texts))
+    started = time.perf_counter()
+    for prompt in math:
+        fresh.score(prompt)
+    head_ms = (time.perf_counter() - started) * 1000 / len(math)
+    print(f"scoring cost on this CPU: features {feature_ms:.3f} ms per prompt; "
+          f"with the embedding head {head_ms:.1f} ms per new math prompt")
+
+
+def embed_uncached(texts: list[str]) -> np.ndarray:
+    from tokenomy.scoring.models import load_embedder
+
+    return np.asarray(load_embedder().encode(texts, normalize_embeddings=True,
+                                             show_progress_bar=False))
+
+
+def summary(results: list[dict[str, dict]], title: str) -> None:
+    print(f"\n## {title}: mean [min, max]")
     print(f"{'subset/router':<22} {'APGR':>22} {'cheap@95':>26}")
     for key in results[0]:
         apgrs = [r[key]["apgr"] for r in results]
@@ -169,31 +217,53 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=5, help="held-out splits to average")
+    parser.add_argument("--cv-seeds", type=int, default=10,
+                        help="fold assignments to repeat the cross-validation over")
+    parser.add_argument("--train", type=Path, default=None,
+                        help="train on this file and evaluate on all of --data instead")
     args = parser.parse_args()
     rows = load(args.data)
-    length = np.asarray([-len(r.prompt) for r in rows], float)
     print(f"# routing benchmark: {len(rows)} labelled prompts")
+    if args.train:
+        train_rows = load(args.train)
+        pre_embed(train_rows + rows)
+        ours = fit_and_score(train_rows, rows)
+        report(f"trained on {args.train.name} ({len(train_rows)}), evaluated on "
+               f"{args.data.name} ({len(rows)})", rows, routers(rows, ours))
+        return
+    pre_embed(rows)
+    timing(rows)
 
     # 1. Held-out splits: the first seed's table in full, then all seeds summarised.
     results = [
         held_out(rows, seed, quiet=seed != args.seed)
         for seed in range(args.seed, args.seed + args.seeds)
     ]
-    summary(results)
+    summary(results, f"held-out 20% over {len(results)} seeds")
 
-    # 2. Cross-validation: every prompt scored by a model trained without it.
-    folds = np.asarray(grouped_folds(rows, args.folds, args.seed))
-    oof = np.zeros(len(rows))
-    for k in range(args.folds):
-        fitted: DifficultyModel = train([r for r, f in zip(rows, folds, strict=True) if f != k])
-        for i in np.nonzero(folds == k)[0]:
-            oof[i] = fitted.probability(rows[i].prompt)[0]
-    report(
-        f"{args.folds}-fold cross-validation (all {len(rows)} prompts, out-of-fold scores)",
+    # 2. Cross-validation: every prompt scored by a model trained without it,
+    #    repeated over --cv-seeds fold assignments (the first shown in full).
+    cv = [cross_validate(rows, args.folds, seed, quiet=seed != args.seed)
+          for seed in range(args.seed, args.seed + args.cv_seeds)]
+    if len(cv) > 1:
+        summary(cv, f"{args.folds}-fold cross-validation over {len(cv)} fold assignments")
+
+
+def cross_validate(rows: list[Row], k: int, seed: int, quiet: bool) -> dict[str, dict]:
+    folds = np.asarray(grouped_folds(rows, k, seed))
+    oof = {"tokenomy": np.zeros(len(rows)), "tokenomy+emb": np.zeros(len(rows))}
+    for fold in range(k):
+        held = np.nonzero(folds == fold)[0]
+        scores = fit_and_score([r for r, f in zip(rows, folds, strict=True) if f != fold],
+                               [rows[i] for i in held])
+        for name, values in scores.items():
+            oof[name][held] = values
+    return report(
+        f"{k}-fold cross-validation, seed {seed} (all {len(rows)} prompts, out-of-fold scores)",
         rows,
-        {"tokenomy": oof, "length-only": length, "random": oof},
+        routers(rows, oof),
+        quiet=quiet,
     )
-
 
 if __name__ == "__main__":
     main()
