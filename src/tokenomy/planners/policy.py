@@ -109,17 +109,12 @@ def embeddings_enabled(setting: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _gpu_with_encoder() -> bool:
-    import os
-
     from tokenomy.assets import minilm_path, require
     from tokenomy.scoring.device import pick_device
 
-    forced = os.environ.get("TOKENOMY_DEVICE", "auto").lower()
-    if forced == "cpu" or (forced == "auto" and not os.path.exists("/proc/driver/nvidia/version")):
-        return False  # no NVIDIA driver: decided without importing torch (~1 s, ~800 MB)
     try:
         return pick_device().startswith("cuda") and bool(require(minilm_path(), "MiniLM"))
-    except Exception:  # no torch, a broken driver: fall back to the features
+    except Exception:  # no torch, a broken driver, no MiniLM: fall back to the features
         return False
 
 
