@@ -41,7 +41,7 @@ import numpy as np
 from tokenomy.planners.difficulty import MATH_GATE, DifficultyModel
 from tokenomy.planners.features import dense_features
 from tokenomy.planners.training import LabelledPrompt, train
-from tokenomy.scoring.embeddings import embed_texts
+from tokenomy.scoring.embeddings import EmbeddingCache, embed_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,8 +138,7 @@ def pre_embed(rows: list[Row]) -> None:
     """Embed the math word problems once; the shared cache serves every later fold."""
     math = [r.prompt for r in rows if dense_features(r.prompt)[MATH_GATE] >= 0.5]
     started = time.perf_counter()
-    for start in range(0, len(math), 256):
-        embed_texts(math[start : start + 256])
+    embed_texts(math)
     print(f"embedded {len(math)} math prompts with all-MiniLM-L6-v2 in "
           f"{time.perf_counter() - started:.1f} s")
 
@@ -183,20 +182,13 @@ def timing(rows: list[Row]) -> None:
     for prompt in sample:
         features.score(prompt)
     feature_ms = (time.perf_counter() - started) * 1000 / len(sample)
-    fresh = DifficultyModel(model.artifact, encode=lambda texts: embed_uncached(texts))
+    fresh = DifficultyModel(model.artifact, encode=EmbeddingCache().embed)  # an empty cache
     started = time.perf_counter()
     for prompt in math:
         fresh.score(prompt)
     head_ms = (time.perf_counter() - started) * 1000 / len(math)
     print(f"scoring cost on this CPU: features {feature_ms:.3f} ms per prompt; "
           f"with the embedding head {head_ms:.1f} ms per new math prompt")
-
-
-def embed_uncached(texts: list[str]) -> np.ndarray:
-    from tokenomy.scoring.models import load_embedder
-
-    return np.asarray(load_embedder().encode(texts, normalize_embeddings=True,
-                                             show_progress_bar=False))
 
 
 def summary(results: list[dict[str, dict]], title: str) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tokenomy.compressors.segments import split_question
-from tokenomy.planners.difficulty import load_difficulty_model
+from tokenomy.planners.difficulty import DifficultyModel, load_difficulty_model
 from tokenomy.planners.modes import Mode, ModeDecision
 from tokenomy.planners.policy import (
     PlannerPolicy,
@@ -35,6 +35,11 @@ def prompt_of(messages: Sequence[dict[str, Any]]) -> str:
     return question.strip() or text
 
 
+def scorer_for(policy: PlannerPolicy) -> DifficultyModel:
+    """The difficulty model a policy scores with (cached per path and embeddings switch)."""
+    return load_difficulty_model(policy.model_path, embeddings_enabled(policy.embeddings))
+
+
 def select_mode(
     messages: Sequence[dict[str, Any]],
     model: str = "",
@@ -57,7 +62,7 @@ def select_mode(
     asked = normalize_request(requested) or policy.reasoning
     if asked == "off":
         asked = "auto"
-    scorer = load_difficulty_model(policy.model_path, embeddings_enabled(policy.embeddings))
+    scorer = scorer_for(policy)
     score = scorer.score(prompt_of(messages))
     if asked == "auto":
         mode, reason = mode_for_difficulty(

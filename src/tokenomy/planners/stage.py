@@ -25,16 +25,14 @@ from tokenomy.config import Settings
 from tokenomy.errors import BadRequest, ConfigError
 from tokenomy.pipeline import Next
 from tokenomy.planners.consensus import run_consensus, sample_copy
-from tokenomy.planners.difficulty import load_difficulty_model
 from tokenomy.planners.modes import Mode, ProviderParams
 from tokenomy.planners.policy import (
     PlannerPolicy,
-    embeddings_enabled,
     normalize_request,
     policy_for_team,
 )
 from tokenomy.planners.providers import Transport, family_of_model, supported_params
-from tokenomy.planners.select import select_mode
+from tokenomy.planners.select import scorer_for, select_mode
 from tokenomy.tokenizers import count_text
 
 MODE_HEADER = "x-tokenomy-mode"
@@ -44,8 +42,7 @@ CLIENT_REASONING_KEYS = ("reasoning_effort", "thinking", "reasoning", "thinking_
 
 def warm_up(policy: PlannerPolicy | None = None) -> None:
     with contextlib.suppress(Exception):
-        policy = policy or PlannerPolicy()
-        model = load_difficulty_model(policy.model_path, embeddings_enabled(policy.embeddings))
+        model = scorer_for(policy or PlannerPolicy())
         if model.head is not None:
             model.score("Warm up: how many apples are left if 3 of 5 are eaten?")
         supported_params("gpt-5")
