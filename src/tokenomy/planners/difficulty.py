@@ -17,7 +17,6 @@ of traffic like the training set's to cheap modes.
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
 from functools import lru_cache
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tokenomy.planners.embedding_head import EmbeddingHead, EncodeFn
+from tokenomy.planners.embedding_head import EmbeddingHead, EncodeFn, percentile
 from tokenomy.planners.features import DENSE_NAMES, dense_features, hashed_ngrams
 from tokenomy.planners.logistic import sigmoid
 
@@ -129,8 +128,7 @@ class DifficultyModel:
         quantiles = self.head.quantiles if self.head and self.head.quantiles else (
             self.artifact.quantiles
         )
-        rank = bisect.bisect_left(quantiles, 1.0 - p)
-        difficulty = rank / len(quantiles) if quantiles else 1.0 - p
+        difficulty = percentile(quantiles, 1.0 - p, empty=1.0 - p)
         return DifficultyScore(
             p_cheap_ok=p, difficulty=difficulty, segment=segment, embedded=embedded
         )

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tokenomy.planners.logistic import fit_logistic, sigmoid
+from tokenomy.planners.logistic import fit_logistic, predict, sigmoid
 
 EncodeFn = Callable[[list[str]], np.ndarray]
 RANK_POINTS = 201  # a percentile table this long is exact enough and keeps the file small
@@ -48,8 +48,8 @@ class EmbeddingHead(BaseModel):
         return sigmoid(float(x @ np.asarray(self.weights)) + self.bias)
 
     def mixed_rank(self, p_features: float, p_embedding: float) -> float:
-        ranked_f = _rank(self.feature_ranks, p_features)
-        ranked_e = _rank(self.embedding_ranks, p_embedding)
+        ranked_f = percentile(self.feature_ranks, p_features)
+        ranked_e = percentile(self.embedding_ranks, p_embedding)
         return (ranked_f + self.blend_weight * ranked_e) / (1.0 + self.blend_weight)
 
     def blend(self, p_features: float, p_embedding: float) -> float:
@@ -57,8 +57,9 @@ class EmbeddingHead(BaseModel):
         return sigmoid(slope * self.mixed_rank(p_features, p_embedding) + intercept)
 
 
-def _rank(table: Sequence[float], value: float) -> float:
-    return bisect.bisect_left(table, value) / len(table) if table else 0.5
+def percentile(table: Sequence[float], value: float, empty: float = 0.5) -> float:
+    """The share of a sorted `table` below `value` (`empty` when there is no table)."""
+    return bisect.bisect_left(table, value) / len(table) if table else empty
 
 
 def rank_table(values: Sequence[float]) -> list[float]:
@@ -94,7 +95,7 @@ def fit_head(
     for k in range(folds):
         held = fold == k
         w = fit_logistic(x[~held], y[~held], c)
-        oof[held] = 1.0 / (1.0 + np.exp(-np.clip(x[held] @ w[:-1] + w[-1], -40, 40)))
+        oof[held] = predict(x[held], w)
     w = fit_logistic(x, y, c)
     head = EmbeddingHead(
         segment=segment,

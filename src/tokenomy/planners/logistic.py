@@ -19,7 +19,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, iterations: int = 50) -
     penalty = np.full(d + 1, 1.0 / c)
     penalty[-1] = 0.0  # the intercept is not shrunk
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -40, 40)))
+        p = predict(x, w)
         grad = xb.T @ (p - y) + penalty * w
         hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(penalty + 1e-9)
         step = np.linalg.solve(hess, grad)
@@ -27,6 +27,11 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, iterations: int = 50) -
         if float(np.max(np.abs(step))) < 1e-7:
             break
     return w
+
+
+def predict(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Probabilities for the rows of `x` under weights `w` from `fit_logistic`."""
+    return 1.0 / (1.0 + np.exp(-np.clip(x @ w[:-1] + w[-1], -40, 40)))
 
 
 def sigmoid(z: float) -> float:
