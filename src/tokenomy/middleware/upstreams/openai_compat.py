@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -176,16 +176,23 @@ class OpenAICompatible:
             attempt += 1
             await asyncio.sleep(wait)
 
+    @contextlib.contextmanager
+    def _reading(self, *, timed_out: str, broke: str) -> Iterator[None]:
+        """aiohttp's failures while a response body is read, as our upstream errors."""
+        try:
+            yield
+        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+            raise UpstreamTimeout(f"backend '{self.name}' {timed_out}") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                f"backend '{self.name}' broke the {broke}: {type(exc).__name__}"
+            ) from exc
+
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         response = await self._send(body)
         try:
-            content = await response.read()
-        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
-            raise UpstreamTimeout(f"backend '{self.name}' timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(
-                f"backend '{self.name}' broke the response: {type(exc).__name__}"
-            ) from exc
+            with self._reading(timed_out="timed out", broke="response"):
+                content = await response.read()
         finally:
             response.release()
         try:
@@ -203,15 +210,10 @@ class OpenAICompatible:
     async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
         clean = False
         try:
-            async for chunk in parse_sse(_lines(response), self.name):
-                yield chunk
+            with self._reading(timed_out="stalled mid-stream", broke="stream"):
+                async for chunk in parse_sse(_lines(response), self.name):
+                    yield chunk
             clean = True
-        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
-            raise UpstreamTimeout(f"backend '{self.name}' stalled mid-stream") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(
-                f"backend '{self.name}' broke the stream: {type(exc).__name__}"
-            ) from exc
         finally:
             if clean and not response.content.at_eof():
                 try:
