@@ -46,6 +46,11 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([fmt[0], line, *fmt[1:]])
 
 
+def _section(title: str, headers: list[str], rows: list[list[str]]) -> list[str]:
+    """A blank line, a title and its table: the lines a report section adds."""
+    return ["", title, _table(headers, rows)]
+
+
 def to_table(report: Report) -> str:
     q = report.query
     scope = f"team {q.team}" if q.team else "all teams"
@@ -77,37 +82,31 @@ def to_table(report: Report) -> str:
 
     parts.append(_table(headers, [row(g) for g in report.groups] + [row(report.totals)]))
     if report.savings_by_technique:
-        parts += ["", "Saved by technique"]
-        parts.append(
-            _table(
-                ["technique", "requests", "tokens saved", "saved $"],
-                [
-                    [s.technique, f"{s.requests:,}", f"{s.tokens_saved:,}", _money(s.usd_saved)]
-                    for s in report.savings_by_technique
-                ],
-            )
+        parts += _section(
+            "Saved by technique",
+            ["technique", "requests", "tokens saved", "saved $"],
+            [
+                [s.technique, f"{s.requests:,}", f"{s.tokens_saved:,}", _money(s.usd_saved)]
+                for s in report.savings_by_technique
+            ],
         )
     if report.budgets:
-        parts += ["", "Budgets (current window)"]
-        parts.append(
-            _table(
-                ["scope", "window", "used", "limit", "resets at"],
-                [
-                    [f"{b.scope} {b.id}", b.window, _used(b), _limit(b), b.resets_at]
-                    for b in report.budgets
-                ],
-            )
+        parts += _section(
+            "Budgets (current window)",
+            ["scope", "window", "used", "limit", "resets at"],
+            [
+                [f"{b.scope} {b.id}", b.window, _used(b), _limit(b), b.resets_at]
+                for b in report.budgets
+            ],
         )
     if report.top_steps:
-        parts += ["", "Top steps by cost"]
-        parts.append(
-            _table(
-                ["step", "requests", "tokens", "cost"],
-                [
-                    [s.key, f"{s.requests:,}", f"{s.total_tokens:,}", _money(s.cost_usd)]
-                    for s in report.top_steps
-                ],
-            )
+        parts += _section(
+            "Top steps by cost",
+            ["step", "requests", "tokens", "cost"],
+            [
+                [s.key, f"{s.requests:,}", f"{s.total_tokens:,}", _money(s.cost_usd)]
+                for s in report.top_steps
+            ],
         )
     return "\n".join(parts) + "\n"
 
