@@ -23,6 +23,7 @@ import orjson
 
 from tokenomy.errors import TokenomyError
 from tokenomy.middleware.upstreams.sse import DONE, encode_chunk, encode_error
+from tokenomy.sdk.context import CallTicket
 from tokenomy.sdk.dispatch import ORIGINAL_HEADER, SENT_HEADER, StreamTap, attach_step, settle
 from tokenomy.sdk.runner import InProcessEngine, Outcome
 
@@ -46,6 +47,14 @@ def _error(exc: TokenomyError) -> httpx.Response:
     # x-should-retry: the openai client must not retry a refusal (budget, bad request).
     headers = {**JSON_HEADERS, "x-should-retry": "false"}
     return httpx.Response(exc.status, headers=headers, content=orjson.dumps(exc.to_dict()))
+
+
+def _settled_json(outcome: Outcome, ticket: CallTicket, tap: StreamTap) -> httpx.Response:
+    """The in-process engine's JSON answer, with its usage settled on the step's ticket."""
+    assert outcome.response is not None
+    settle(ticket, outcome.response.get("usage"), tap.original, tap.sent)
+    return httpx.Response(200, headers={**JSON_HEADERS, **_call_headers(outcome)},
+                          content=orjson.dumps(outcome.response))
 
 
 def _call_headers(outcome: Outcome) -> dict[str, str]:
@@ -154,17 +163,13 @@ class TokenomyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             outcome = self.engine.handle(body, _bearer(request))
         except TokenomyError as exc:
             return _error(exc)
-        headers = _call_headers(outcome)
         tap = StreamTap(ticket, wants_usage, outcome.call.prompt_tokens_original,
                         outcome.call.prompt_tokens_sent)
         if outcome.chunks is not None:
             chunks = tap.iterate(self.engine.iterate(outcome.chunks))
-            return httpx.Response(200, headers={**SSE_HEADERS, **headers},
+            return httpx.Response(200, headers={**SSE_HEADERS, **_call_headers(outcome)},
                                   stream=_SyncSSE(chunks))
-        assert outcome.response is not None
-        settle(ticket, outcome.response.get("usage"), tap.original, tap.sent)
-        return httpx.Response(200, headers={**JSON_HEADERS, **headers},
-                              content=orjson.dumps(outcome.response))
+        return _settled_json(outcome, ticket, tap)
 
     def _via_proxy(self, request: httpx.Request, body: dict[str, Any],
                    tap: StreamTap) -> httpx.Response:
@@ -198,17 +203,13 @@ class TokenomyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             outcome = await self.engine.ahandle(body, _bearer(request))
         except TokenomyError as exc:
             return _error(exc)
-        headers = _call_headers(outcome)
         tap = StreamTap(ticket, wants_usage, outcome.call.prompt_tokens_original,
                         outcome.call.prompt_tokens_sent)
         if outcome.chunks is not None:
             chunks = tap.aiterate(self.engine.aiterate(outcome.chunks))
-            return httpx.Response(200, headers={**SSE_HEADERS, **headers},
+            return httpx.Response(200, headers={**SSE_HEADERS, **_call_headers(outcome)},
                                   stream=_AsyncSSE(chunks))
-        assert outcome.response is not None
-        settle(ticket, outcome.response.get("usage"), tap.original, tap.sent)
-        return httpx.Response(200, headers={**JSON_HEADERS, **headers},
-                              content=orjson.dumps(outcome.response))
+        return _settled_json(outcome, ticket, tap)
 
     async def _avia_proxy(self, request: httpx.Request, body: dict[str, Any],
                           tap: StreamTap) -> httpx.Response:
