@@ -124,7 +124,8 @@ async def test_bad_request_and_bad_config_errors() -> None:
 @pytest.fixture(scope="module")
 def plan_proxy(upstream: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     thinker = {"backend": "test", "model": "gpt-5-mini"}
-    config = echo_config(upstream.v1, models={"thinker": thinker})
+    claude = {"backend": "test", "model": "claude-opus-4-7"}
+    config = echo_config(upstream.v1, models={"thinker": thinker, "claude": claude})
     folder = Path(tmp_path_factory.mktemp("plan-proxy"))
     with run_proxy(config, folder=folder) as proxy:
         proxy.folder = folder  # type: ignore[attr-defined]
@@ -172,6 +173,21 @@ def test_proxy_sets_the_mode_header_and_the_backend_gets_the_knob(
     response = _post(plan_proxy, plain)
     assert "x-tokenomy-mode" not in response.headers
     assert "reasoning_effort" not in httpx.get(upstream.url + "/_last").json()
+
+
+def test_proxy_sends_claude_4_7_adaptive_thinking_and_keeps_the_clients_output_config(
+    plan_proxy: Server, upstream: Server
+) -> None:
+    body = {"model": "claude", "messages": [{"role": "user", "content": HARD}],
+            "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
+            "tokenomy": {"reasoning": "brief"}}
+    response = _post(plan_proxy, body)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-tokenomy-mode"] == "brief"
+    sent = httpx.get(upstream.url + "/_last").json()
+    assert sent["thinking"] == {"type": "adaptive"}
+    assert sent["output_config"] == {**body["output_config"], "effort": "low"}
+    assert "budget_tokens" not in str(sent)  # Opus 4.7 rejects fixed budgets with a 400
 
 
 def test_proxy_consensus_stops_on_agreement_and_bills_every_sample(
