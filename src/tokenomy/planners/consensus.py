@@ -97,15 +97,7 @@ def response_text(response: dict[str, Any] | None) -> str:
 
 
 def add_usage(total: Usage, extra: Usage | None) -> Usage:
-    if extra is None:
-        return total
-    return Usage(
-        prompt_tokens=total.prompt_tokens + extra.prompt_tokens,
-        completion_tokens=total.completion_tokens + extra.completion_tokens,
-        total_tokens=total.total_tokens + extra.total_tokens,
-        reasoning_tokens=total.reasoning_tokens + extra.reasoning_tokens,
-        cached_tokens=total.cached_tokens + extra.cached_tokens,
-    )
+    return total if extra is None else total + extra
 
 
 def _usage_of(result: Result) -> Usage | None:
