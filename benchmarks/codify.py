@@ -23,12 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-from tokenomy.planners.codify.contracts import rule_contract, validate
-from tokenomy.planners.codify.json_compact import compact, minify
-from tokenomy.planners.codify.openapi import render_openapi
-from tokenomy.planners.codify.shapes import canonical
-from tokenomy.planners.codify.typed import render_schema, render_tools
-from tokenomy.planners.codify.typed_parse import parse_schema, parse_tools
+from tokenomy.codify.contracts import rule_contract, validate
+from tokenomy.codify.json_compact import compact, minify
+from tokenomy.codify.openapi import render_openapi
+from tokenomy.codify.shapes import canonical
+from tokenomy.codify.typed import render_schema, render_tools
+from tokenomy.codify.typed_parse import parse_schema, parse_tools
 from tokenomy.tokenizers import count_text
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "codify"

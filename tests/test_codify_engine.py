@@ -6,9 +6,9 @@ import pytest
 
 from tokenomy.config import Settings
 from tokenomy.engine import build_engine
-from tokenomy.planners.codify.backend import engine_backend
-from tokenomy.planners.codify.contracts import make_contract, rule_contract, validate
-from tokenomy.planners.codify.rewoo import ReWOO
+from tokenomy.codify.backend import engine_backend
+from tokenomy.codify.contracts import make_contract, rule_contract, validate
+from tokenomy.agents.rewoo import ReWOO
 from tokenomy.testing.processes import Server, echo_config
 
 PROMPT = ("You are a very helpful assistant for Acme. Please always answer in English. "

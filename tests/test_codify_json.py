@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tokenomy.planners.codify.detect import find_blocks
-from tokenomy.planners.codify.json_compact import compact, is_uniform, minify, parse_table
+from tokenomy.codify.detect import find_blocks
+from tokenomy.codify.json_compact import compact, is_uniform, minify, parse_table
 from tokenomy.tokenizers import count_text
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "codify" / "outputs"
@@ -61,7 +61,7 @@ async def test_fenced_table_is_no_longer_labelled_json() -> None:
     from tokenomy.call import Call, Result
     from tokenomy.config import Settings
     from tokenomy.pipeline import Pipeline
-    from tokenomy.planners.codify.stage import CodifyStage
+    from tokenomy.codify.stage import CodifyStage
 
     rows = json.loads((DATA / "litellm_model_prices.json").read_text())[:5]
     content = "Prices:\n```json\n" + json.dumps(rows, indent=2) + "\n```\nDone."

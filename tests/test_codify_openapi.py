@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tokenomy.planners.codify.detect import classify
-from tokenomy.planners.codify.openapi import METHODS, is_openapi, render_openapi
-from tokenomy.planners.codify.shapes import canonical
-from tokenomy.planners.codify.typed import render_schema
-from tokenomy.planners.codify.typed_parse import parse_schema, parse_typed
+from tokenomy.codify.detect import classify
+from tokenomy.codify.openapi import METHODS, is_openapi, render_openapi
+from tokenomy.codify.shapes import canonical
+from tokenomy.codify.typed import render_schema
+from tokenomy.codify.typed_parse import parse_schema, parse_typed
 from tokenomy.tokenizers import count_text
 
 OPENAPI = Path(__file__).resolve().parents[1] / "data" / "codify" / "openapi"

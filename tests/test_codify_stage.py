@@ -11,8 +11,8 @@ import httpx
 from tokenomy.call import Call, Result
 from tokenomy.config import Settings
 from tokenomy.pipeline import Pipeline
-from tokenomy.planners.codify.stage import CodifyStage
-from tokenomy.planners.codify.typed import render_tools
+from tokenomy.codify.stage import CodifyStage
+from tokenomy.codify.typed import render_tools
 from tokenomy.testing.processes import Server
 from tokenomy.tokenizers import count_messages
 

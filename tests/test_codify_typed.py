@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tokenomy.planners.codify.shapes import canonical, is_schema
-from tokenomy.planners.codify.typed import render_schema, render_tools
-from tokenomy.planners.codify.typed_parse import parse_schema, parse_tools
+from tokenomy.codify.shapes import canonical, is_schema
+from tokenomy.codify.typed import render_schema, render_tools
+from tokenomy.codify.typed_parse import parse_schema, parse_tools
 from tokenomy.tokenizers import count_text
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "codify"
@@ -136,7 +136,7 @@ def test_pydantic_models_render_for_sdk_structured_outputs() -> None:
 
     from pydantic import BaseModel, Field
 
-    from tokenomy.planners.codify import render_model
+    from tokenomy.codify import render_model
 
     class Answer(BaseModel):
         """What the agent returns."""

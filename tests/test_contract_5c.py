@@ -12,17 +12,17 @@ from click.testing import CliRunner
 from tokenomy.call import Call, Identity, Result
 from tokenomy.config import Settings
 from tokenomy.pipeline import Pipeline
-from tokenomy.planners.codify.backend import Reply
-from tokenomy.planners.codify.cli import contract as contract_command
-from tokenomy.planners.codify.contract_store import ContractStore
-from tokenomy.planners.codify.contracts import (
+from tokenomy.codify.backend import Reply
+from tokenomy.codify.cli import contract as contract_command
+from tokenomy.codify.contract_store import ContractStore
+from tokenomy.codify.contracts import (
     make_contract,
     normalise,
     prompt_hash,
     rule_contract,
     validate,
 )
-from tokenomy.planners.codify.stage import CodifyStage
+from tokenomy.codify.stage import CodifyStage
 from tokenomy.testing.processes import Server, echo_config, run_proxy
 from tokenomy.tokenizers import count_text
 

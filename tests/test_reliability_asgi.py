@@ -7,7 +7,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from tokenomy.config import Settings
-from tokenomy.middleware.server import create_app
+from tokenomy.server.app import create_app
 
 
 def _settings() -> Settings:

@@ -33,7 +33,7 @@ def serve(config_path: str | None, host: str | None, port: int | None, log_level
     import uvicorn
 
     from tokenomy.config import load_settings
-    from tokenomy.middleware.server import create_app
+    from tokenomy.server.app import create_app
 
     try:
         settings = load_settings(config_path)
@@ -86,7 +86,7 @@ def assets_status() -> None:
 from tokenomy.budgets.cli import COMMANDS as _BUDGET_COMMANDS  # noqa: E402
 from tokenomy.compressors.cli import compress  # noqa: E402
 from tokenomy.planners.cli import planners  # noqa: E402
-from tokenomy.planners.codify.cli import contract  # noqa: E402
+from tokenomy.codify.cli import contract  # noqa: E402
 
 for _command in (*_BUDGET_COMMANDS, compress, planners, contract):
     main.add_command(_command)

@@ -11,16 +11,16 @@ from typing import Any
 
 from tokenomy.call import Call, Identity, Result
 from tokenomy.config import Settings, load_settings
-from tokenomy.middleware.auth import IdentifyStage
-from tokenomy.middleware.routing import (
+from tokenomy.identify import IdentifyStage
+from tokenomy.upstreams.router import (
     Router,
     UpstreamStage,
     client_wants_usage,
     hide_usage_chunk,
 )
-from tokenomy.middleware.validation import pop_options, validate_body
+from tokenomy.transcript_validation_tmp import pop_options, validate_body
 from tokenomy.pipeline import Pipeline, Stage
-from tokenomy.planners.codify.stage import CodifyStage
+from tokenomy.codify.stage import CodifyStage
 from tokenomy.planners.stage import PlanStage
 from tokenomy.tokenizers import count_messages
 

@@ -22,7 +22,7 @@ from tokenomy.errors import ConfigError
 
 if TYPE_CHECKING:  # the stages import this module
     from tokenomy.budgets.stage import BudgetStage
-    from tokenomy.middleware.auth import IdentifyStage
+    from tokenomy.identify import IdentifyStage
 
 
 class Budgets:
@@ -63,7 +63,7 @@ class Budgets:
         return found
 
     def identify_stage(self) -> IdentifyStage:
-        from tokenomy.middleware.auth import IdentifyStage
+        from tokenomy.identify import IdentifyStage
 
         return IdentifyStage(budgets=self)
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from tokenomy.call import Chunk
-from tokenomy.middleware.routing import client_wants_usage, without_usage
+from tokenomy.upstreams.router import client_wants_usage, without_usage
 from tokenomy.sdk.context import CallTicket, open_call
 
 ORIGINAL_HEADER = "x-tokenomy-prompt-tokens-original"

@@ -22,7 +22,7 @@ import httpx
 import orjson
 
 from tokenomy.errors import TokenomyError
-from tokenomy.middleware.upstreams.sse import DONE, encode_chunk, encode_error
+from tokenomy.upstreams.sse import DONE, encode_chunk, encode_error
 from tokenomy.sdk.context import CallTicket
 from tokenomy.sdk.dispatch import ORIGINAL_HEADER, SENT_HEADER, StreamTap, attach_step, settle
 from tokenomy.sdk.runner import InProcessEngine, Outcome

@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 from tokenomy.call import Call, Chunk, Result, Usage
 from tokenomy.config import Settings
 from tokenomy.errors import NotFound, TokenomyError
-from tokenomy.middleware.upstreams import Upstream, build_upstream
-from tokenomy.middleware.upstreams.local import LOCAL_MODEL_NAME
+from tokenomy.upstreams import Upstream, build_upstream
+from tokenomy.upstreams.local import LOCAL_MODEL_NAME
 
 LOCAL_ALIASES = ("local", LOCAL_MODEL_NAME)
 FALLBACK_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -20,14 +20,14 @@ from tokenomy import __version__
 from tokenomy.config import Settings, load_settings
 from tokenomy.engine import Engine
 from tokenomy.errors import TokenomyError
-from tokenomy.middleware.chat_endpoint import (  # noqa: F401  (re-exported for tests)
+from tokenomy.server.chat import (  # noqa: F401  (re-exported for tests)
     REQUEST_ID,
     ChatEndpoint,
     _safe_header,
     call_headers,
     error_headers,
 )
-from tokenomy.middleware.openapi import CHAT_REQUEST_SCHEMA
+from tokenomy.server.openapi import CHAT_REQUEST_SCHEMA
 
 log = logging.getLogger("tokenomy.server")
 
@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 for name in engine.router.model_names()]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
-    from tokenomy.budgets.http import usage_router
+    from tokenomy.server.usage import usage_router
 
     app.include_router(usage_router(engine))
 

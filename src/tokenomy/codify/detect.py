@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tokenomy.planners.codify.json_compact import compact, minify
-from tokenomy.planners.codify.openapi import is_openapi, render_openapi
-from tokenomy.planners.codify.shapes import is_schema, is_tool_list
-from tokenomy.planners.codify.typed import render_schema, render_tools
+from tokenomy.codify.json_compact import compact, minify
+from tokenomy.codify.openapi import is_openapi, render_openapi
+from tokenomy.codify.shapes import is_schema, is_tool_list
+from tokenomy.codify.typed import render_schema, render_tools
 
 _DECODER = json.JSONDecoder()
 # A JSON value starts a line, follows a fence, or follows `: ` / `= ` on a line.

@@ -20,7 +20,7 @@ import orjson
 from tokenomy.call import Call, Chunk, Result, new_request_id
 from tokenomy.engine import Engine
 from tokenomy.errors import BadRequest, PayloadTooLarge, TokenomyError, UpstreamError
-from tokenomy.middleware.upstreams.sse import DONE, encode_chunk, encode_error
+from tokenomy.upstreams.sse import DONE, encode_chunk, encode_error
 
 log = logging.getLogger("tokenomy.server")
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from tokenomy.planners.codify.backend import ChatBackend
+from tokenomy.codify.backend import ChatBackend
 from tokenomy.tokenizers import count_text
 
 SECTIONS = ("Character", "Cause", "Constraint", "Contingency", "Calibration")

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from tokenomy.planners.codify.backend import ChatBackend, Reply, counted
-from tokenomy.planners.codify.plan_runtime import PlanRuntimeError, run_plan
-from tokenomy.planners.codify.plans import (
+from tokenomy.codify.backend import ChatBackend, Reply, counted
+from tokenomy.agents.plan_runtime import PlanRuntimeError, run_plan
+from tokenomy.agents.plans import (
     Plan,
     PlanError,
     PlanRun,

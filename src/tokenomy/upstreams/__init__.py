@@ -1,5 +1,5 @@
 """Backends behind one tiny interface (like httpx's transports): see `base.Upstream`."""
 
-from tokenomy.middleware.upstreams.base import Upstream, build_upstream
+from tokenomy.upstreams.base import Upstream, build_upstream
 
 __all__ = ["Upstream", "build_upstream"]

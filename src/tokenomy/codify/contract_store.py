@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenomy.planners.codify.contracts import Contract
+from tokenomy.codify.contracts import Contract
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS contracts (

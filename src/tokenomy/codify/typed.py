@@ -27,7 +27,7 @@ import json
 import re
 from typing import Any
 
-from tokenomy.planners.codify.shapes import (
+from tokenomy.codify.shapes import (
     DROPPED,
     PRIMITIVES,
     one_line,

@@ -21,8 +21,8 @@ from yarl import URL
 
 from tokenomy.config import BackendSettings
 from tokenomy.errors import BadRequest, TokenomyError, UpstreamError, UpstreamTimeout
-from tokenomy.middleware.upstreams.retry import RETRYABLE_STATUS, backoff, retry_after_seconds
-from tokenomy.middleware.upstreams.sse import parse_sse
+from tokenomy.upstreams.retry import RETRYABLE_STATUS, backoff, retry_after_seconds
+from tokenomy.upstreams.sse import parse_sse
 
 # After `[DONE]` the rest of the body (the chunked terminator) is read so the
 # connection goes back to the pool; a backend that keeps it open longer loses it.

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenomy.planners.codify.shapes import schema_defs
-from tokenomy.planners.codify.typed import FLAGS, ITEM_KEYS, PRIM_NAMES, takes_item_keys
+from tokenomy.codify.shapes import schema_defs
+from tokenomy.codify.typed import FLAGS, ITEM_KEYS, PRIM_NAMES, takes_item_keys
 
 _NAME = re.compile(r"[A-Za-z_$][\w$.\-]*")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")

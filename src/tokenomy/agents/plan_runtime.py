@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tokenomy.planners.codify.plans import BUILTINS, MAX_STEPS, TYPES, Plan, PlanRun, ToolCall
+from tokenomy.agents.plans import BUILTINS, MAX_STEPS, TYPES, Plan, PlanRun, ToolCall
 
 
 class PlanRuntimeError(RuntimeError):

@@ -14,13 +14,13 @@ from tokenomy.errors import TokenomyError
 
 async def _generate(prompt: str, config_path: str | None, model: str, count_model: str,
                     rules_only: bool) -> Any:
-    from tokenomy.planners.codify.contracts import make_contract
+    from tokenomy.codify.contracts import make_contract
 
     if rules_only:
         return await make_contract(prompt, None, count_model)
     from tokenomy.config import load_settings
     from tokenomy.engine import build_engine
-    from tokenomy.planners.codify.backend import engine_backend
+    from tokenomy.codify.backend import engine_backend
 
     engine = build_engine(load_settings(config_path))
     try:
@@ -32,8 +32,8 @@ async def _generate(prompt: str, config_path: str | None, model: str, count_mode
 
 def _store(config_path: str | None, db: str | None) -> Any:
     from tokenomy.config import load_settings
-    from tokenomy.planners.codify.contract_store import ContractStore
-    from tokenomy.planners.codify.settings import contract_policy
+    from tokenomy.codify.contract_store import ContractStore
+    from tokenomy.codify.settings import contract_policy
 
     policy = contract_policy(load_settings(config_path))
     return ContractStore(db or policy.db_path())

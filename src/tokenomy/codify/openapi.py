@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tokenomy.planners.codify.shapes import one_line
-from tokenomy.planners.codify.typed import IDENT, Renderer, render_defs, render_value
+from tokenomy.codify.shapes import one_line
+from tokenomy.codify.typed import IDENT, Renderer, render_defs, render_value
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 

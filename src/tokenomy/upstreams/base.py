@@ -26,13 +26,13 @@ class Upstream(Protocol):
 
 def build_upstream(name: str, settings: BackendSettings) -> Upstream:
     if settings.kind == "openai":
-        from tokenomy.middleware.upstreams.openai_compat import OpenAICompatible
+        from tokenomy.upstreams.openai import OpenAICompatible
 
         return OpenAICompatible(name, settings)
     if settings.kind == "litellm":
-        from tokenomy.middleware.upstreams.litellm_backend import LiteLLMBackend
+        from tokenomy.upstreams.litellm import LiteLLMBackend
 
         return LiteLLMBackend(name, settings)
-    from tokenomy.middleware.upstreams.local import LocalModel
+    from tokenomy.upstreams.local import LocalModel
 
     return LocalModel(name, settings)

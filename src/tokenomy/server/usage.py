@@ -89,7 +89,7 @@ def usage_router(engine: Engine) -> APIRouter:
     admin_key = engine.settings.server.admin_key
 
     def _error(exc: TokenomyError) -> Response:
-        from tokenomy.middleware.server import error_response
+        from tokenomy.server.app import error_response
 
         return error_response(exc)
 

@@ -20,10 +20,10 @@ from typing import Any
 from tokenomy.call import Call, Result
 from tokenomy.config import Settings
 from tokenomy.pipeline import Next
-from tokenomy.planners.codify.contract_store import ContractStore
-from tokenomy.planners.codify.contracts import prompt_hash
-from tokenomy.planners.codify.detect import codified, find_blocks, relabel_fence
-from tokenomy.planners.codify.settings import (
+from tokenomy.codify.contract_store import ContractStore
+from tokenomy.codify.contracts import prompt_hash
+from tokenomy.codify.detect import codified, find_blocks, relabel_fence
+from tokenomy.codify.settings import (
     CodifySettings,
     codify_settings,
     contract_policy,

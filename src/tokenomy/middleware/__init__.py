@@ -1,1 +1,0 @@
-"""The proxy: ASGI server, auth, upstreams, streaming."""
