@@ -19,10 +19,10 @@ import argparse
 import asyncio
 import json
 
+from tokenomy.agents.rewoo import ReWOO, build_rewoo_graph
+from tokenomy.codify.backend import engine_backend
 from tokenomy.config import Settings, load_settings
 from tokenomy.engine import build_engine
-from tokenomy.codify.backend import engine_backend
-from tokenomy.agents.rewoo import ReWOO, build_rewoo_graph
 
 CAPITALS = {"france": "Paris", "italy": "Rome", "japan": "Tokyo", "kenya": "Nairobi"}
 POPULATION_M = {"Paris": 2.1, "Rome": 2.8, "Tokyo": 14.0, "Nairobi": 4.4}

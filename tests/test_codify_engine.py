@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tokenomy.config import Settings
-from tokenomy.engine import build_engine
+from tokenomy.agents.rewoo import ReWOO
 from tokenomy.codify.backend import engine_backend
 from tokenomy.codify.contracts import make_contract, rule_contract, validate
-from tokenomy.agents.rewoo import ReWOO
+from tokenomy.config import Settings
+from tokenomy.engine import build_engine
 from tokenomy.testing.processes import Server, echo_config
 
 PROMPT = ("You are a very helpful assistant for Acme. Please always answer in English. "

@@ -59,9 +59,9 @@ def test_find_blocks_in_prose_and_fences() -> None:
 
 async def test_fenced_table_is_no_longer_labelled_json() -> None:
     from tokenomy.call import Call, Result
+    from tokenomy.codify.stage import CodifyStage
     from tokenomy.config import Settings
     from tokenomy.pipeline import Pipeline
-    from tokenomy.codify.stage import CodifyStage
 
     rows = json.loads((DATA / "litellm_model_prices.json").read_text())[:5]
     content = "Prices:\n```json\n" + json.dumps(rows, indent=2) + "\n```\nDone."

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 
 from tokenomy.call import Call, Result
-from tokenomy.config import Settings
-from tokenomy.pipeline import Pipeline
 from tokenomy.codify.stage import CodifyStage
 from tokenomy.codify.typed import render_tools
+from tokenomy.config import Settings
+from tokenomy.pipeline import Pipeline
 from tokenomy.testing.processes import Server
 from tokenomy.tokenizers import count_messages
 

@@ -10,8 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from tokenomy.call import Call, Identity, Result
-from tokenomy.config import Settings
-from tokenomy.pipeline import Pipeline
 from tokenomy.codify.backend import Reply
 from tokenomy.codify.cli import contract as contract_command
 from tokenomy.codify.contract_store import ContractStore
@@ -23,6 +21,8 @@ from tokenomy.codify.contracts import (
     validate,
 )
 from tokenomy.codify.stage import CodifyStage
+from tokenomy.config import Settings
+from tokenomy.pipeline import Pipeline
 from tokenomy.testing.processes import Server, echo_config, run_proxy
 from tokenomy.tokenizers import count_text
 

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from tokenomy.codify.backend import Reply
 from tokenomy.agents.plan_runtime import run_plan
 from tokenomy.agents.plans import PlanError, describe_tools, parse_plan
 from tokenomy.agents.rewoo import ReWOO, build_rewoo_graph
+from tokenomy.codify.backend import Reply
 from tokenomy.tokenizers import count_messages, count_text
 
 PRICES = {"apple": 0.5, "pear": 0.75, "plum": 1.25}

@@ -84,9 +84,9 @@ def assets_status() -> None:
 
 # Each subsystem defines its commands in its own package; they are registered here.
 from tokenomy.budgets.cli import COMMANDS as _BUDGET_COMMANDS  # noqa: E402
+from tokenomy.codify.cli import contract  # noqa: E402
 from tokenomy.compressors.cli import compress  # noqa: E402
 from tokenomy.planners.cli import planners  # noqa: E402
-from tokenomy.codify.cli import contract  # noqa: E402
 
 for _command in (*_BUDGET_COMMANDS, compress, planners, contract):
     main.add_command(_command)

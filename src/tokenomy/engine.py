@@ -10,19 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from tokenomy.call import Call, Identity, Result
+from tokenomy.codify.stage import CodifyStage
 from tokenomy.config import Settings, load_settings
 from tokenomy.identify import IdentifyStage
+from tokenomy.pipeline import Pipeline, Stage
+from tokenomy.planners.stage import PlanStage
+from tokenomy.tokenizers import count_messages
+from tokenomy.transcript_validation_tmp import pop_options, validate_body
 from tokenomy.upstreams.router import (
     Router,
     UpstreamStage,
     client_wants_usage,
     hide_usage_chunk,
 )
-from tokenomy.transcript_validation_tmp import pop_options, validate_body
-from tokenomy.pipeline import Pipeline, Stage
-from tokenomy.codify.stage import CodifyStage
-from tokenomy.planners.stage import PlanStage
-from tokenomy.tokenizers import count_messages
 
 
 def build_stages(settings: Settings) -> list[Stage]:

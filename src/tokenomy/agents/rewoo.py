@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from tokenomy.codify.backend import ChatBackend, Reply, counted
 from tokenomy.agents.plan_runtime import PlanRuntimeError, run_plan
 from tokenomy.agents.plans import (
     Plan,
@@ -27,6 +26,7 @@ from tokenomy.agents.plans import (
     describe_tools,
     parse_plan,
 )
+from tokenomy.codify.backend import ChatBackend, Reply, counted
 
 PLANNER = """Write a plan that answers the question with these tools. Each line calls one
 tool and stores its result in #E1, #E2, ...; later lines may use earlier results.

@@ -18,9 +18,9 @@ async def _generate(prompt: str, config_path: str | None, model: str, count_mode
 
     if rules_only:
         return await make_contract(prompt, None, count_model)
+    from tokenomy.codify.backend import engine_backend
     from tokenomy.config import load_settings
     from tokenomy.engine import build_engine
-    from tokenomy.codify.backend import engine_backend
 
     engine = build_engine(load_settings(config_path))
     try:
@@ -31,9 +31,9 @@ async def _generate(prompt: str, config_path: str | None, model: str, count_mode
 
 
 def _store(config_path: str | None, db: str | None) -> Any:
-    from tokenomy.config import load_settings
     from tokenomy.codify.contract_store import ContractStore
     from tokenomy.codify.settings import contract_policy
+    from tokenomy.config import load_settings
 
     policy = contract_policy(load_settings(config_path))
     return ContractStore(db or policy.db_path())

@@ -18,8 +18,6 @@ from functools import lru_cache
 from typing import Any
 
 from tokenomy.call import Call, Result
-from tokenomy.config import Settings
-from tokenomy.pipeline import Next
 from tokenomy.codify.contract_store import ContractStore
 from tokenomy.codify.contracts import prompt_hash
 from tokenomy.codify.detect import codified, find_blocks, relabel_fence
@@ -29,6 +27,8 @@ from tokenomy.codify.settings import (
     contract_policy,
     team_opted_in,
 )
+from tokenomy.config import Settings
+from tokenomy.pipeline import Next
 from tokenomy.tokenizers import count_messages, count_text, message_text
 
 DEFAULT_MODEL = "gpt-4o"  # tokenizer used when a call names no model

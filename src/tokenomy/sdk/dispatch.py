@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from tokenomy.call import Chunk
-from tokenomy.upstreams.router import client_wants_usage, without_usage
 from tokenomy.sdk.context import CallTicket, open_call
+from tokenomy.upstreams.router import client_wants_usage, without_usage
 
 ORIGINAL_HEADER = "x-tokenomy-prompt-tokens-original"
 SENT_HEADER = "x-tokenomy-prompt-tokens-sent"

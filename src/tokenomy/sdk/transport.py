@@ -22,10 +22,10 @@ import httpx
 import orjson
 
 from tokenomy.errors import TokenomyError
-from tokenomy.upstreams.sse import DONE, encode_chunk, encode_error
 from tokenomy.sdk.context import CallTicket
 from tokenomy.sdk.dispatch import ORIGINAL_HEADER, SENT_HEADER, StreamTap, attach_step, settle
 from tokenomy.sdk.runner import InProcessEngine, Outcome
+from tokenomy.upstreams.sse import DONE, encode_chunk, encode_error
 
 IN_PROCESS_URL = "http://tokenomy.in-process/v1"
 JSON_HEADERS = {"content-type": "application/json"}
