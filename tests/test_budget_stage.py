@@ -15,8 +15,8 @@ from sqlalchemy import text
 
 from budget_support import sqlite_url
 from tokenomy.budgets.service import Budgets
-from tokenomy.budgets.stage import estimate_prompt_tokens
-from tokenomy.call import Call, Result, TokenomyOptions
+from tokenomy.budgets.stage import BudgetStage, estimate_prompt_tokens
+from tokenomy.call import Call, Credentials, Result, TokenomyOptions
 from tokenomy.config import Settings
 from tokenomy.errors import (
     BudgetExceeded,
@@ -25,6 +25,7 @@ from tokenomy.errors import (
     Unauthorized,
     UpstreamError,
 )
+from tokenomy.identify import IdentifyStage
 from tokenomy.pipeline import Pipeline
 
 
@@ -60,7 +61,7 @@ class Compressor:
 
     async def __call__(self, call: Call, next):
         call.record("compress", technique="extractive", tokens_before=80, tokens_after=50)
-        call.prompt_tokens_sent = 50
+        call.prompt_tokens_original = 50  # what this stand-in "sends" (the stream estimate)
         return await next(call)
 
 
@@ -73,7 +74,7 @@ def make(tmp_path: Path):
     ) -> tuple[Budgets, Pipeline]:
         budgets = Budgets.from_settings(_settings(tmp_path, teams, **ledger), background=False)
         made.append(budgets)
-        stages = [budgets.identify_stage(), budgets.budget_stage(), Compressor()]
+        stages = [IdentifyStage(budgets), BudgetStage(budgets), Compressor()]
         return budgets, Pipeline(stages, terminal)
 
     yield build
@@ -89,7 +90,7 @@ def _call(
         options=TokenomyOptions(team=team, step="draft"),
     )
     if key:
-        call.state["api_key"] = key
+        call.credentials = Credentials(api_key=key)
     return call
 
 
@@ -215,7 +216,7 @@ async def spend_the_estimate(call: Call) -> Result:
 async def test_two_hundred_concurrent_calls_admit_ten(make) -> None:
     # Each call estimates (and spends) exactly 100 tokens: the budget admits ten.
     budgets, pipeline = make({"burst": {"tokens": 1000, "window": "1d"}}, spend_the_estimate)
-    max_tokens = 100 - estimate_prompt_tokens(_call(team="burst"))
+    max_tokens = 100 - await estimate_prompt_tokens(_call(team="burst"))
 
     async def one() -> bool:
         try:

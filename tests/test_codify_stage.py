@@ -88,11 +88,11 @@ async def test_stage_is_deterministic_so_prompt_caches_keep_hitting() -> None:
 
 
 async def test_stage_can_be_switched_off_per_technique() -> None:
-    settings = Settings(planner={"codify": {"json_data": False}})
+    settings = Settings(codify={"json_data": False})
     sent = await run(CodifyStage(settings), Call(body=body()))
     assert [e.technique for e in sent.events] == ["typed_schema"]
     assert sent.body["messages"][4] == body()["messages"][4]
-    off = await run(CodifyStage(Settings(planner={"codify": {"enabled": False}})),
+    off = await run(CodifyStage(Settings(codify={"enabled": False})),
                     Call(body=body()))
     assert off.body == body() and not off.events
 
@@ -100,7 +100,8 @@ async def test_stage_can_be_switched_off_per_technique() -> None:
 async def test_small_or_plain_prompts_pass_through() -> None:
     plain = {"model": "gpt-4o", "messages": [{"role": "user", "content": 'say {"a": 1}'}]}
     sent = await run(CodifyStage(Settings()), Call(body=copy.deepcopy(plain)))
-    assert sent.body == plain and not sent.events and sent.prompt_tokens_sent is None
+    assert sent.body == plain and not sent.events
+    assert sent.prompt_tokens_sent == sent.prompt_tokens_original  # nothing edited
 
 
 def test_proxy_sends_typed_schema_upstream(echo_proxy: Server, upstream_reset: Server) -> None:

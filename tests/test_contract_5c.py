@@ -138,7 +138,7 @@ async def test_contract_substituted_only_for_teams_that_opt_in(tmp_path: Path) -
 async def test_planner_wide_opt_in_and_team_opt_out(tmp_path: Path) -> None:
     store = ContractStore(tmp_path / "contracts.db")
     store.put(await make_contract(SUPPORT))
-    settings = Settings(planner={"contracts": {"enabled": True}},
+    settings = Settings(codify={"contracts": {"enabled": True}},
                         teams={"legal": {"contracts": False}})
     stage = CodifyStage(settings, store=store)
     assert [e.technique for e in (await send(stage, "anyone")).events] == ["contract"]
@@ -200,7 +200,7 @@ def test_proxy_substitutes_the_contract_for_an_opted_in_team(
                          input=SUPPORT)
     assert made.exit_code == 0, made.output
     contract_text = json.loads(made.output)["contract"]
-    config = echo_config(upstream.v1, planner={"contracts": {"teams": ["support"],
+    config = echo_config(upstream.v1, codify={"contracts": {"teams": ["support"],
                                                              "db": str(db)}},
                          backends={"test": {"kind": "openai", "base_url": upstream.v1,
                                             "timeout": 60}})  # a loaded CI machine

@@ -127,15 +127,17 @@ def test_admin_endpoints_and_team_walls(keyed: tuple[Server, dict[str, str], str
 
 
 def test_budget_warning_header_cannot_inject(tmp_path: Path, upstream: Server) -> None:
-    # A team name is free text in the config; it is echoed in the warning header.
-    evil = "evil\r\nset-cookie: pwned=1\r\nx-evil: é→"
+    # A team name is echoed in the warning header. Control characters never get that
+    # far (the edge refuses them, naming the field); non-latin-1 text is replaced.
+    odd = "équipe→ops"
     config = echo_config(upstream.v1, ledger={"url": db_url(tmp_path)},
-                         teams={evil: {"tokens": 1_000_000, "soft_limit": 0.000001,
-                                       "soft_action": "warn"}})
+                         teams={odd: {"tokens": 1_000_000, "soft_limit": 0.000001,
+                                      "soft_action": "warn"}})
     with run_proxy(config, folder=tmp_path) as proxy:
-        response = _chat(proxy, None, team=evil)
+        evil = _chat(proxy, None, team="evil\r\nset-cookie: pwned=1\r\nx-evil: 1")
+        assert evil.status_code == 400 and "tokenomy.team" in evil.text
+        assert "set-cookie" not in evil.headers and "x-evil" not in evil.headers
+        response = _chat(proxy, None, team=odd)
         assert response.status_code == 200, response.text
-        assert "set-cookie" not in response.headers
-        assert "x-evil" not in response.headers
         warning = response.headers["x-tokenomy-budget-warning"]
-        assert "\r" not in warning and "\n" not in warning and "evil" in warning
+        assert "\r" not in warning and "\n" not in warning and "quipe" in warning

@@ -1,20 +1,50 @@
 """The types every stage shares: a Call flows in, a Result flows out.
 
-A `Call` carries the OpenAI-shaped request body, who is asking, the policy
-that applies and the events each stage recorded. A `Result` is either a whole
-response or a stream of chunks; stages that need the end of a stream wrap it
-(see `Result.wrap_stream`).
+A `Call` carries the request in its own wire protocol (`body`), a transcript
+view of it (`transcript`), who is asking, where it goes, and its accounting.
+It owns two things no stage touches directly:
+
+- the prompt: stages change it only with `call.edit(...)`, which writes each
+  edited part back into the native body, records the event and recounts the
+  edited parts once (tokens in the upstream model's tokenizer);
+- the response headers: `call.response_headers()` derives every
+  `x-tokenomy-*` header from the call's typed fields, for the proxy and the
+  SDK alike.
+
+A `Result` is a whole response or a `ChunkStream`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple
 
-import anyio
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+
+from tokenomy.limits import BudgetSpec
+from tokenomy.options import CompressOptions, TokenomyOptions
+from tokenomy.stream import Chunk, ChunkStream
+from tokenomy.tokenizers import count_text
+from tokenomy.transcript import OPENAI_CHAT, Part, Transcript, WireProtocol
+from tokenomy.usage import Usage
+
+__all__ = ["Call", "Chunk", "ChunkStream", "CompressOptions", "Credentials", "Event",
+           "Identity", "Result", "Route", "TokenomyOptions", "Usage", "new_request_id"]
+
+log = logging.getLogger("tokenomy.call")
+
+REQUEST_ID = "x-tokenomy-request-id"
+INLINE_COUNT_BYTES = 32_768  # larger bodies are counted off the event loop
+
+
+def header_value(value: Any) -> str:
+    """A header value never carries CR/LF or non-latin-1 text (no header injection)."""
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    return text.encode("latin-1", "replace").decode("latin-1")
 
 
 def new_request_id() -> str:
@@ -22,43 +52,33 @@ def new_request_id() -> str:
 
 
 class Identity(BaseModel):
-    """Who a call is attributed to."""
+    """Who a call is attributed to, and the budget of the key that authenticated it."""
 
     team: str = "default"
     key_id: str | None = None
+    key_name: str | None = None
+    key_budget: BudgetSpec | None = None
     user: str | None = None
     step: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class CompressOptions(BaseModel):
-    """What the caller asked of compression (the `tokenomy.compress` field)."""
+class Credentials(BaseModel):
+    """What the caller presented (a tokenomy key), never forwarded to a backend."""
 
-    model_config = ConfigDict(extra="forbid")
+    api_key: SecretStr | None = None
 
-    enabled: bool = True
-    target_ratio: float | None = Field(default=None, gt=1.0, le=100.0)
-    target_tokens: int | None = Field(default=None, ge=1)
-    method: Literal["auto", "lossless", "extractive", "tokens", "code", "history"] = "auto"
-    keep_prefix: bool = True
-    reorder: bool = False
-    documents: list[int] | None = None  # message indices to treat as retrieved documents
+    @property
+    def token(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key is not None else None
 
 
-class TokenomyOptions(BaseModel):
-    """The per-request `tokenomy` body field. It never reaches the backend."""
+class Route(NamedTuple):
+    """One place a model alias can go: the backend and the backend's own model name."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    compress: CompressOptions | None = None
-    reasoning: str | None = None  # "auto" or a mode name
-    step: str | None = None
-    team: str | None = None
-    user: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    # Ask for the cheap path (compress harder, think less): the SDK sets it when a
-    # step with on_budget="degrade" has spent its budget; the `step` stage applies it.
-    degrade: bool = False
+    alias: str
+    backend: str
+    upstream_model: str
 
 
 class Event(BaseModel):
@@ -78,126 +98,45 @@ class Event(BaseModel):
         return max(0, self.tokens_before - self.tokens_after)
 
 
-# Upstream usage reports above this are treated as absurd (a bug or an attack): clamped, logged.
-MAX_REPORTED_TOKENS = 50_000_000
-
-
-def _count(value: Any) -> int:
-    """A usage figure as a non-negative int; negative, bool, or non-numbers count as 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0
-    if value != value or value < 0:  # NaN or negative
-        return 0
-    return int(min(value, MAX_REPORTED_TOKENS))
-
-
-class Usage(BaseModel):
-    """What one call consumed, in four input buckets plus output.
-
-    `prompt_tokens` is all input (OpenAI's meaning): uncached + cache read +
-    cache write. `completion_tokens` includes reasoning. Every protocol's
-    report is normalised into this one shape by its `from_*` constructor.
-    """
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    reasoning_tokens: int = 0
-    cached_tokens: int = 0  # cache reads
-    cache_write_tokens: int = 0  # cache writes, all TTLs
-    cache_write_1h_tokens: int = 0  # the part of the writes with a 1-hour TTL
-    estimated: bool = False  # counted by tokenomy, not reported by the backend
-
-    @property
-    def uncached_tokens(self) -> int:
-        return max(0, self.prompt_tokens - self.cached_tokens - self.cache_write_tokens)
-
-    def __add__(self, other: Usage) -> Usage:
-        fields = ("prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens",
-                  "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens")
-        values: dict[str, Any] = {f: getattr(self, f) + getattr(other, f) for f in fields}
-        return Usage(**values, estimated=self.estimated or other.estimated)
-
-    @classmethod
-    def of(cls, prompt: int, completion: int, *, reasoning: int = 0, cache_read: int = 0,
-           cache_write: int = 0, cache_write_1h: int = 0, estimated: bool = False) -> Usage:
-        """Built from already-cleaned counts; keeps the buckets consistent."""
-        cache_read = min(cache_read, prompt)
-        cache_write = min(cache_write, prompt - cache_read)
-        return cls(prompt_tokens=prompt, completion_tokens=completion,
-                   total_tokens=prompt + completion, reasoning_tokens=min(reasoning, completion),
-                   cached_tokens=cache_read, cache_write_tokens=cache_write,
-                   cache_write_1h_tokens=min(cache_write_1h, cache_write), estimated=estimated)
-
-    @classmethod
-    def from_openai(cls, usage: dict[str, Any] | None) -> Usage | None:
-        """Chat Completions usage (DeepSeek's `prompt_cache_hit_tokens` understood too)."""
-        if not usage or not isinstance(usage, dict):
-            return None
-        details = usage.get("completion_tokens_details") or {}
-        prompt_details = usage.get("prompt_tokens_details") or {}
-        details = details if isinstance(details, dict) else {}
-        prompt_details = prompt_details if isinstance(prompt_details, dict) else {}
-        cached = _count(prompt_details.get("cached_tokens"))
-        if not cached:
-            cached = _count(usage.get("prompt_cache_hit_tokens"))
-        return cls.of(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")),
-                      reasoning=_count(details.get("reasoning_tokens")), cache_read=cached,
-                      cache_write=_count(prompt_details.get("cache_write_tokens")))
-
-    @classmethod
-    def from_responses(cls, usage: dict[str, Any] | None) -> Usage | None:
-        """OpenAI Responses usage: input_tokens (cached included), output_tokens."""
-        if not usage or not isinstance(usage, dict):
-            return None
-        inp = usage.get("input_tokens_details") or {}
-        out = usage.get("output_tokens_details") or {}
-        inp = inp if isinstance(inp, dict) else {}
-        out = out if isinstance(out, dict) else {}
-        return cls.of(_count(usage.get("input_tokens")), _count(usage.get("output_tokens")),
-                      reasoning=_count(out.get("reasoning_tokens")),
-                      cache_read=_count(inp.get("cached_tokens")))
-
-    @classmethod
-    def from_anthropic(cls, usage: dict[str, Any] | None) -> Usage | None:
-        """Anthropic usage: `input_tokens` excludes cache reads and writes, so they are added."""
-        if not usage or not isinstance(usage, dict):
-            return None
-        uncached = _count(usage.get("input_tokens"))
-        read = _count(usage.get("cache_read_input_tokens"))
-        write = _count(usage.get("cache_creation_input_tokens"))
-        split = usage.get("cache_creation") or {}
-        split = split if isinstance(split, dict) else {}
-        write_1h = _count(split.get("ephemeral_1h_input_tokens"))
-        if split and not write:
-            write = _count(split.get("ephemeral_5m_input_tokens")) + write_1h
-        return cls.of(uncached + read + write, _count(usage.get("output_tokens")),
-                      cache_read=read, cache_write=write, cache_write_1h=write_1h)
-
-
 class Call(BaseModel):
-    """One chat-completion request on its way through the pipeline."""
+    """One request on its way through the pipeline."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     request_id: str = Field(default_factory=new_request_id)
+    protocol: Any = OPENAI_CHAT  # a WireProtocol (typed as Any for pydantic)
     body: dict[str, Any]
     options: TokenomyOptions = Field(default_factory=TokenomyOptions)
     identity: Identity = Field(default_factory=Identity)
+    credentials: Credentials = Field(default_factory=Credentials)
+    # Client headers on the protocol's forwarding allowlist (e.g. anthropic-beta).
+    client_headers: dict[str, str] = Field(default_factory=dict)
+    body_bytes: int = 0  # size of the request as received (0: unknown, e.g. in process)
     started: float = Field(default_factory=time.perf_counter)
     created_at: float = Field(default_factory=time.time)
     events: list[Event] = Field(default_factory=list)
-    # Response headers any stage may add (x-tokenomy-*).
-    headers: dict[str, str] = Field(default_factory=dict)
-    # Set by the stages that know them.
-    backend: str | None = None
+    routes: list[Route] = Field(default_factory=list)  # primary first, then fallbacks
+    backend: str | None = None  # where the call went (or is about to go)
     upstream_model: str | None = None
-    prompt_tokens_original: int | None = None
-    prompt_tokens_sent: int | None = None
-    mode: str | None = None
+    fallback: str | None = None  # "failed-alias -> alias that answered", when one did
+    mode: str | None = None  # the reasoning mode the plan stage chose
+    consensus: str | None = None  # "samples=N; escalated=BOOL"
     degrade: bool = False  # budget pressure: compress harder, think less
-    # Scratch space for stages that must talk to each other (e.g. a reservation).
-    state: dict[str, Any] = Field(default_factory=dict)
+    budget_warning: str | None = None
+    budget_remaining: str | None = None
+    cost_usd: float | None = None
+    _transcript: Transcript | None = PrivateAttr(default=None)
+    _original: int | None = PrivateAttr(default=None)
+    _delta: int = PrivateAttr(default=0)
+
+    @field_validator("protocol")
+    @classmethod
+    def _is_protocol(cls, value: Any) -> Any:
+        if not isinstance(value, WireProtocol):
+            raise ValueError("protocol must be a WireProtocol")
+        return value
+
+    # -- reading the request --------------------------------------------------------
 
     @property
     def model(self) -> str:
@@ -205,30 +144,165 @@ class Call(BaseModel):
 
     @property
     def messages(self) -> list[dict[str, Any]]:
+        """OpenAI chat messages (tests and examples); stages read `transcript` instead."""
         return self.body.get("messages") or []
 
     @property
     def stream(self) -> bool:
-        return bool(self.body.get("stream"))
+        return bool(self.protocol.is_stream(self.body))
+
+    @property
+    def transcript(self) -> Transcript:
+        if self._transcript is None or self._transcript.body is not self.body:
+            self._transcript = Transcript(self.body, self.protocol.parts)
+        return self._transcript
+
+    @property
+    def token_model(self) -> str:
+        """The model whose tokenizer counts this call: the upstream's, else the alias."""
+        return self.upstream_model or self.model or "gpt-4o"
+
+    # -- accounting -----------------------------------------------------------------
+
+    def count(self) -> int:
+        """Prompt tokens of the body as it is now (a full count; edits use deltas)."""
+        return self.protocol.count(self.body, self.token_model)
+
+    def _count_safely(self) -> int:
+        try:
+            return self.count()
+        except Exception:  # an odd shape must not block accounting: ~4 characters a token
+            log.exception("counting prompt tokens failed; estimating from the body size")
+            return max(self.body_bytes, len(str(self.body))) // 4 + 4
+
+    @property
+    def prompt_tokens_original(self) -> int:
+        """Prompt tokens as the client sent them, counted once."""
+        if self._original is None:
+            self._original = self._count_safely()
+        return self._original
+
+    @prompt_tokens_original.setter
+    def prompt_tokens_original(self, tokens: int) -> None:
+        """Take a count made elsewhere as the baseline (tests, replays)."""
+        self._original = tokens
+
+    @property
+    def prompt_tokens_sent(self) -> int:
+        """Prompt tokens as they leave for the backend: the original plus every edit's delta."""
+        return self.prompt_tokens_original + self._delta
+
+    async def original_tokens(self) -> int:
+        """`prompt_tokens_original`, counted in a worker thread when the body is large, so
+        a megabyte prompt never stalls the event loop."""
+        if self._original is None:
+            if self.body_bytes > INLINE_COUNT_BYTES or (self.body_bytes == 0 and len(
+                    self.body.get("messages") or self.body.get("input") or ()) > 64):
+                self._original = await asyncio.to_thread(self._count_safely)
+            else:
+                self._original = self._count_safely()
+        return self._original
+
+    def edit(self, stage: str, changes: Sequence[tuple[Part, str]], *,
+             technique: str | None = None, ms: float = 0.0,
+             detail: dict[str, Any] | None = None,
+             events: Sequence[Event] | None = None) -> list[Event]:
+        """Change the prompt: write each part's new text back into the body, recount.
+
+        Only the edited parts are counted again (before and after), so an edit of
+        one tool output in an 80k-token prompt costs that output's tokens, not the
+        prompt's. `events` records a stage's own breakdown (one per technique);
+        without them one event covers the whole edit.
+        """
+        before = self.prompt_tokens_sent
+        model = self.token_model
+        delta = 0
+        transcript = self.transcript
+        for part, text in changes:
+            if text == part.text:
+                continue
+            delta += count_text(text, model) - count_text(part.text, model)
+            transcript.write(part, text)
+        self._delta += delta
+        if events is None:
+            events = [Event(stage=stage, technique=technique, tokens_before=before,
+                            tokens_after=before + delta, ms=ms, detail=detail or {})]
+        self.events.extend(events)
+        return list(events)
+
+    def append_instruction(self, stage: str, text: str, *, technique: str | None = None,
+                           ms: float = 0.0, detail: dict[str, Any] | None = None) -> Event:
+        """Add an instruction at the end of the last user turn (the end, not the system
+        prompt: the cached prefix stays byte-identical), and count what it added."""
+        before = self.prompt_tokens_sent
+        added = self.protocol.append_user_text(self.body, text)
+        self._transcript = None  # the parts changed shape
+        self._delta += count_text(added, self.token_model)
+        return self.record(stage, technique=technique, tokens_before=before,
+                           tokens_after=self.prompt_tokens_sent, ms=ms, detail=detail or {})
 
     def record(self, stage: str, **fields: Any) -> Event:
+        """An event that did not change the prompt (a decision, a skip, a reservation)."""
         event = Event(stage=stage, **fields)
         self.events.append(event)
         return event
 
+    def fork(self, body: dict[str, Any]) -> Call:
+        """A copy of this call with another body (consensus samples): same identity,
+        route and accounting baseline, its own events."""
+        twin = self.model_copy(update={"body": body, "events": []})
+        twin._transcript = None
+        twin._original, twin._delta = self._original, self._delta
+        return twin
 
-Chunk = dict[str, Any]
+    # -- the response's headers ---------------------------------------------------------
+
+    def response_headers(self) -> dict[str, str]:
+        """Every x-tokenomy-* header, derived from the call (the proxy and the SDK use this)."""
+        headers = {
+            REQUEST_ID: self.request_id,
+            "x-tokenomy-prompt-tokens-original": str(self.prompt_tokens_original),
+            "x-tokenomy-prompt-tokens-sent": str(self.prompt_tokens_sent),
+        }
+        optional = {
+            "x-tokenomy-mode": self.mode,
+            "x-tokenomy-consensus": self.consensus,
+            "x-tokenomy-budget-warning": self.budget_warning,
+            "x-tokenomy-budget-remaining": self.budget_remaining,
+            "x-tokenomy-fallback": self.fallback,
+            "x-tokenomy-cost-usd": (f"{self.cost_usd:.6f}" if self.cost_usd is not None
+                                    else None),
+        }
+        headers.update({name: header_value(value) for name, value in optional.items() if value})
+        return headers
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.response_headers()
+
+
+UsageReader = Callable[[Chunk], Usage | None]
+
+
+def _openai_chunk_usage(chunk: Chunk) -> Usage | None:
+    return Usage.from_openai(chunk.get("usage"))
 
 
 class Result(BaseModel):
-    """A whole response, or a stream of OpenAI `chat.completion.chunk` dicts."""
+    """A whole response, or a stream of chunks in the call's wire protocol."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     response: dict[str, Any] | None = None
-    chunks: AsyncIterator[Chunk] | None = None
+    chunks: ChunkStream | None = None
     usage: Usage | None = None
     status: int = 200
+    read_usage: UsageReader = _openai_chunk_usage  # how this protocol's chunks carry usage
+
+    @field_validator("chunks", mode="before")
+    @classmethod
+    def _as_stream(cls, value: Any) -> Any:
+        return None if value is None else ChunkStream.of(value)
 
     @property
     def is_stream(self) -> bool:
@@ -239,34 +313,21 @@ class Result(BaseModel):
         on_chunk: Callable[[Chunk], None] | None = None,
         on_end: Callable[[BaseException | None], Awaitable[None]] | None = None,
     ) -> None:
-        """Wrap the stream so a stage sees every chunk and the stream's end.
+        """See every chunk and the stream's end (`on_end` runs exactly once, see ChunkStream).
 
-        `on_end` runs exactly once: after the last chunk, on an error (with the
-        exception), or when the consumer goes away mid-stream (GeneratorExit).
         Usage found in chunks is copied into `self.usage` before `on_end`.
         """
-        inner = self.chunks
-        assert inner is not None
+        stream = self.chunks
+        assert stream is not None
         result = self
 
-        async def wrapped() -> AsyncIterator[Chunk]:
-            error: BaseException | None = None
-            try:
-                async for chunk in inner:
-                    usage = chunk.get("usage")
-                    if usage:
-                        result.usage = Usage.from_openai(usage)
-                    if on_chunk is not None:
-                        on_chunk(chunk)
-                    yield chunk
-            except BaseException as exc:  # includes GeneratorExit and cancellation
-                error = exc
-                raise
-            finally:
-                if on_end is not None:
-                    # A client that disconnects cancels the response task; the end of
-                    # the stream (settling the ledger) must still run to completion.
-                    with anyio.CancelScope(shield=True):
-                        await on_end(error)
+        def watch(chunk: Chunk) -> None:
+            found = result.read_usage(chunk)
+            if found is not None:
+                result.usage = found
+            if on_chunk is not None:
+                on_chunk(chunk)
 
-        self.chunks = wrapped()
+        stream.observe(watch)
+        if on_end is not None:
+            stream.on_end(on_end)

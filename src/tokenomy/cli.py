@@ -82,14 +82,15 @@ def assets_status() -> None:
         sys.exit(1)
 
 
-# Each subsystem defines its commands in its own package; they are registered here.
-from tokenomy.budgets.cli import COMMANDS as _BUDGET_COMMANDS  # noqa: E402
-from tokenomy.codify.cli import contract  # noqa: E402
-from tokenomy.compressors.cli import compress  # noqa: E402
-from tokenomy.planners.cli import planners  # noqa: E402
+# Every subsystem (and any installed plugin) adds its commands through the
+# `register_commands` hook: report, keys, compress, planners, contract, ...
+def _register_plugin_commands() -> None:
+    from tokenomy.plugins import load
 
-for _command in (*_BUDGET_COMMANDS, compress, planners, contract):
-    main.add_command(_command)
+    load().hook.register_commands(cli=main)
+
+
+_register_plugin_commands()
 
 if __name__ == "__main__":
     main()

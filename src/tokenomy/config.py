@@ -3,6 +3,12 @@
 Environment variables `TOKENOMY_<SECTION>__<FIELD>` override the file, e.g.
 `TOKENOMY_SERVER__PORT=9000`. Validation errors name the file and line of
 the offending key, so a typo is found at a glance.
+
+The core owns `[server]`, `[backends]`, `[models]`, `[pipeline]` and `[teams]`.
+Every other top-level section belongs to a subsystem, which registers its typed
+model through the plugin hook `register_settings_sections`; `settings.section(
+"compression")` returns it validated, and `settings.for_team("research")` is the
+one place a team's overrides (`[teams.research.compression]`, ...) are merged.
 """
 
 from __future__ import annotations
@@ -11,10 +17,17 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from tokenomy.errors import ConfigError
 
@@ -26,6 +39,9 @@ def tokenomy_home() -> Path:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ServerSettings(_Strict):
@@ -40,7 +56,7 @@ class ServerSettings(_Strict):
 class BackendSettings(_Strict):
     """Where calls go: an OpenAI-compatible URL, a litellm provider, or the local model."""
 
-    kind: Literal["openai", "litellm", "local"]
+    kind: str = Field(min_length=1)  # a registered backend kind: openai, anthropic, litellm, local
     base_url: str | None = None
     api_key: str | None = None
     api_key_env: str | None = None  # read the key from this environment variable
@@ -75,6 +91,17 @@ class ModelAlias(_Strict):
     output_cost_per_token: float | None = Field(default=None, ge=0)
 
 
+CORE_SECTIONS = ("server", "backends", "models", "default_backend", "pipeline", "teams")
+DEFAULT_STAGES = ("identify", "step", "budget", "codify", "compress", "plan")
+
+
+class PipelineSettings(_Strict):
+    """`[pipeline] stages = [...]`: the stage order, outermost first (default: built-ins
+    in their usual order, plugin stages placed where they ask)."""
+
+    stages: list[str] | None = None
+
+
 class Settings(_Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     backends: dict[str, BackendSettings] = Field(
@@ -83,11 +110,14 @@ class Settings(_Strict):
     models: dict[str, ModelAlias] = Field(default_factory=dict)
     default_backend: str | None = None  # used for model names that are not aliases
     # Sections owned by other subsystems; each validates its own shape.
-    ledger: dict[str, Any] = Field(default_factory=dict)
+    pipeline: PipelineSettings = Field(default_factory=lambda: PipelineSettings())
+    # [teams.NAME]: the team's budget and its overrides of other sections.
     teams: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    compression: dict[str, Any] = Field(default_factory=dict)
-    planner: dict[str, Any] = Field(default_factory=dict)
-    scoring: dict[str, Any] = Field(default_factory=dict)
+    # Subsystem sections arrive as extra fields and are validated by `section()`.
+    model_config = ConfigDict(extra="allow")
+    _source: tuple[str, str] | None = PrivateAttr(default=None)  # (path, text) for errors
+    _sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+    _teams: dict[str, Settings] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:
@@ -104,10 +134,76 @@ class Settings(_Strict):
             raise ValueError(f"default_backend '{self.default_backend}' is not among [backends]")
         return self
 
-    def fallback_backend(self) -> str:
-        if self.default_backend:
-            return self.default_backend
-        return next(iter(self.backends))
+    def raw_section(self, name: str) -> dict[str, Any]:
+        value = (self.model_extra or {}).get(name)
+        return dict(value) if isinstance(value, dict) else {}
+
+    def section(self, name: str, model: type[M]) -> M:
+        """The `[name]` section, validated by its subsystem's model (cached)."""
+        found = self._sections.get(name)
+        if found is None:
+            try:
+                found = model.model_validate(self.raw_section(name))
+            except ValidationError as exc:
+                raise self._error(exc, (name,)) from exc
+            self._sections[name] = found
+        return found  # type: ignore[return-value]
+
+    def for_team(self, team: str) -> Settings:
+        """These settings with `[teams.TEAM.SECTION]` laid over each section (cached)."""
+        found = self._teams.get(team)
+        if found is not None:
+            return found
+        overrides = {key: value for key, value in (self.teams.get(team) or {}).items()
+                     if isinstance(value, dict)}
+        if not overrides:
+            found = self
+        else:
+            data = self.model_dump()
+            for key, value in overrides.items():
+                data[key] = deep_merge(self.raw_section(key), value)
+            found = Settings.model_validate(data)
+            found._source = self._source
+        self._teams[team] = found
+        return found
+
+    def check_section(self, name: str, model: type[BaseModel]) -> None:
+        """Validate `[name]` and every team's override of it now (a typo fails at start)."""
+        self.section(name, model)
+        for team in self.teams:
+            self.for_team(team).section(name, model)
+
+    def check_sections(self, known: dict[str, type[BaseModel]]) -> None:
+        """Fail at start on a misspelt section or a bad value in any section or team."""
+        for name in self.model_extra or {}:
+            if name not in known:
+                raise ConfigError(self._where((name,)) + f": unknown settings section [{name}]; "
+                                  f"known: {', '.join(sorted([*CORE_SECTIONS, *known]))}")
+        for team, values in self.teams.items():
+            for name, value in (values or {}).items():
+                if isinstance(value, dict) and name not in known and name != "contracts":
+                    raise ConfigError(self._where(("teams", team, name)) + f": [teams.{team}."
+                                      f"{name}] overrides no known section; known: "
+                                      f"{', '.join(sorted(known))}")
+        for name, model in known.items():
+            self.check_section(name, model)
+
+    def _where(self, loc: tuple[Any, ...]) -> str:
+        if self._source is None:
+            return "settings"
+        path, text = self._source
+        line = _line_of(text, loc) if text else None
+        return f"{path}:{line}" if line else path
+
+    def _error(self, exc: ValidationError, prefix: tuple[Any, ...]) -> ConfigError:
+        problems = []
+        for error in exc.errors():
+            loc = (*prefix, *error["loc"])
+            where = ".".join(str(p) for p in loc)
+            problems.append(f"{self._where(loc)}: {where}: {error['msg']}")
+        return ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
 
 
 ENV_PREFIX = "TOKENOMY_"
@@ -191,7 +287,7 @@ def load_settings(
         data = _parse(file, text)
     data = deep_merge(data, _env_overrides(environ))
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -201,3 +297,5 @@ def load_settings(
             at = f"{path}:{line}" if line else str(path or "environment")
             problems.append(f"{at}: {where}: {error['msg']}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from exc
+    settings._source = (str(path or "environment"), text)
+    return settings

@@ -1,104 +1,140 @@
-"""One engine behind every way in: the proxy, the in-process Client and the CLI.
+"""One engine behind every way in: the proxy, the in-process SDK and the CLI.
 
-`Engine.handle(body)` validates an OpenAI chat body, resolves its model to
-backends, counts its prompt tokens, and runs the stage pipeline:
-identify -> budget -> compress -> plan -> upstream.
+`Engine.prepare(body, protocol=...)` checks a request in its wire protocol,
+takes out the tokenomy options and resolves the model's routes;
+`Engine.run(call)` runs the stage pipeline (by default identify -> step ->
+budget -> codify -> compress -> plan) and the upstream handler. The engine
+builds its services (the router, the ledger) once and hands them to each
+stage's factory; stages and their order come from the plugin registry and
+`[pipeline] stages`.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
-from tokenomy.call import Call, Identity, Result
-from tokenomy.codify.stage import CodifyStage
-from tokenomy.config import Settings, load_settings
-from tokenomy.identify import IdentifyStage
-from tokenomy.pipeline import Pipeline, Stage
-from tokenomy.planners.stage import PlanStage
-from tokenomy.tokenizers import count_messages
-from tokenomy.transcript_validation_tmp import pop_options, validate_body
-from tokenomy.upstreams.router import (
-    Router,
-    UpstreamStage,
-    client_wants_usage,
-    hide_usage_chunk,
-)
+from tokenomy.call import Call, Credentials, Identity, Result
+from tokenomy.config import DEFAULT_STAGES, Settings, load_settings
+from tokenomy.errors import BadRequest, ConfigError
+from tokenomy.options import take_options
+from tokenomy.pipeline import Pipeline, Services, Stage, stage_order
+from tokenomy.plugins import Registry, check_method, registry
+from tokenomy.transcript import OPENAI_CHAT, WireProtocol
+from tokenomy.upstreams.router import Router, UpstreamHandler
+
+log = logging.getLogger("tokenomy.engine")
 
 
-def build_stages(settings: Settings) -> list[Stage]:
-    """The stage list, outermost first. Adding a technique means adding a stage here."""
+def build_services(settings: Settings, reg: Registry) -> Services:
+    """The router and, unless `[ledger] enabled = false`, the ledger service."""
     from tokenomy.budgets.service import Budgets
-    from tokenomy.budgets.settings import BudgetConfig
-    from tokenomy.compressors.stage import CompressStage
-    from tokenomy.sdk.stage import StepStage
+    from tokenomy.budgets.settings import LedgerSettings
 
-    if not BudgetConfig.from_settings(settings).ledger.enabled:
-        # No database at all (`ledger.enabled = false`): dev-mode attribution only.
-        return [IdentifyStage(), StepStage(), CodifyStage(settings),
-                CompressStage.from_settings(settings), PlanStage(settings)]
-    budgets = Budgets.from_settings(settings)
-    return [
-        budgets.identify_stage(),
-        StepStage(),
-        budgets.budget_stage(),
-        CodifyStage(settings),
-        CompressStage.from_settings(settings),
-        PlanStage(settings),
-    ]
+    router = Router(settings, reg.upstream_kinds)
+    budgets = None
+    if settings.section("ledger", LedgerSettings).enabled:
+        budgets = Budgets.from_settings(settings)
+    return Services(settings=settings, router=router, budgets=budgets)
+
+
+def build_stages(services: Services, reg: Registry) -> list[Stage]:
+    """The stages in `[pipeline] stages` order (or the default order), outermost first."""
+    placed = {name: spec.after for name, spec in reg.stages.items()}
+    try:
+        names = stage_order(services.settings.pipeline.stages, DEFAULT_STAGES, placed,
+                            set(reg.stages))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    stages: list[Stage] = []
+    for name in names:
+        stage = reg.stages[name].factory(services)
+        if stage is not None:
+            stages.append(stage)
+    return stages
 
 
 class Engine:
-    def __init__(self, settings: Settings, stages: list[Stage] | None = None):
+    def __init__(self, settings: Settings, *, services: Services | None = None,
+                 stages: list[Stage] | None = None):
+        reg = registry()
+        settings.check_sections(reg.sections)
         self.settings = settings
-        self.router = Router(settings)
-        self.pipeline = Pipeline(
-            stages if stages is not None else build_stages(settings), UpstreamStage(self.router)
-        )
+        self.registry = reg
+        self.services = services or build_services(settings, reg)
+        self.router = self.services.router
+        self.pipeline = Pipeline(stages if stages is not None else build_stages(self.services, reg),
+                                 UpstreamHandler(self.router))
+
+    @property
+    def budgets(self) -> Any:
+        return self.services.budgets
+
+    def protocol(self, name: str) -> WireProtocol:
+        return self.registry.protocols[name]
 
     def prepare(
         self,
         body: Any,
         *,
+        protocol: WireProtocol = OPENAI_CHAT,
         api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
         identity: Identity | None = None,
+        forward_headers: Mapping[str, str] | None = None,
     ) -> Call:
-        """Validate and address a request; raises an OpenAI-shaped error on bad input."""
-        body = validate_body(body, max_messages=self.settings.server.max_messages)
-        options = pop_options(body)
-        routes = self.router.routes(body["model"])
-        call = Call(body=body, options=options, identity=identity or Identity())
-        call.backend, call.upstream_model = routes[0].backend, routes[0].upstream_model
-        call.state["routes"] = routes
-        call.state["api_key"] = api_key
-        call.prompt_tokens_original = count_messages(
-            body["messages"], call.upstream_model, body.get("tools")
+        """Check and address a request; raises a protocol-neutral error on bad input.
+
+        Nothing here counts tokens or touches the ledger: a request is cheap to
+        refuse until it has been authenticated (the identify stage runs first).
+        """
+        body = protocol.validate(body, max_items=self.settings.server.max_messages)
+        options = take_options(body, dict(headers or {}))
+        if options.compress is not None:
+            try:
+                check_method(options.compress.method)
+            except ValueError as exc:
+                raise BadRequest(f"tokenomy.compress.method: {exc}",
+                                 param="tokenomy.compress.method") from exc
+        routes = self.router.routes(str(body["model"]))
+        return Call(
+            protocol=protocol,
+            body=body,
+            options=options,
+            identity=identity or Identity(),
+            credentials=Credentials(api_key=api_key),
+            client_headers=dict(forward_headers or {}),
+            routes=routes,
+            backend=routes[0].backend,
+            upstream_model=routes[0].upstream_model,
         )
-        return call
 
     def warm(self) -> None:
         """Load what a first request would otherwise load on the event loop.
 
-        Token encoders and, for model names no encoder knows, litellm's counter
-        (importing litellm takes seconds): the first caller must not wait for them.
+        Token encoders and, for model names no encoder knows, the fallback counter:
+        the first caller must not wait for them.
         """
+        from tokenomy.tokenizers import count_text
+
         names: set[str] = set()
         for alias in self.settings.models:
             route = self.router.routes(alias)[0]
-            if self.settings.backends[route.backend].kind != "local":
+            if self.router.kind(route.backend) != "local":
                 names.add(route.upstream_model)
         default = self.settings.default_backend
-        if default and self.settings.backends[default].kind != "local":
+        if default and self.router.kind(default) != "local":
             names.add("tokenomy-warmup")  # a name no encoder knows: the fallback counter
         for name in sorted(names):
-            count_messages([{"role": "user", "content": "warm up"}], name)
+            count_text("warm up", name)
 
     async def run(self, call: Call) -> Result:
-        wants_usage = client_wants_usage(call.body)
         result = await self.pipeline.run(call)
-        if call.prompt_tokens_sent is None:
-            call.prompt_tokens_sent = call.prompt_tokens_original
-        if result.chunks is not None and not wants_usage:
-            result.chunks = hide_usage_chunk(result.chunks)
+        if result.chunks is not None:
+            hide = call.protocol.hide_usage(call.body)
+            if hide is not None:
+                result.chunks.transform(hide)
         return result
 
     async def handle(self, body: Any, **kwargs: Any) -> tuple[Call, Result]:
@@ -107,10 +143,7 @@ class Engine:
 
     async def aclose(self) -> None:
         await self.router.aclose()
-        for stage in self.pipeline.stages:
-            close = getattr(stage, "aclose", None)
-            if close is not None:
-                await close()
+        await self.pipeline.aclose()
 
 
 def build_engine(settings: Settings | None = None) -> Engine:

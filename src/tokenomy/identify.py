@@ -1,26 +1,40 @@
-"""The `identify` stage: who is calling, and which team pays.
+"""Who is calling, and which team pays: the one bearer-token parser and the `identify` stage.
 
-Auth is on when any virtual key exists (or `ledger.auth = "on"`): the server
-puts the bearer token (`Authorization: Bearer ...` or `x-api-key`) in
-`call.state["api_key"]`; a missing, unknown or revoked key is refused with
-401, and a key used for another team (the `tokenomy.team` field) with 403.
-The key's team and budget then travel on the call. Dev mode (no keys, no
-ledger): every call is attributed to the team named in the `tokenomy` body
-field, or to the default team.
+The caller's tokenomy key comes as `Authorization: Bearer KEY` or `x-api-key:
+KEY` (Anthropic clients send the latter); `api_key_from_headers` is the only
+place that reads them. Auth is on when any virtual key exists (or
+`[ledger] auth = "on"`, or keys are required because the proxy binds a
+non-loopback address): a missing, unknown or revoked key is refused with 401,
+a key used for another team (the `tokenomy.team` option) with 403, and the
+key's team, name and budget then travel on the call's identity. Without keys
+(dev mode) a call is attributed to the team its options name, or "default".
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from tokenomy.call import Call, Result
 from tokenomy.errors import Forbidden, Unauthorized
-from tokenomy.pipeline import Next
+from tokenomy.pipeline import Next, Services
+from tokenomy.plugins import hookimpl
 
 if TYPE_CHECKING:
     from tokenomy.budgets.service import Budgets
 
 DEFAULT_TEAM = "default"
+
+
+def api_key_from_headers(headers: Mapping[str, str]) -> str | None:
+    """The caller's key: `Authorization: Bearer KEY`, else `x-api-key` (names lower-case)."""
+    auth = headers.get("authorization") or ""
+    if auth[:7].lower() == "bearer ":
+        token = auth[7:].strip()
+        if token:
+            return token
+    key = (headers.get("x-api-key") or "").strip()
+    return key or None
 
 
 class IdentifyStage:
@@ -32,9 +46,7 @@ class IdentifyStage:
     async def __call__(self, call: Call, next: Next) -> Result:
         options = call.options
         identity = call.identity
-        if self.budgets is not None and await self._authenticate(call):
-            pass  # the key named the team
-        else:
+        if self.budgets is None or not await self._authenticate(call):
             identity.team = options.team or identity.team or DEFAULT_TEAM
         if options.step:
             identity.step = options.step
@@ -51,13 +63,13 @@ class IdentifyStage:
         keys, ledger = budgets.keys, budgets.ledger
         if not await ledger.run(keys.auth_enabled):
             return False
-        token = call.state.get("api_key")
+        token = call.credentials.token
         if not token:
             raise Unauthorized(
-                "Missing API key: send 'Authorization: Bearer <key>' "
+                "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>' "
                 "(create one with `tokenomy keys create --team TEAM`)."
             )
-        info = await ledger.run(keys.verify, str(token))
+        info = await ledger.run(keys.verify, token)
         if info is None:
             raise Unauthorized("Invalid or revoked API key.")
         wanted = call.options.team
@@ -67,8 +79,17 @@ class IdentifyStage:
                 f"and cannot be used for team '{wanted}'.",
                 extra={"key_team": info.team, "requested_team": wanted},
             )
-        call.identity.team = info.team
-        call.identity.key_id = info.key_id
-        if info.budget is not None:
-            call.state["key_budget"] = info.budget
+        identity = call.identity
+        identity.team, identity.key_id = info.team, info.key_id
+        identity.key_name = getattr(info, "name", None)
+        identity.key_budget = info.budget
         return True
+
+
+@hookimpl
+def register_stages(register: Callable[..., None]) -> None:
+    register("identify", lambda services: IdentifyStage(_budgets(services)))
+
+
+def _budgets(services: Services) -> Budgets | None:
+    return services.budgets

@@ -1,12 +1,10 @@
 """One object that owns a process's ledger, keys, prices and budget config.
 
-The engine builds it once from Settings and asks it for the two stages it
-feeds (identify and budget); the usage API and the CLI use it too.
+The engine builds it once from Settings and hands it to the stages that need
+it (identify and budget); the usage API and the CLI use it too.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,10 +17,6 @@ from tokenomy.budgets.rows import Scope
 from tokenomy.budgets.settings import BudgetConfig, BudgetSpec
 from tokenomy.config import Settings
 from tokenomy.errors import ConfigError
-
-if TYPE_CHECKING:  # the stages import this module
-    from tokenomy.budgets.stage import BudgetStage
-    from tokenomy.identify import IdentifyStage
 
 
 class Budgets:
@@ -61,13 +55,3 @@ class Budgets:
         if key_budget is not None and key_id is not None:
             found.append(Scope(kind="key", id=key_id, spec=key_budget))
         return found
-
-    def identify_stage(self) -> IdentifyStage:
-        from tokenomy.identify import IdentifyStage
-
-        return IdentifyStage(budgets=self)
-
-    def budget_stage(self) -> BudgetStage:
-        from tokenomy.budgets.stage import BudgetStage
-
-        return BudgetStage(self)

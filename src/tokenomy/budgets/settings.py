@@ -13,27 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tokenomy.config import Settings, tokenomy_home
 from tokenomy.errors import ConfigError
+from tokenomy.limits import BudgetSpec, SoftAction, Window
 
-Window = Literal["1h", "1d", "7d", "30d", "month"]
-SoftAction = Literal["degrade", "warn"]
+__all__ = ["BudgetConfig", "BudgetSpec", "LedgerSettings", "ModelPrice", "SoftAction",
+           "TeamSettings", "Window"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class BudgetSpec(_Strict):
-    """One budget: token and/or USD limits per window, with a soft limit."""
-
-    tokens: int | None = Field(default=None, ge=0)
-    usd: float | None = Field(default=None, ge=0)
-    window: Window = "month"
-    soft_limit: float = Field(default=0.8, gt=0, le=1)  # fraction of the hard limit
-    soft_action: SoftAction = "degrade"
-
-    @property
-    def active(self) -> bool:
-        return self.tokens is not None or self.usd is not None
 
 
 class ModelPrice(_Strict):
@@ -65,14 +52,11 @@ class LedgerSettings(_Strict):
 class TeamSettings(BudgetSpec):
     """`[teams.NAME]`: the team's budget (all fields optional).
 
-    The same table also holds the team's overrides for other subsystems, each
-    validated by its owner: `[teams.NAME.planner]` (planners.policy),
-    `[teams.NAME.compression]` (compressors.settings) and `contracts = true`
-    (planners.codify).
+    The same table holds the team's overrides of other sections
+    (`[teams.NAME.compression]`, `[teams.NAME.planner]`, ...), merged and
+    validated by `Settings.for_team`, and `contracts = true` (codify).
     """
 
-    planner: dict[str, Any] = Field(default_factory=dict)
-    compression: dict[str, Any] = Field(default_factory=dict)
     contracts: bool | dict[str, Any] = False
 
 
@@ -89,8 +73,12 @@ class BudgetConfig(_Strict):
 
     @classmethod
     def from_settings(cls, settings: Settings | None, db_url: str | None = None) -> BudgetConfig:
-        ledger: dict[str, Any] = dict(settings.ledger) if settings else {}
-        teams: dict[str, Any] = dict(settings.teams) if settings else {}
+        ledger: dict[str, Any] = settings.raw_section("ledger") if settings else {}
+        # A team's section overrides (tables) are merged and checked by Settings.for_team.
+        teams: dict[str, Any] = {
+            name: {key: value for key, value in (team or {}).items()
+                   if key == "contracts" or not isinstance(value, dict)}
+            for name, team in (settings.teams if settings else {}).items()}
         if db_url:
             ledger["url"] = db_url
         try:

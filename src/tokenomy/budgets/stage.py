@@ -24,27 +24,17 @@ from tokenomy.budgets.service import Budgets
 from tokenomy.call import Call, Chunk, Result, Usage
 from tokenomy.errors import BudgetExceeded, TokenomyError
 from tokenomy.pipeline import Next
-from tokenomy.tokenizers import count_messages, count_text, message_text
+from tokenomy.tokenizers import count_text
 
 log = logging.getLogger(__name__)
 
 
-def estimate_prompt_tokens(call: Call) -> int:
-    if call.prompt_tokens_original is not None:
-        return call.prompt_tokens_original
-    try:
-        model = call.upstream_model or call.model
-        return count_messages(call.messages, model, tools=call.body.get("tools"))
-    except Exception:  # an odd message shape must not block accounting
-        return sum(len(message_text(m.get("content"))) // 4 + 4 for m in call.messages)
+async def estimate_prompt_tokens(call: Call) -> int:
+    return await call.original_tokens()
 
 
 def max_completion_tokens(call: Call, default: int) -> int:
-    for field in ("max_completion_tokens", "max_tokens"):
-        value = call.body.get(field)
-        if isinstance(value, int) and value > 0:
-            return value
-    return default
+    return call.protocol.max_output_tokens(call.body) or default
 
 
 class BudgetStage:
@@ -54,20 +44,15 @@ class BudgetStage:
         self.budgets = budgets
         self.ledger = budgets.ledger
 
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.budgets.close)
-
     async def __call__(self, call: Call, next: Next) -> Result:
         began = time.perf_counter()
         settings = self.budgets.config.ledger
-        prompt = estimate_prompt_tokens(call)
-        if call.prompt_tokens_original is None:
-            call.prompt_tokens_original = prompt
+        prompt = await estimate_prompt_tokens(call)
         completion = max_completion_tokens(call, settings.default_max_tokens)
         price = self.budgets.pricer.price(call.upstream_model or call.model, call.model)
         tokens, usd = prompt + completion, price.estimate(prompt, completion)
         identity = call.identity
-        scopes = self.budgets.scopes(identity.team, call.state.get("key_budget"), identity.key_id)
+        scopes = self.budgets.scopes(identity.team, identity.key_budget, identity.key_id)
         reservation: Reservation | None = None
         if scopes:
             try:
@@ -116,19 +101,18 @@ class BudgetStage:
                 call.degrade = True
             warnings.append(f"{hit.kind} '{hit.id}' at {hit.used_fraction:.0%} of its budget")
         if warnings:
-            call.headers["x-tokenomy-budget-warning"] = "; ".join(warnings)
+            call.budget_warning = "; ".join(warnings)
 
     def _settle_at_end_of_stream(
         self, call: Call, reservation: Reservation | None, result: Result
     ) -> None:
         streamed: list[str] = []
+        chunk_text = call.protocol.chunk_text
 
         def on_chunk(chunk: Chunk) -> None:
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                for field in ("content", "reasoning_content"):
-                    if isinstance(delta.get(field), str):
-                        streamed.append(delta[field])
+            text = chunk_text(chunk)
+            if text:
+                streamed.append(text)
 
         async def on_end(error: BaseException | None) -> None:
             status, outcome = (result.status, "ok") if error is None else _status_of(error)
@@ -156,7 +140,7 @@ class BudgetStage:
             model=call.model or None,
             upstream_model=call.upstream_model,
             backend=call.backend,
-            prompt_tokens_original=call.prompt_tokens_original or 0,
+            prompt_tokens_original=call.prompt_tokens_original,
             mode=call.mode,
             stream=call.stream,
             tags=dict(identity.tags),
@@ -212,20 +196,15 @@ def _usage_of(call: Call, result: Result | None, streamed: str | None) -> Usage 
     if result.usage is not None:
         return result.usage
     if result.response is not None:
-        found = Usage.from_openai(result.response.get("usage"))
+        found = call.protocol.response_usage(result.response)
         if found is not None:
             return found
-    prompt = call.prompt_tokens_sent or call.prompt_tokens_original or 0
+    prompt = call.prompt_tokens_sent
     text = streamed
     if text is None and result.response is not None:
-        text = "".join(
-            message_text((c.get("message") or {}).get("content"))
-            for c in result.response.get("choices") or []
-        )
-    completion = count_text(text, call.upstream_model or call.model) if text else 0
-    return Usage(
-        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
-    )
+        text = call.protocol.response_text(result.response)
+    completion = count_text(text, call.token_model) if text else 0
+    return Usage.of(prompt, completion, estimated=True)
 
 
 def _saved_by_technique(call: Call) -> dict[str, int]:

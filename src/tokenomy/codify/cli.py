@@ -32,10 +32,10 @@ async def _generate(prompt: str, config_path: str | None, model: str, count_mode
 
 def _store(config_path: str | None, db: str | None) -> Any:
     from tokenomy.codify.contract_store import ContractStore
-    from tokenomy.codify.settings import contract_policy
+    from tokenomy.codify.settings import codify_settings
     from tokenomy.config import load_settings
 
-    policy = contract_policy(load_settings(config_path))
+    policy = codify_settings(load_settings(config_path)).contracts
     return ContractStore(db or policy.db_path())
 
 

@@ -17,21 +17,15 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from tokenomy.call import Call, Result
+from tokenomy.call import Call, Event, Result
 from tokenomy.codify.contract_store import ContractStore
 from tokenomy.codify.contracts import prompt_hash
 from tokenomy.codify.detect import codified, find_blocks, relabel_fence
-from tokenomy.codify.settings import (
-    CodifySettings,
-    codify_settings,
-    contract_policy,
-    team_opted_in,
-)
+from tokenomy.codify.settings import CodifySettings, codify_settings, team_opted_in
 from tokenomy.config import Settings
 from tokenomy.pipeline import Next
-from tokenomy.tokenizers import count_messages, count_text, message_text
-
-DEFAULT_MODEL = "gpt-4o"  # tokenizer used when a call names no model
+from tokenomy.tokenizers import count_text
+from tokenomy.transcript import Part, PartKind
 
 
 class Tally:
@@ -97,28 +91,15 @@ def _codify_cached(text: str, model: str, role: str, options_json: str) -> Rewri
     return text, tuple(reversed(entries))
 
 
-def _rewrite_content(content: Any, rewrite: Any) -> Any:
-    if isinstance(content, str):
-        return rewrite(content)
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, dict) and part.get("type") == "text" and isinstance(
-                    part.get("text"), str):
-                part = {**part, "text": rewrite(part["text"])}
-            parts.append(part)
-        return parts
-    return content
-
-
 class CodifyStage:
     name = "codify"
 
     def __init__(self, settings: Settings | None = None,
                  store: ContractStore | None = None) -> None:
-        self.settings = settings
-        self.options = codify_settings(settings)
-        self.policy = contract_policy(settings)
+        self.settings = settings or Settings()
+        self.settings.check_section("codify", CodifySettings)
+        self.options = codify_settings(self.settings)
+        self.policy = self.options.contracts
         self._store = store
 
     @property
@@ -128,56 +109,64 @@ class CodifyStage:
         return self._store
 
     async def __call__(self, call: Call, next: Next) -> Result:
-        messages = call.body.get("messages")
-        if not self.options.enabled or not isinstance(messages, list) or not messages:
+        options = codify_settings(self.settings.for_team(call.identity.team))
+        parts = call.transcript.parts
+        if not options.enabled or not parts:
             return await next(call)
         started = time.perf_counter()
-        model = call.model or DEFAULT_MODEL
-        new = list(messages)
-        changed = self._substitute_contract(call, new, model)
+        # Counted in the tokens of the model that reads the prompt (the upstream's).
+        model = call.token_model
+        changes: list[tuple[Part, str]] = []
+        events: list[Event] = []
+        contract = self._contract(call, parts, model)
+        if contract is not None:
+            changes.append(contract[0])
+            events.append(contract[1])
+        replaced = {id(changes[0][0])} if changes else set()
         tally = Tally()
-        roles = {*self.options.schema_roles, *self.options.data_roles}
-        for index, message in enumerate(new):
-            if not isinstance(message, dict) or message.get("role") not in roles:
+        roles = {*options.schema_roles, *options.data_roles}
+        for part in parts:
+            if part.kind not in _TEXT_KINDS or not part.editable or part.role not in roles \
+                    or id(part) in replaced:
                 continue
-            content = message.get("content")
-            role = str(message["role"])
-            rewritten = _rewrite_content(
-                content, lambda text, role=role: codify_text(text, model, role, self.options,
-                                                             tally))
-            if rewritten != content:
-                new[index] = {**message, "content": rewritten}
-                changed = True
+            new = codify_text(part.text, model, _role_name(part), options, tally)
+            if new != part.text:
+                changes.append((part, new))
         ms = (time.perf_counter() - started) * 1000
         for technique, entry in tally.by_technique.items():
-            call.record(self.name, technique=technique, tokens_before=entry["before"],
-                        tokens_after=entry["after"], ms=ms,
-                        detail={"blocks": entry["blocks"], "kinds": entry["kinds"]})
-        if changed:
-            tools = call.body.get("tools")
-            if call.prompt_tokens_original is None:
-                call.prompt_tokens_original = count_messages(messages, model, tools=tools)
-            call.body["messages"] = new
-            call.prompt_tokens_sent = count_messages(new, model, tools=tools)
+            events.append(Event(stage=self.name, technique=technique,
+                                tokens_before=entry["before"], tokens_after=entry["after"], ms=ms,
+                                detail={"blocks": entry["blocks"], "kinds": entry["kinds"]}))
+        if changes:
+            call.edit(self.name, changes, events=events)
         return await next(call)
 
-    def _substitute_contract(self, call: Call, messages: list[Any], model: str) -> bool:
+    def _contract(self, call: Call, parts: list[Part],
+                  model: str) -> tuple[tuple[Part, str], Event] | None:
+        """The stored 5C contract for the system prompt, when the team opted in."""
         if not team_opted_in(self.settings, self.policy, call.identity.team):
-            return False
-        first = messages[0]
-        if not isinstance(first, dict) or first.get("role") not in ("system", "developer"):
-            return False
+            return None
+        system = [p for p in parts if p.kind is PartKind.SYSTEM and p.turn == parts[0].turn]
+        if len(system) != 1 or not system[0].editable:
+            return None
         started = time.perf_counter()
-        original = message_text(first.get("content"))
+        original = system[0].text
         digest = prompt_hash(original)
         stored = self.store.get(digest)
         if stored is None:
-            return False
+            return None
         before, after = count_text(original, model), count_text(stored.contract, model)
         if after >= before:
-            return False  # an already-tight prompt: the contract would cost more
-        messages[0] = {**first, "content": stored.contract}
-        call.record(self.name, technique="contract", tokens_before=before, tokens_after=after,
-                    ms=(time.perf_counter() - started) * 1000,
-                    detail={"hash": digest, "source": stored.source})
-        return True
+            return None  # an already-tight prompt: the contract would cost more
+        event = Event(stage=self.name, technique="contract", tokens_before=before,
+                      tokens_after=after, ms=(time.perf_counter() - started) * 1000,
+                      detail={"hash": digest, "source": stored.source})
+        return (system[0], stored.contract), event
+
+
+_TEXT_KINDS = frozenset({PartKind.SYSTEM, PartKind.USER_TEXT, PartKind.DOCUMENT,
+                         PartKind.TOOL_RESULT})
+
+
+def _role_name(part: Part) -> str:
+    return part.role

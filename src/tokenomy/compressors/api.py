@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from tokenomy.compressors.auto import compress_text
 from tokenomy.compressors.base import (
     DEFAULT_MODEL,
-    METHODS,
     CompressionResult,
     target_tokens_for,
     untouched,
 )
 from tokenomy.compressors.lossless import TableFormat
+from tokenomy.plugins import check_method
 from tokenomy.tokenizers import count_text
 
 DEFAULT_MIN_TOKENS = 300
@@ -35,12 +35,11 @@ def compress(
 
     Give `target_ratio` (4.0 keeps about a quarter) or `target_tokens` (a budget
     in `model`'s tokens); with neither, a 2x ratio. Contexts under `min_tokens`
-    are returned unchanged (`detail["skipped"]` says why). `method` is one of
-    auto, lossless, extractive, tokens, code, history.
+    are returned unchanged (`detail["skipped"]` says why). `method` is `auto` or
+    a registered compressor (built in: lossless, extractive, tokens, code, history).
     """
     started = time.perf_counter()
-    if method not in METHODS:
-        raise ValueError(f"unknown compression method {method!r}; use one of {', '.join(METHODS)}")
+    check_method(method)
     if target_ratio is not None and target_ratio < 1.0:
         raise ValueError("target_ratio must be >= 1 (4.0 keeps about a quarter)")
     if target_tokens is not None and target_tokens < 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 
-from tokenomy.compressors.base import METHODS, CompressionResult, make_result, untouched
+from tokenomy.compressors.base import BUILT_IN, CompressionResult, make_result, untouched
 from tokenomy.compressors.code import CodeCompressor
 from tokenomy.compressors.extractive import ExtractiveCompressor
 from tokenomy.compressors.history import HistoryCompressor
@@ -24,6 +24,7 @@ from tokenomy.compressors.lossless import (
 )
 from tokenomy.compressors.registry import tokens_compressor
 from tokenomy.compressors.segments import looks_like_code
+from tokenomy.plugins import check_method, registry
 from tokenomy.tokenizers import count_text
 
 TOLERANCE = 0.10  # budgets are honoured within 10%
@@ -43,8 +44,7 @@ def compress_text(
     table_format: TableFormat = "json",
 ) -> CompressionResult:
     started = time.perf_counter()
-    if method not in METHODS:
-        raise ValueError(f"unknown compression method {method!r}; use one of {', '.join(METHODS)}")
+    check_method(method)
     original_tokens = count_text(text, model)
     if method == "lossless" or (method == "auto" and minify_json(text, model=model) is not None):
         return LosslessCompressor(table_format=table_format).compress(text, model=model)
@@ -56,10 +56,11 @@ def compress_text(
     if method == "history":
         return HistoryCompressor().compress(text, query=query, target_tokens=target_tokens,
                                             model=model)
+    if method not in BUILT_IN:  # a plugin's compressor
+        return registry().compressors[method].compress(text, query=query,
+                                                       target_tokens=target_tokens, model=model)
     extractive = ExtractiveCompressor(reorder=reorder)
     fine = tokens_compressor() if method in ("tokens", "auto") else None
-    if method == "tokens" and fine is None:
-        raise ValueError("method 'tokens' needs tokenomy.compressors.tokens (not available)")
     coarse_budget = target_tokens
     if method == "tokens":
         coarse_budget = min(original_tokens, int(target_tokens * COARSE_SLACK))

@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field
 from tokenomy.tokenizers import count_text
 
 DEFAULT_MODEL = "gpt-4o"
-METHODS = ("auto", "lossless", "extractive", "tokens", "code", "history")
+# The methods with their own flow in `compress_text`; any other registered name is
+# a plugin compressor, called as it is.
+BUILT_IN = ("auto", "lossless", "extractive", "tokens", "code", "history")
 
 Span = tuple[int, int]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tokenomy.compressors.base import METHODS
+from tokenomy.plugins import compressor_methods
 
 
 @click.command("compress")
@@ -17,7 +17,10 @@ from tokenomy.compressors.base import METHODS
               help="Token budget instead of a ratio.")
 @click.option("--model", "-m", default="gpt-4o", show_default=True,
               help="Count tokens in this model's tokenizer.")
-@click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True)
+@click.option("--method", type=click.Choice(compressor_methods()), default="auto",
+              show_default=True,
+              help="auto picks per piece (JSON: lossless, code: code, prose: extractive); "
+                   "or any registered compressor, plugins' included.")
 @click.option("--reorder/--keep-order", default=False, help="Most relevant document first.")
 @click.option("--min-tokens", type=int, default=0, show_default=True,
               help="Leave contexts shorter than this alone.")

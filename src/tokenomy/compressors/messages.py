@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokenomy.compressors.auto import TOLERANCE, compress_code
+from tokenomy.compressors.base import BUILT_IN
 from tokenomy.compressors.extractive import ExtractiveCompressor
 from tokenomy.compressors.history import HistoryCompressor
 from tokenomy.compressors.lossless import (
@@ -28,6 +29,7 @@ from tokenomy.compressors.lossless import (
 )
 from tokenomy.compressors.registry import tokens_compressor
 from tokenomy.compressors.segments import COMPRESSIBLE, Segment, reassemble, segment_messages
+from tokenomy.plugins import registry
 from tokenomy.tokenizers import count_messages, count_text
 
 OMITTED = "(omitted: not relevant to the question)"
@@ -211,9 +213,11 @@ def _fit(messages: list[dict[str, Any]], segments: list[Segment], texts: list[st
 def _fit_pool(ks: list[int], texts: list[str], tokens: dict[int, int], budget: int,
               stats: _Stats, *, question: str, method: str, model: str, reorder: bool) -> None:
     """Documents and tool outputs: one extractive pool, then token pruning if needed/asked."""
+    if method not in BUILT_IN:  # a plugin's compressor, each piece with its share
+        _plugin_pool(ks, texts, tokens, budget, stats, question=question, method=method,
+                     model=model)
+        return
     fine = tokens_compressor() if method in ("auto", "tokens") else None
-    if method == "tokens" and fine is None:
-        raise ValueError("method 'tokens' needs tokenomy.compressors.tokens (not available)")
     before = sum(tokens[k] for k in ks)
     coarse = min(before, int(budget * 1.6)) if method == "tokens" else budget
     t0 = time.perf_counter()
@@ -236,3 +240,16 @@ def _fit_pool(ks: list[int], texts: list[str], tokens: dict[int, int], budget: i
         stats.add("tokens", after, pruned_total, (time.perf_counter() - t1) * 1000, len(ks))
     for k, text in zip(ks, new, strict=True):
         texts[k] = text
+
+
+def _plugin_pool(ks: list[int], texts: list[str], tokens: dict[int, int], budget: int,
+                 stats: _Stats, *, question: str, method: str, model: str) -> None:
+    compressor = registry().compressors[method]
+    total = sum(tokens[k] for k in ks) or 1
+    for k in ks:
+        share = max(1, int(budget * tokens[k] / total))
+        result = compressor.compress(texts[k], query=question or None, target_tokens=share,
+                                     model=model)
+        if result.compressed_tokens < tokens[k]:
+            stats.add(method, tokens[k], result.compressed_tokens, result.ms)
+            texts[k] = result.text

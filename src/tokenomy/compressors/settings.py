@@ -1,16 +1,19 @@
 """The `[compression]` settings section, validated here (the core keeps it free-form).
 
 Compression is off unless a request asks (`tokenomy.compress` body field) or
-the settings or the team (`[teams.NAME.compression]`) turn it on; under budget
+the settings or the team (`[teams.NAME.compression]`, merged by
+`Settings.for_team`) turn it on; under budget
 pressure (`call.degrade`) the stage compresses anyway, `degrade_factor` times
 harder.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tokenomy.plugins import check_method
 
 
 class CompressionSettings(BaseModel):
@@ -23,11 +26,11 @@ class CompressionSettings(BaseModel):
     compress_on_degrade: bool = True
     max_ratio: float = Field(default=20.0, gt=1.0, le=100.0)
     keep_last_turns: int = Field(default=2, ge=0)
-    method: Literal["auto", "lossless", "extractive", "tokens", "code", "history"] = "auto"
+    method: str = "auto"  # "auto" or a registered compressor (the plugin registry)
     reorder: bool = False
     table_format: Literal["json", "toon", "csv", "off"] = "json"
-    def for_team(self, override: dict[str, Any] | None) -> CompressionSettings:
-        """These settings with a team's `[teams.NAME.compression]` keys on top."""
-        if not override:
-            return self
-        return CompressionSettings.model_validate({**self.model_dump(), **override})
+
+    @field_validator("method")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        return check_method(value)

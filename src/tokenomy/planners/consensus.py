@@ -174,9 +174,11 @@ async def run_consensus(
     return Result(response=response, usage=outcome.usage, status=chosen.status), outcome
 
 
-def sample_copy(call: Call, body: dict[str, Any]) -> Call:
-    """A fresh Call for one sample: same identity and options, the given body, no stream."""
-    copy = call.model_copy(update={"body": {**body, "stream": False}, "events": [], "headers": {}})
-    copy.body.pop("stream_options", None)
-    copy.state = dict(call.state)
-    return copy
+def sample_copy(call: Call, body: dict[str, Any], instruction: str | None = None) -> Call:
+    """A fresh Call for one sample: same identity and route, the given body, no stream."""
+    body = {**body, "stream": False}
+    body.pop("stream_options", None)
+    twin = call.fork(body)
+    if instruction:
+        twin.append_instruction("plan", instruction, technique="reasoning")
+    return twin

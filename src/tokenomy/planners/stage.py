@@ -26,14 +26,10 @@ from tokenomy.errors import BadRequest, ConfigError
 from tokenomy.pipeline import Next
 from tokenomy.planners.consensus import run_consensus, sample_copy
 from tokenomy.planners.modes import Mode, ProviderParams
-from tokenomy.planners.policy import (
-    PlannerPolicy,
-    normalize_request,
-    policy_for_team,
-)
+from tokenomy.planners.policy import PlannerPolicy, normalize_request
 from tokenomy.planners.providers import Transport, family_of_model, supported_params
 from tokenomy.planners.select import scorer_for, select_mode
-from tokenomy.tokenizers import count_text
+from tokenomy.transcript import PartKind
 
 MODE_HEADER = "x-tokenomy-mode"
 # Fields through which a client already controls reasoning; when one is set we add no knob.
@@ -64,27 +60,6 @@ def client_controls_reasoning(body: dict[str, Any]) -> bool:
     return "thinking_config" in google
 
 
-def append_instruction(messages: list[dict[str, Any]], instruction: str) -> list[dict[str, Any]]:
-    """Add the instruction to the end of the last user turn.
-
-    The end, not the system prompt: the stable prefix stays byte-identical, so
-    provider prompt caches keep hitting.
-    """
-    out = list(messages)
-    for index in range(len(out) - 1, -1, -1):
-        message = out[index]
-        if message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, list):
-            content = [*content, {"type": "text", "text": instruction}]
-        else:
-            content = f"{content or ''}\n\n{instruction}"
-        out[index] = {**message, "content": content}
-        return out
-    return [*out, {"role": "user", "content": instruction}]
-
-
 def apply_params(
     body: dict[str, Any], params: ProviderParams
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -106,8 +81,7 @@ def apply_params(
         new["max_tokens"] = params.max_tokens
         applied["max_tokens"] = params.max_tokens
     if params.instruction:
-        new["messages"] = append_instruction(body.get("messages") or [], params.instruction)
-        applied["instruction"] = params.instruction
+        applied["instruction"] = params.instruction  # the stage appends it to the prompt
     return new, applied
 
 
@@ -131,9 +105,11 @@ class PlanStage:
         policy = self._policies.get(team)
         if policy is None:
             try:
-                policy = policy_for_team(self.settings.planner, self.settings.teams, team)
-            except ValidationError as exc:
-                raise ConfigError(f"invalid planner settings for team '{team}': {exc}") from exc
+                policy = self.settings.for_team(team).section("planner", PlannerPolicy)
+            except (ConfigError, ValidationError) as exc:
+                message = exc.message if isinstance(exc, ConfigError) else str(exc)
+                raise ConfigError(f"invalid planner settings for team '{team}': {message}") \
+                    from exc
             self._policies[team] = policy
         return policy
 
@@ -143,32 +119,20 @@ class PlanStage:
         backend = self.settings.backends.get(call.backend or "")
         return "litellm" if backend is not None and backend.kind == "litellm" else "openai"
 
-    @staticmethod
-    def _count_instruction(
-        call: Call, model: str, instruction: str | None
-    ) -> tuple[int | None, int | None]:
-        """Keep `prompt_tokens_sent` true when an instruction was appended to the prompt."""
-        before = call.prompt_tokens_sent or call.prompt_tokens_original
-        if not instruction or before is None:
-            return before, before
-        after = before + count_text("\n\n" + instruction, model)
-        call.prompt_tokens_sent = after
-        return before, after
-
     async def __call__(self, call: Call, next: Next) -> Result:
         policy = self.policy(call.identity.team)
         try:
             asked = policy.resolve(normalize_request(call.options.reasoning))
         except ValueError as exc:
             raise BadRequest(str(exc), param="tokenomy.reasoning") from exc
-        if asked == "off" or not call.messages:
+        if asked == "off" or not call.transcript.parts:
             return await next(call)
         started = time.perf_counter()
-        model = call.upstream_model or call.model
+        model = call.token_model
         body = call.body
-        client_max = body.get("max_tokens") or body.get("max_completion_tokens")
+        client_max = call.protocol.max_output_tokens(body)
         decision = select_mode(
-            call.messages,
+            _as_messages(call),
             model=model,
             policy=policy,
             requested=asked,
@@ -178,7 +142,6 @@ class PlanStage:
             client_max_tokens=int(client_max) if client_max else None,
         )
         call.mode = decision.mode.value
-        call.headers[MODE_HEADER] = decision.mode.value
         detail: dict[str, Any] = {
             "mode": decision.mode.value,
             "difficulty": round(decision.difficulty, 4),
@@ -190,16 +153,23 @@ class PlanStage:
         if decision.params.dropped:
             detail["dropped"] = decision.params.dropped
         if decision.mode is not Mode.CONSENSUS:
-            call.body, applied = apply_params(body, decision.params)
+            new_body, applied = apply_params(body, decision.params)
+            for key in applied.keys() - {"instruction"}:
+                body[key] = new_body[key]
             detail["applied"] = applied
-            before, after = self._count_instruction(call, model, applied.get("instruction"))
-            call.record(self.name, technique="reasoning", tokens_before=before,
-                        tokens_after=after, ms=(time.perf_counter() - started) * 1000,
-                        detail=detail)
+            ms = (time.perf_counter() - started) * 1000
+            instruction = applied.get("instruction")
+            if instruction:
+                call.append_instruction(self.name, instruction, technique="reasoning", ms=ms,
+                                        detail=detail)
+            else:
+                call.record(self.name, technique="reasoning",
+                            tokens_before=call.prompt_tokens_sent,
+                            tokens_after=call.prompt_tokens_sent, ms=ms, detail=detail)
             return await next(call)
 
         assert decision.sample_params is not None and decision.escalate_params is not None
-        sample_body, _ = apply_params(body, decision.sample_params)
+        sample_body, sample_applied = apply_params(body, decision.sample_params)
         temperature = policy.consensus.temperature
         params = supported_params(model)
         if (
@@ -209,19 +179,25 @@ class PlanStage:
             and (params is None or "temperature" in params)
         ):
             sample_body["temperature"] = temperature
-        escalate_body, _ = apply_params(body, decision.escalate_params)
+        escalate_body, escalate_applied = apply_params(body, decision.escalate_params)
         event = call.record(self.name, technique="reasoning",
                             ms=(time.perf_counter() - started) * 1000, detail=detail)
         result, outcome = await run_consensus(
-            lambda: sample_copy(call, sample_body),
-            lambda: sample_copy(call, escalate_body),
+            lambda: sample_copy(call, sample_body, sample_applied.get("instruction")),
+            lambda: sample_copy(call, escalate_body, escalate_applied.get("instruction")),
             next,
             max_samples=decision.samples,
             threshold=decision.threshold or policy.consensus.threshold,
         )
         detail.update(outcome.detail())
-        call.headers["x-tokenomy-consensus"] = (
+        call.consensus = (
             f"samples={len(outcome.samples)}; escalated={str(outcome.escalated).lower()}"
         )
         event.detail = detail
         return result
+
+
+def _as_messages(call: Call) -> list[dict[str, Any]]:
+    """The prompt as role/content messages for the difficulty scorer (any protocol)."""
+    return [{"role": part.role, "content": part.text} for part in call.transcript.parts
+            if part.text and part.kind is not PartKind.OPAQUE]

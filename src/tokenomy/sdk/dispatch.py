@@ -12,7 +12,7 @@ from typing import Any
 
 from tokenomy.call import Chunk
 from tokenomy.sdk.context import CallTicket, open_call
-from tokenomy.upstreams.router import client_wants_usage, without_usage
+from tokenomy.transcript.openai_chat import client_wants_usage, without_usage
 
 ORIGINAL_HEADER = "x-tokenomy-prompt-tokens-original"
 SENT_HEADER = "x-tokenomy-prompt-tokens-sent"

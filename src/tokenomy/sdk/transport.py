@@ -22,6 +22,7 @@ import httpx
 import orjson
 
 from tokenomy.errors import TokenomyError
+from tokenomy.identify import api_key_from_headers
 from tokenomy.sdk.context import CallTicket
 from tokenomy.sdk.dispatch import ORIGINAL_HEADER, SENT_HEADER, StreamTap, attach_step, settle
 from tokenomy.sdk.runner import InProcessEngine, Outcome
@@ -37,10 +38,7 @@ def _is_chat(request: httpx.Request) -> bool:
 
 
 def _bearer(request: httpx.Request) -> str | None:
-    auth = request.headers.get("authorization") or ""
-    if auth[:7].lower() != "bearer ":
-        return None
-    return auth[7:].strip() or None
+    return api_key_from_headers({k.lower(): v for k, v in request.headers.items()})
 
 
 def _error(exc: TokenomyError) -> httpx.Response:
@@ -58,13 +56,7 @@ def _settled_json(outcome: Outcome, ticket: CallTicket, tap: StreamTap) -> httpx
 
 
 def _call_headers(outcome: Outcome) -> dict[str, str]:
-    call = outcome.call
-    headers = {"x-tokenomy-request-id": call.request_id,
-               ORIGINAL_HEADER: str(call.prompt_tokens_original or ""),
-               SENT_HEADER: str(call.prompt_tokens_sent or call.prompt_tokens_original or "")}
-    if call.mode:
-        headers["x-tokenomy-mode"] = call.mode
-    return headers
+    return outcome.call.response_headers()
 
 
 class _SyncSSE(httpx.SyncByteStream):

@@ -20,13 +20,7 @@ from tokenomy import __version__
 from tokenomy.config import Settings, load_settings
 from tokenomy.engine import Engine
 from tokenomy.errors import TokenomyError
-from tokenomy.server.chat import (  # noqa: F401  (re-exported for tests)
-    REQUEST_ID,
-    ChatEndpoint,
-    _safe_header,
-    call_headers,
-    error_headers,
-)
+from tokenomy.server.chat import ChatEndpoint, error_headers
 from tokenomy.server.openapi import CHAT_REQUEST_SCHEMA
 
 log = logging.getLogger("tokenomy.server")

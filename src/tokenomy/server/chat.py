@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 import orjson
 
-from tokenomy.call import Call, Chunk, Result, new_request_id
+from tokenomy.call import REQUEST_ID, Result, header_value, new_request_id
 from tokenomy.engine import Engine
 from tokenomy.errors import BadRequest, PayloadTooLarge, TokenomyError, UpstreamError
+from tokenomy.identify import api_key_from_headers
 from tokenomy.upstreams.sse import DONE, encode_chunk, encode_error
 
 log = logging.getLogger("tokenomy.server")
@@ -27,36 +26,13 @@ log = logging.getLogger("tokenomy.server")
 Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
 
-REQUEST_ID = "x-tokenomy-request-id"
 _JSON = (b"content-type", b"application/json")
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
-
-
-def _safe_header(value: Any) -> str:
-    """Header values never carry CR/LF or non-latin-1 text (no header injection)."""
-    text = str(value).replace("\r", " ").replace("\n", " ")
-    return text.encode("latin-1", "replace").decode("latin-1")
 
 
 def _header_name_ok(name: str) -> bool:
     # RFC 9110 token characters only: a stage can never smuggle a second header in.
     return bool(name) and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name)
-
-
-def call_headers(call: Call) -> dict[str, str]:
-    original = call.prompt_tokens_original
-    sent = call.prompt_tokens_sent if call.prompt_tokens_sent is not None else original
-    headers = {
-        REQUEST_ID: call.request_id,
-        "x-tokenomy-prompt-tokens-original": str(original if original is not None else ""),
-        "x-tokenomy-prompt-tokens-sent": str(sent if sent is not None else ""),
-    }
-    if call.mode:
-        headers["x-tokenomy-mode"] = _safe_header(call.mode)
-    for name, value in call.headers.items():
-        if _header_name_ok(name):
-            headers[name.lower()] = _safe_header(value)
-    return headers
 
 
 def _raw(headers: dict[str, str]) -> Headers:
@@ -67,7 +43,7 @@ def error_headers(error: TokenomyError, headers: dict[str, str] | None = None) -
     merged = dict(headers or {})
     for name, value in error.headers.items():
         if _header_name_ok(name):
-            merged[name.lower()] = _safe_header(value)
+            merged[name.lower()] = header_value(value)
     merged.setdefault(REQUEST_ID, new_request_id())
     return merged
 
@@ -91,18 +67,12 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def api_key_of(scope: Scope) -> str | None:
-    """The caller's key: `Authorization: Bearer KEY`, else `x-api-key`."""
-    auth = _header(scope, b"authorization")
-    if auth and auth[:7].lower() == b"bearer ":
-        token = auth[7:].strip().decode("latin-1")
-        if token:
-            return token
-    key = _header(scope, b"x-api-key")
-    return key.decode("latin-1") if key else None
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers, names lower-cased (ASGI already lower-cases them)."""
+    return {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
 
 
-async def read_json(scope: Scope, receive: Any, limit: int) -> Any:
+async def read_json(scope: Scope, receive: Any, limit: int) -> tuple[Any, int]:
     """Read the body without ever holding more than `limit` bytes."""
     declared = _header(scope, b"content-length")
     if declared is not None:
@@ -129,16 +99,9 @@ async def read_json(scope: Scope, receive: Any, limit: int) -> Any:
     if not raw.strip():
         raise BadRequest("the request body is empty; send a JSON chat completion request")
     try:
-        return orjson.loads(raw)
+        return orjson.loads(raw), len(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
-
-
-async def _close(chunks: AsyncIterator[Chunk]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        with anyio.CancelScope(shield=True):  # the stream's end settles the ledger
-            await aclose()
 
 
 class ChatEndpoint:
@@ -151,8 +114,10 @@ class ChatEndpoint:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         engine = self.engine
         try:
-            body = await read_json(scope, receive, self.limit)
-            call = engine.prepare(body, api_key=api_key_of(scope))
+            body, size = await read_json(scope, receive, self.limit)
+            headers = request_headers(scope)
+            call = engine.prepare(body, api_key=api_key_from_headers(headers), headers=headers)
+            call.body_bytes = size
         except TokenomyError as exc:
             return await send_error(send, exc)
         except Exception:
@@ -161,11 +126,12 @@ class ChatEndpoint:
         try:
             result = await engine.run(call)
         except TokenomyError as exc:
-            return await send_error(send, exc, call_headers(call))
+            return await send_error(send, exc, call.response_headers())
         except Exception:
             log.exception("call %s failed", call.request_id)
-            return await send_error(send, TokenomyError("internal error"), call_headers(call))
-        headers = call_headers(call)
+            return await send_error(send, TokenomyError("internal error"),
+                                    call.response_headers())
+        headers = call.response_headers()
         if result.chunks is None:
             try:
                 payload = orjson.dumps(result.response)
@@ -212,6 +178,6 @@ class ChatEndpoint:
             tail = encode_error(UpstreamError(f"the stream failed: {type(exc).__name__}"))
         finally:
             watcher.cancel()
-            await _close(chunks)
+            await chunks.aclose()  # the stream's end settles the ledger (shielded)
         if not gone:
             await send({"type": "http.response.body", "body": tail, "more_body": False})

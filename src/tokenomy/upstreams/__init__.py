@@ -1,5 +1,5 @@
-"""Backends behind one tiny interface (like httpx's transports): see `base.Upstream`."""
+"""Backends behind one tiny interface (`base.Upstream`), the router, retries, one SSE codec."""
 
-from tokenomy.upstreams.base import Upstream, build_upstream
+from tokenomy.upstreams.base import Upstream
 
-__all__ = ["Upstream", "build_upstream"]
+__all__ = ["Upstream"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from tokenomy.config import BackendSettings
 from tokenomy.errors import TokenomyError, UpstreamError, UpstreamTimeout
+from tokenomy.transcript import OPENAI_CHAT, WireProtocol
+from tokenomy.upstreams.base import speaks
 
 
 def _translate(backend: str, exc: Exception) -> TokenomyError:
@@ -28,6 +30,9 @@ def _translate(backend: str, exc: Exception) -> TokenomyError:
     return UpstreamError(f"backend '{backend}' failed: {type(exc).__name__}")
 
 
+SPOKEN = frozenset({"openai.chat"})
+
+
 class LiteLLMBackend:
     def __init__(self, name: str, settings: BackendSettings):
         self.name = name
@@ -46,7 +51,9 @@ class LiteLLMBackend:
             params["api_base"] = self.settings.base_url
         return params
 
-    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def complete(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
+                       headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        speaks(self.name, protocol, SPOKEN)
         import litellm
 
         try:
@@ -55,7 +62,10 @@ class LiteLLMBackend:
             raise _translate(self.name, exc) from exc
         return response.model_dump(exclude_none=True)
 
-    async def open_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def open_stream(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
+                          headers: Mapping[str, str] | None = None
+                          ) -> AsyncIterator[dict[str, Any]]:
+        speaks(self.name, protocol, SPOKEN)
         import litellm
 
         try:

@@ -10,16 +10,21 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from tokenomy.config import BackendSettings
 from tokenomy.errors import BadRequest, UpstreamError
 from tokenomy.tokenizers import message_text
+from tokenomy.transcript import OPENAI_CHAT, WireProtocol
+from tokenomy.upstreams.base import speaks
 
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 DEFAULT_MAX_TOKENS = 256
 MAX_TOKENS_CAP = 2048
+
+
+SPOKEN = frozenset({"openai.chat"})
 
 
 class LocalModel:
@@ -94,7 +99,9 @@ class LocalModel:
         return {"prompt_tokens": prompt, "completion_tokens": completion,
                 "total_tokens": prompt + completion}
 
-    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def complete(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
+                       headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        speaks(self.name, protocol, SPOKEN)
         try:
             text, prompt, completion, finish = await asyncio.to_thread(self._generate, body)
         except BadRequest:
@@ -111,7 +118,10 @@ class LocalModel:
             "usage": self._usage(prompt, completion),
         }
 
-    async def open_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def open_stream(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
+                          headers: Mapping[str, str] | None = None
+                          ) -> AsyncIterator[dict[str, Any]]:
+        speaks(self.name, protocol, SPOKEN)
         lm, params, stop = await asyncio.to_thread(self._prepare, body)
         return self._stream(lm, params, stop, body)
 

@@ -21,6 +21,8 @@ from yarl import URL
 
 from tokenomy.config import BackendSettings
 from tokenomy.errors import BadRequest, TokenomyError, UpstreamError, UpstreamTimeout
+from tokenomy.transcript import OPENAI_CHAT, WireProtocol
+from tokenomy.upstreams.base import speaks
 from tokenomy.upstreams.retry import RETRYABLE_STATUS, backoff, retry_after_seconds
 from tokenomy.upstreams.sse import parse_sse
 
@@ -77,6 +79,9 @@ async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
             yield line.rstrip(b"\r").decode("utf-8", "replace")
     if pending:
         yield pending.rstrip(b"\r").decode("utf-8", "replace")
+
+
+SPOKEN = frozenset({"openai.chat"})
 
 
 class OpenAICompatible:
@@ -188,7 +193,9 @@ class OpenAICompatible:
                 f"backend '{self.name}' broke the {broke}: {type(exc).__name__}"
             ) from exc
 
-    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def complete(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
+                       headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        speaks(self.name, protocol, SPOKEN)
         response = await self._send(body)
         try:
             with self._reading(timed_out="timed out", broke="response"):
@@ -203,7 +210,10 @@ class OpenAICompatible:
             raise UpstreamError(f"backend '{self.name}' returned a response without choices")
         return data
 
-    async def open_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def open_stream(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
+                          headers: Mapping[str, str] | None = None
+                          ) -> AsyncIterator[dict[str, Any]]:
+        speaks(self.name, protocol, SPOKEN)
         response = await self._send(body)
         return self._chunks(response)
 

@@ -1,29 +1,34 @@
-"""Model aliases to backends, and the terminal stage that calls them (with fallbacks)."""
+"""Model aliases to backends, and the terminal handler that calls them (with fallbacks)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, NamedTuple
+import logging
+from collections.abc import Callable
 
-from tokenomy.call import Call, Chunk, Result, Usage
-from tokenomy.config import Settings
-from tokenomy.errors import NotFound, TokenomyError
-from tokenomy.upstreams import Upstream, build_upstream
+from tokenomy.call import Call, Result, Route
+from tokenomy.config import BackendSettings, Settings
+from tokenomy.errors import ConfigError, NotFound, TokenomyError
+from tokenomy.upstreams.base import Upstream
 from tokenomy.upstreams.local import LOCAL_MODEL_NAME
+
+log = logging.getLogger("tokenomy.upstreams")
 
 LOCAL_ALIASES = ("local", LOCAL_MODEL_NAME)
 FALLBACK_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-
-class Route(NamedTuple):
-    alias: str
-    backend: str
-    upstream_model: str
+UpstreamFactory = Callable[[str, BackendSettings], Upstream]
 
 
 class Router:
-    def __init__(self, settings: Settings):
+    """Resolves model names to routes and owns one upstream per backend."""
+
+    def __init__(self, settings: Settings, kinds: dict[str, UpstreamFactory]):
         self.settings = settings
+        self.kinds = kinds
+        for name, backend in settings.backends.items():
+            if backend.kind not in kinds:
+                raise ConfigError(f"backend '{name}' has kind '{backend.kind}'; "
+                                  f"known kinds: {', '.join(sorted(kinds))}")
         self._upstreams: dict[str, Upstream] = {}
         self._local = [n for n, b in settings.backends.items() if b.kind == "local"]
 
@@ -63,10 +68,14 @@ class Router:
                 routes.append(route)
         return routes
 
+    def kind(self, backend: str) -> str:
+        return self.settings.backends[backend].kind
+
     def upstream(self, backend: str) -> Upstream:
         upstream = self._upstreams.get(backend)
         if upstream is None:
-            upstream = build_upstream(backend, self.settings.backends[backend])
+            settings = self.settings.backends[backend]
+            upstream = self.kinds[settings.kind](backend, settings)
             self._upstreams[backend] = upstream
         return upstream
 
@@ -76,8 +85,13 @@ class Router:
         self._upstreams.clear()
 
 
-class UpstreamStage:
-    """The innermost handler: send the call to its backend, falling back on failure."""
+class UpstreamHandler:
+    """The innermost handler: send the call to its backend, falling back on failure.
+
+    What leaves is the protocol's forwarded body: only the wire protocol's own
+    fields, addressed to the backend's model name. Destination and credentials
+    come from the backend's settings; nothing in the request body chooses them.
+    """
 
     name = "upstream"
 
@@ -85,53 +99,31 @@ class UpstreamStage:
         self.router = router
 
     async def __call__(self, call: Call) -> Result:
-        routes: list[Route] = call.state.get("routes") or self.router.routes(call.model)
-        body = dict(call.body)
-        if call.stream:
-            # Ask for usage so the ledger records real numbers; the engine hides the
-            # extra chunk again from clients that did not ask for it.
-            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        routes = call.routes or self.router.routes(call.model)
+        protocol = call.protocol
         for index, route in enumerate(routes):
-            body["model"] = route.upstream_model
             upstream = self.router.upstream(route.backend)
             call.backend, call.upstream_model = route.backend, route.upstream_model
+            body = protocol.forwarded(call.body, route.upstream_model)
             try:
                 if call.stream:
-                    return Result(chunks=await upstream.open_stream(body))
-                response = await upstream.complete(body)
-                return Result(response=response, usage=Usage.from_openai(response.get("usage")))
+                    chunks = await upstream.open_stream(body, protocol=protocol,
+                                                        headers=call.client_headers)
+                    return Result(chunks=chunks, read_usage=protocol.chunk_usage)
+                response = await upstream.complete(body, protocol=protocol,
+                                                   headers=call.client_headers)
+                return Result(response=response, usage=protocol.response_usage(response),
+                              read_usage=protocol.chunk_usage)
             except TokenomyError as exc:
                 if exc.status not in FALLBACK_STATUSES or index + 1 == len(routes):
                     raise
+                following = routes[index + 1]
+                log.warning("fallback: %s (%s) failed with %s: %s; trying %s",
+                            route.alias, route.backend, exc.status, exc.message, following.alias)
+                call.fallback = f"{routes[0].alias} -> {following.alias}"
                 call.record("upstream", technique="fallback",
-                            detail={"from": route.alias, "to": routes[index + 1].alias,
+                            detail={"from": route.alias, "to": following.alias,
                                     "status": exc.status, "error": exc.message})
         raise AssertionError("unreachable")
 
 
-def without_usage(chunk: Chunk) -> Chunk | None:
-    """A chunk as a client that did not ask for stream usage sees it (None: drop it)."""
-    if chunk.get("usage") and not chunk.get("choices"):
-        return None
-    if "usage" in chunk:
-        return {k: v for k, v in chunk.items() if k != "usage"}
-    return chunk
-
-
-async def hide_usage_chunk(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
-    """Drop the usage-only chunk for clients that did not ask for stream usage."""
-    try:
-        async for chunk in chunks:
-            visible = without_usage(chunk)
-            if visible is not None:
-                yield visible
-    finally:
-        # Close the inner stream now, not when it is garbage-collected: its end
-        # settles the ledger and releases the backend connection.
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-def client_wants_usage(body: dict[str, Any]) -> bool:
-    return bool((body.get("stream_options") or {}).get("include_usage"))

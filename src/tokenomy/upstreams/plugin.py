@@ -1,0 +1,33 @@
+"""The built-in backend kinds, registered like any plugin's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tokenomy.plugins import hookimpl
+
+
+def _openai(name: str, settings: Any) -> Any:
+    from tokenomy.upstreams.openai import OpenAICompatible
+
+    return OpenAICompatible(name, settings)
+
+
+def _litellm(name: str, settings: Any) -> Any:
+    from tokenomy.upstreams.litellm import LiteLLMBackend
+
+    return LiteLLMBackend(name, settings)
+
+
+def _local(name: str, settings: Any) -> Any:
+    from tokenomy.upstreams.local import LocalModel
+
+    return LocalModel(name, settings)
+
+
+@hookimpl
+def register_upstream_kinds(register: Callable[[str, Callable[[str, Any], Any]], None]) -> None:
+    register("openai", _openai)
+    register("litellm", _litellm)
+    register("local", _local)
