@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 
 from tokenomy.codify.contracts import rule_contract, validate
-from tokenomy.codify.json_compact import compact, minify
 from tokenomy.codify.openapi import render_openapi
 from tokenomy.codify.shapes import canonical
 from tokenomy.codify.typed import render_schema, render_tools
 from tokenomy.codify.typed_parse import parse_schema, parse_tools
+from tokenomy.compressors.json_compact import compact, minify
 from tokenomy.tokenizers import count_text
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "codify"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tokenomy.codify.detect import find_blocks
-from tokenomy.codify.json_compact import compact, is_uniform, minify, parse_table
+from tokenomy.compressors.json_compact import compact, is_uniform, minify, parse_table
 from tokenomy.tokenizers import count_text
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "codify" / "outputs"

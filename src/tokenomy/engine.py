@@ -146,5 +146,32 @@ class Engine:
         await self.pipeline.aclose()
 
 
+REWRITE_STAGES = ("codify", "compress", "plan")
+
+
+def rewrite_stages(settings: Settings, names: tuple[str, ...] = REWRITE_STAGES) -> list[Stage]:
+    """The engine's own prompt-rewriting stages, for callers that send the request
+    themselves (the LangChain middleware): no ledger, no upstream."""
+    reg = registry()
+    settings.check_sections(reg.sections)
+    services = Services(settings=settings, router=Router(settings, reg.upstream_kinds))
+    stages = []
+    for name in names:
+        stage = reg.stages[name].factory(services)
+        if stage is not None:
+            stages.append(stage)
+    return stages
+
+
+async def rewrite(call: Call, stages: list[Stage]) -> Call:
+    """Run `stages` over `call` and stop before any backend: the call as it would leave."""
+
+    async def keep(_: Call) -> Result:
+        return Result(response={})
+
+    await Pipeline(stages, keep).run(call)
+    return call
+
+
 def build_engine(settings: Settings | None = None) -> Engine:
     return Engine(settings or load_settings())

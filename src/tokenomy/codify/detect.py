@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tokenomy.codify.json_compact import compact, minify
 from tokenomy.codify.openapi import is_openapi, render_openapi
 from tokenomy.codify.shapes import is_schema, is_tool_list
 from tokenomy.codify.typed import render_schema, render_tools
+from tokenomy.compressors.json_compact import compact, minify
 
 _DECODER = json.JSONDecoder()
 # A JSON value starts a line, follows a fence, or follows `: ` / `= ` on a line.

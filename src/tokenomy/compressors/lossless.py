@@ -19,6 +19,7 @@ import time
 from typing import Any, Literal
 
 from tokenomy.compressors.base import CompressionResult, make_result
+from tokenomy.compressors.json_compact import is_uniform, table_keys, to_table
 from tokenomy.tokenizers import count_text
 
 TableFormat = Literal["json", "toon", "csv", "off"]
@@ -95,20 +96,15 @@ def _dumps(value: Any) -> str:
 
 
 def _is_uniform_table(value: Any) -> bool:
-    if not isinstance(value, list) or len(value) < 3:
-        return False
-    if not all(isinstance(row, dict) and row for row in value):
-        return False
-    keys = list(value[0])
-    return all(
-        list(row) == keys and all(not isinstance(v, dict | list) for v in row.values())
-        for row in value
-    )
+    """Worth a table: three rows or more that share their columns (json_compact's rule)."""
+    return isinstance(value, list) and is_uniform(value, min_rows=3) and all(
+        not isinstance(v, dict | list) for row in value for v in row.values())
 
 
 def _json_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = list(rows[0])
-    return {"columns": keys, "rows": [[row[k] for k in keys] for row in rows]}
+    """Still JSON: the columns once, then one array per row (a missing key is null)."""
+    keys = table_keys(rows, min_rows=1) or list(rows[0])
+    return {"columns": keys, "rows": [[row.get(k) for k in keys] for row in rows]}
 
 
 def _tables_in(value: Any, model: str) -> Any:
@@ -126,34 +122,17 @@ def _tables_in(value: Any, model: str) -> Any:
 
 
 def toon(rows: list[dict[str, Any]]) -> str:
-    """TOON-like tabular form: `[N]{a,b}:` then one comma-separated row per line."""
-    keys = list(rows[0])
-    lines = [f"[{len(rows)}]{{{','.join(keys)}}}:"]
-    for row in rows:
-        lines.append("  " + ",".join(_toon_cell(row[k]) for k in keys))
-    return "\n".join(lines)
-
-
-def _toon_cell(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return _dumps(value)
-    text = str(value)
-    if text == "" or any(c in text for c in ',"\n:') or text != text.strip():
-        return _dumps(text)
-    return text
+    """TOON tabular form (`[N]{a,b}:` then one row per line), json_compact's writer."""
+    return to_table(rows)
 
 
 def csv_table(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    keys = list(rows[0])
+    keys = table_keys(rows, min_rows=1) or list(rows[0])
     writer.writerow(keys)
     for row in rows:
-        writer.writerow(["" if row[k] is None else row[k] for k in keys])
+        writer.writerow(["" if row.get(k) is None else row[k] for k in keys])
     return buf.getvalue().rstrip("\n")
 
 

@@ -6,11 +6,12 @@
     llm = chat_model("local")                     # a ChatOpenAI served by tokenomy in process
     llm = chat_model("gpt-4o", base_url=PROXY)    # ... or through a running proxy
 
-`TokenomyMiddleware.wrap_model_call` compresses what changes between turns
-(tool outputs such as retrieved documents) against the latest user question,
-leaves the system prompt and the question byte-identical (prompt caches keep
-hitting), and sets `model_settings` (`reasoning_effort`) from the step's
-reasoning policy or the planner. `chat_model` is a `ChatOpenAI` whose httpx
+`TokenomyMiddleware.wrap_model_call` runs the engine's own codify, compress and
+plan stages (the ones the proxy runs) over the model request: tool outputs
+such as retrieved documents are compressed against the latest user question,
+the system prompt and the question stay byte-identical (prompt caches keep
+hitting), and the plan stage's knobs (`reasoning_effort`, ...) become
+`model_settings`. `chat_model` is a `ChatOpenAI` whose httpx
 transport is tokenomy's, so every call is attributed to the open
 `@tokenomy.step` and checked against its budget.
 """
@@ -18,18 +19,21 @@ transport is tokenomy's, so every call is attributed to the open
 from __future__ import annotations
 
 import asyncio
-import time
+import contextvars
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import BaseMessage, ToolMessage, convert_to_openai_messages
 from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
 
-from tokenomy.call import CompressOptions, Event
+from tokenomy.call import Call, CompressOptions, Event, TokenomyOptions
 from tokenomy.config import Settings, load_settings
+from tokenomy.engine import rewrite, rewrite_stages
 from tokenomy.sdk.client import Client
 from tokenomy.sdk.context import (
     CompressPolicy,
@@ -40,7 +44,6 @@ from tokenomy.sdk.context import (
 from tokenomy.sdk.runner import InProcessEngine
 from tokenomy.sdk.transport import IN_PROCESS_URL, TokenomyTransport
 
-Compressor = Callable[..., Any]  # tokenomy.compress's signature
 # OpenAI reasoning efforts the middleware sets as given; anything else is the planner's
 # vocabulary ("auto", "off", or a mode: direct, brief, consensus, deliberate).
 RAW_EFFORTS = ("minimal", "low", "medium", "high")
@@ -48,21 +51,26 @@ DEGRADED_EFFORT = "low"
 DEFAULT_RATIO = 2.0
 
 
-def default_compressor() -> Compressor | None:
-    """`tokenomy.compress` when the compressors are installed, else None (no compression)."""
-    try:
-        from tokenomy import compress
-    except ImportError:
-        return None
-    return compress
+class PlanDecision(BaseModel):
+    """What the engine's plan stage chose for one model call (from its event)."""
+
+    mode: str
+    difficulty: float | None = None
+    reason: str | None = None
+    applied: dict[str, Any] = {}
 
 
-def _planner() -> Callable[..., Any] | None:
+def _run(coro: Any) -> Any:
+    """Run the engine's stages from sync code, inside a running loop or not."""
     try:
-        from tokenomy.planners import select_mode
-    except ImportError:
-        return None
-    return select_mode
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # A loop runs in this thread (a sync agent call from async code): run the stages on a
+    # fresh loop in a worker, in the caller's context (the open step is a contextvar).
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(context.run, asyncio.run, coro).result()
 
 
 def _text(message: BaseMessage) -> str | None:
@@ -92,13 +100,14 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         compress: CompressPolicy = DEFAULT_RATIO,
         reasoning: str | None = "auto",
         min_tokens: int = 64,
-        compressor: Compressor | None = None,
+        settings: Settings | None = None,
     ) -> None:
         super().__init__()
         self.compress = compress_options(compress)
         self.reasoning = reasoning
         self.min_tokens = min_tokens
-        self.compressor = compressor or default_compressor()
+        # The engine's own stages, as the proxy runs them (settings: the proxy's config).
+        self._stages = rewrite_stages(settings or Settings(compression={"min_tokens": min_tokens}))
         # The latest compressions and planner decisions, newest last (bounded: agents run long).
         self.events: deque[Event] = deque(maxlen=256)
         self.decisions: deque[Any] = deque(maxlen=256)
@@ -117,8 +126,8 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> Any:
-        # Compression scores text with local models: keep it off the event loop.
-        return await handler(await asyncio.to_thread(self.rewrite, request))
+        # The stages score text in worker threads: the caller's loop is never blocked.
+        return await handler(await self.arewrite(request))
 
     # -- the work --------------------------------------------------------------------------
 
@@ -134,98 +143,62 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         return compress, reasoning, degrade
 
     def rewrite(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
+        return _run(self.arewrite(request))  # type: ignore[no-any-return]
+
+    async def arewrite(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
+        """The request after the engine's codify, compress and plan stages."""
         compress, reasoning, degrade = self.policy()
-        messages = self._compress(request, compress, degrade)
-        compressed = messages is not None
-        settings, instruction = self._plan(request, reasoning, degrade)
-        if instruction:
-            messages = _with_instruction(messages or request.messages, instruction)
-        if isinstance(request.model, TokenomyChatOpenAI) and (compressed or settings or
-                                                               instruction):
+        raw_effort = reasoning if reasoning in RAW_EFFORTS else None
+        messages = list(request.messages)
+        body = {"model": _model_name(request), "messages": convert_to_openai_messages(messages)}
+        if compress is not None and compress.enabled and compress.documents is None:
+            # Tool outputs are what this middleware compresses (retrieved documents,
+            # search results), wherever they sit in the history.
+            tools = [i for i, m in enumerate(messages) if isinstance(m, ToolMessage)]
+            compress = compress.model_copy(update={"documents": tools})
+        options = TokenomyOptions(compress=compress if compress is not None
+                                  else CompressOptions(enabled=False),
+                                  reasoning=None if raw_effort else reasoning, degrade=degrade)
+        call = await rewrite(Call(body=body, options=options), self._stages)
+        self.events.extend(e for e in call.events if e.stage == "compress" and e.saved)
+        changed = self._changed(messages, call.body["messages"])
+        settings = {k: v for k, v in call.body.items() if k not in ("model", "messages")}
+        if raw_effort:
+            settings["reasoning_effort"] = DEGRADED_EFFORT if degrade else raw_effort
+        plan = next((e for e in reversed(call.events) if e.stage == "plan"), None)
+        if plan is not None:
+            self.decisions.append(PlanDecision(mode=plan.detail.get("mode", ""),
+                                               difficulty=plan.detail.get("difficulty"),
+                                               reason=plan.detail.get("reason"),
+                                               applied=plan.detail.get("applied") or {}))
+        if "max_tokens" in request.model_settings:
+            settings.pop("max_tokens", None)  # never lower the caller's own cap
+        if isinstance(request.model, TokenomyChatOpenAI) and (changed or settings):
             # The model is tokenomy's own engine: it must not compress or plan again what
             # this middleware already did.
-            skip: dict[str, Any] = {}
-            if compressed:
-                skip["compress"] = {"enabled": False}
-            if settings or instruction:
-                skip["reasoning"] = "off"
             extra = dict(request.model_settings.get("extra_body") or {})
-            extra["tokenomy"] = {**(extra.get("tokenomy") or {}), **skip}
+            extra["tokenomy"] = {**(extra.get("tokenomy") or {}),
+                                 "compress": {"enabled": False}, "reasoning": "off"}
             settings = {**settings, "extra_body": extra}
         overrides: dict[str, Any] = {}
-        if messages is not None:
-            overrides["messages"] = messages
+        if changed is not None:
+            overrides["messages"] = changed
         if settings:
             overrides["model_settings"] = {**request.model_settings, **settings}
         return request.override(**overrides) if overrides else request
 
-    def _compress(self, request: ModelRequest[Any], options: CompressOptions | None,
-                  degrade: bool) -> list[Any] | None:
-        if options is None or not options.enabled or self.compressor is None:
-            return None
-        query = next((_text(m) for m in reversed(request.messages)
-                      if isinstance(m, HumanMessage) and _text(m)), None)
-        ratio = options.target_ratio or DEFAULT_RATIO
-        if degrade:
-            ratio *= 2  # a spent step budget with on_budget="degrade": compress harder
-        model = _model_name(request)
-        changed = False
-        out: list[Any] = []
-        for message in request.messages:
-            text = _text(message)
-            if not isinstance(message, ToolMessage) or not text:
-                out.append(message)
-                continue
-            started = time.perf_counter()
-            result = self.compressor(text, query=query, target_ratio=ratio,
-                                     target_tokens=options.target_tokens, model=model,
-                                     method=options.method, min_tokens=self.min_tokens)
-            if result.original_tokens < self.min_tokens or result.text == text:
-                out.append(message)
-                continue
-            self.events.append(Event(
-                stage="langchain", technique=getattr(result, "method", None),
-                tokens_before=result.original_tokens, tokens_after=result.compressed_tokens,
-                ms=round((time.perf_counter() - started) * 1000, 3),
-                detail={"tool_call_id": message.tool_call_id, "degrade": degrade},
-            ))
-            out.append(message.model_copy(update={"content": result.text}))
-            changed = True
+    @staticmethod
+    def _changed(messages: list[BaseMessage],
+                 sent: list[dict[str, Any]]) -> list[BaseMessage] | None:
+        """The LangChain messages with the engine's text edits applied (None: no edit)."""
+        out, changed = list(messages), False
+        for index, (message, wire) in enumerate(zip(messages, sent, strict=False)):
+            content = wire.get("content")
+            if isinstance(content, str) and isinstance(message.content, str) \
+                    and content != message.content:
+                out[index] = message.model_copy(update={"content": content})
+                changed = True
         return out if changed else None
-
-    def _plan(self, request: ModelRequest[Any], reasoning: str | None,
-              degrade: bool) -> tuple[dict[str, Any], str | None]:
-        """model_settings for the reasoning policy, and an instruction for the last user turn."""
-        if reasoning in RAW_EFFORTS:  # an OpenAI effort, set as given
-            return {"reasoning_effort": "low" if degrade else reasoning}, None
-        if reasoning is None or reasoning == "off":
-            return {}, None
-        planner = _planner()
-        if planner is None:
-            return ({"reasoning_effort": DEGRADED_EFFORT} if degrade else {}), None
-        from langchain_core.messages import convert_to_openai_messages
-
-        system = [request.system_message] if request.system_message is not None else []
-        messages = convert_to_openai_messages([*system, *request.messages])
-        decision = planner(messages, model=_model_name(request), requested=reasoning,
-                           degrade=degrade)
-        self.decisions.append(decision)
-        settings = dict(decision.params.body)
-        if decision.params.max_tokens and "max_tokens" not in request.model_settings:
-            settings["max_tokens"] = decision.params.max_tokens
-        return settings, decision.params.instruction
-
-
-def _with_instruction(messages: list[Any], instruction: str) -> list[Any]:
-    """Append the planner's instruction to the last user turn (string content only)."""
-    out = list(messages)
-    for index in range(len(out) - 1, -1, -1):
-        message = out[index]
-        if isinstance(message, HumanMessage) and isinstance(message.content, str):
-            out[index] = message.model_copy(
-                update={"content": f"{message.content}\n\n{instruction}"})
-            break
-    return out
 
 
 class TokenomyChatOpenAI(ChatOpenAI):

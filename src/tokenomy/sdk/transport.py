@@ -26,7 +26,7 @@ from tokenomy.identify import api_key_from_headers
 from tokenomy.sdk.context import CallTicket
 from tokenomy.sdk.dispatch import ORIGINAL_HEADER, SENT_HEADER, StreamTap, attach_step, settle
 from tokenomy.sdk.runner import InProcessEngine, Outcome
-from tokenomy.upstreams.sse import DONE, encode_chunk, encode_error
+from tokenomy.upstreams.sse import DONE, Decoder, SSEvent, encode, encode_chunk, encode_error
 
 IN_PROCESS_URL = "http://tokenomy.in-process/v1"
 JSON_HEADERS = {"content-type": "application/json"}
@@ -95,33 +95,17 @@ class _AsyncSSE(httpx.AsyncByteStream):
             await aclose()
 
 
-class _SSEReader:
-    """Split proxy SSE bytes into chunk dicts (and pass anything odd through as-is)."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buffer += data
-        *events, self._buffer = self._buffer.split(b"\n\n")
-        return [event + b"\n\n" for event in events]
-
-    def rest(self) -> bytes:
-        rest, self._buffer = self._buffer, b""
-        return rest
-
-
-def _retap(event: bytes, tap: StreamTap) -> bytes | None:
-    """One SSE event from the proxy, after the tap saw it (None: hide it)."""
-    line = event.strip()
-    if not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
-        return event
+def _retap(event: SSEvent, tap: StreamTap) -> bytes | None:
+    """One SSE event from the proxy, re-encoded after the tap saw it (None: hide it)."""
+    data = event.data.strip()
+    if event.event is not None or data == "[DONE]":
+        return encode(event.data, event.event)
     try:
-        chunk = orjson.loads(line[5:].strip())
+        chunk = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return event
+        return encode(event.data)
     if not isinstance(chunk, dict) or ("choices" not in chunk and "usage" not in chunk):
-        return event
+        return encode(event.data)
     out = tap.see(chunk)
     return None if out is None else encode_chunk(out)
 
@@ -251,15 +235,17 @@ class _SyncTapped(httpx.SyncByteStream):
         self.response, self.tap = response, tap
 
     def __iter__(self) -> Iterator[bytes]:
-        reader = _SSEReader()
+        decoder = Decoder()
         try:
             for data in self.response.iter_raw():
-                for event in reader.feed(data):
+                for event in decoder.feed(data):
                     out = _retap(event, self.tap)
                     if out is not None:
                         yield out
-            if rest := reader.rest():
-                yield rest
+            for event in decoder.close():
+                out = _retap(event, self.tap)
+                if out is not None:
+                    yield out
         finally:
             self.tap.end()
 
@@ -272,15 +258,17 @@ class _AsyncTapped(httpx.AsyncByteStream):
         self.response, self.tap = response, tap
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        reader = _SSEReader()
+        decoder = Decoder()
         try:
             async for data in self.response.aiter_raw():
-                for event in reader.feed(data):
+                for event in decoder.feed(data):
                     out = _retap(event, self.tap)
                     if out is not None:
                         yield out
-            if rest := reader.rest():
-                yield rest
+            for event in decoder.close():
+                out = _retap(event, self.tap)
+                if out is not None:
+                    yield out
         finally:
             self.tap.end()
 

@@ -21,7 +21,8 @@ from tokenomy.config import Settings, load_settings
 from tokenomy.engine import Engine
 from tokenomy.errors import TokenomyError
 from tokenomy.server.chat import ChatEndpoint, error_headers
-from tokenomy.server.openapi import CHAT_REQUEST_SCHEMA
+from tokenomy.plugins import compressor_methods
+from tokenomy.server.openapi import chat_request_schema
 
 log = logging.getLogger("tokenomy.server")
 
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                               type="invalid_request_error", code=code)
         return error_response(error)
 
-    @app.post(CHAT_PATH, openapi_extra=CHAT_REQUEST_SCHEMA,
+    @app.post(CHAT_PATH, openapi_extra=chat_request_schema(compressor_methods()),
               summary="Create a chat completion (OpenAI-compatible, streaming too)")
     async def chat_completions(request: Request) -> Response:
         # Reached only when the app is mounted under another path; see ProxyApp.

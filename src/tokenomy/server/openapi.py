@@ -1,4 +1,8 @@
-"""The request schema the OpenAPI document advertises (the handler reads raw JSON)."""
+"""The request schemas the OpenAPI document advertises (the handlers read raw JSON).
+
+The `tokenomy` options schema is built from the plugin registry, so a plugin's
+compressor shows up as a valid `method` without editing this file.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,38 @@ _MESSAGE: dict[str, Any] = {
     },
 }
 
-CHAT_REQUEST: dict[str, Any] = {
+def options_schema(methods: list[str]) -> dict[str, Any]:
+    """The `tokenomy` field (and `x-tokenomy-options` header) as JSON Schema."""
+    return {
+        "type": "object",
+        "description": "Per-request tokenomy options; never forwarded to the backend.",
+        "properties": {
+            "compress": {"type": "object", "properties": {
+                "enabled": {"type": "boolean"},
+                "target_ratio": {"type": "number", "exclusiveMinimum": 1, "maximum": 100},
+                "target_tokens": {"type": "integer", "minimum": 1},
+                "method": {"type": "string", "enum": methods},
+            }},
+            "reasoning": {"type": "string"},
+            "step": {"type": "string", "maxLength": 256},
+            "team": {"type": "string", "maxLength": 128},
+            "user": {"type": "string", "maxLength": 256},
+            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+
+
+def chat_request_schema(methods: list[str]) -> dict[str, Any]:
+    schema = dict(_CHAT_REQUEST)
+    schema["properties"] = {**_CHAT_REQUEST["properties"], "tokenomy": options_schema(methods)}
+    return {
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": schema}}},
+        "responses": ERROR_RESPONSES,
+    }
+
+
+_CHAT_REQUEST: dict[str, Any] = {
     "type": "object",
     "required": ["model", "messages"],
     "properties": {
@@ -42,33 +77,15 @@ CHAT_REQUEST: dict[str, Any] = {
         "tool_choice": {},
         "response_format": {"type": "object"},
         "reasoning_effort": {"type": "string"},
-        "tokenomy": {
-            "type": "object",
-            "description": "Per-request tokenomy options; never forwarded to the backend.",
-            "properties": {
-                "compress": {"type": "object", "properties": {
-                    "target_ratio": {"type": "number", "exclusiveMinimum": 1, "maximum": 100},
-                    "target_tokens": {"type": "integer", "minimum": 1},
-                    "method": {"type": "string", "enum": ["auto", "lossless", "extractive",
-                                                          "tokens", "code", "history"]},
-                }},
-                "reasoning": {"type": "string"},
-                "step": {"type": "string"},
-                "team": {"type": "string"},
-            },
-        },
     },
 }
 
-CHAT_REQUEST_SCHEMA: dict[str, Any] = {
-    "requestBody": {"required": True,
-                    "content": {"application/json": {"schema": CHAT_REQUEST}}},
-    "responses": {
+ERROR_RESPONSES: dict[str, Any] = {
         "400": {"description": "invalid request"},
         "404": {"description": "unknown model"},
         "413": {"description": "request too large"},
         "429": {"description": "budget exceeded or upstream rate limit"},
+        "503": {"description": "ledger unavailable"},
         "502": {"description": "upstream failed"},
         "504": {"description": "upstream timed out"},
-    },
 }

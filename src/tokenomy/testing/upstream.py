@@ -29,6 +29,8 @@ from typing import Any
 
 import orjson
 
+from tokenomy.upstreams.sse import DONE, encode_chunk
+
 Scope = dict[str, Any]
 
 _state: dict[str, Any] = {"last": None, "count": 0, "by_model": {}}
@@ -197,7 +199,7 @@ async def _stream(send: Any, body: dict[str, Any], model: str, ident: str, creat
                                       "finish_reason": finish_reason}]}
         if include_usage:
             chunk["usage"] = None
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return encode_chunk(chunk)
 
     frames = [frame({"role": "assistant", "content": "" if content is not None else None})]
     if tool_calls:
@@ -213,8 +215,8 @@ async def _stream(send: Any, body: dict[str, Any], model: str, ident: str, creat
             frames.append(frame({"content": word if index == 0 else " " + word}))
     frames.append(frame({}, finish))
     if include_usage:
-        frames.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
-    frames.append(b"data: [DONE]\n\n")
+        frames.append(encode_chunk({**base, "choices": [], "usage": usage}))
+    frames.append(DONE)
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/event-stream"),
                             (b"cache-control", b"no-cache")]})

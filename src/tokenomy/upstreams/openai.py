@@ -24,7 +24,7 @@ from tokenomy.errors import BadRequest, TokenomyError, UpstreamError, UpstreamTi
 from tokenomy.transcript import OPENAI_CHAT, WireProtocol
 from tokenomy.upstreams.base import speaks
 from tokenomy.upstreams.retry import RETRYABLE_STATUS, backoff, retry_after_seconds
-from tokenomy.upstreams.sse import parse_sse
+from tokenomy.upstreams.sse import chat_chunks, events
 
 # After `[DONE]` the rest of the body (the chunked terminator) is read so the
 # connection goes back to the pool; a backend that keeps it open longer loses it.
@@ -65,20 +65,6 @@ def status_error(backend: str, status: int, headers: Mapping[str, str],
     if status == 504:
         return UpstreamTimeout(f"backend '{backend}' timed out (504): {message}")
     return UpstreamError(f"backend '{backend}' failed with {status}: {message}")
-
-
-async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
-    """The body as text lines, however the backend splits its writes (no line limit)."""
-    pending = b""
-    async for data in response.content.iter_any():
-        pending += data
-        if b"\n" not in data:
-            continue
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line.rstrip(b"\r").decode("utf-8", "replace")
-    if pending:
-        yield pending.rstrip(b"\r").decode("utf-8", "replace")
 
 
 SPOKEN = frozenset({"openai.chat"})
@@ -221,7 +207,7 @@ class OpenAICompatible:
         clean = False
         try:
             with self._reading(timed_out="stalled mid-stream", broke="stream"):
-                async for chunk in parse_sse(_lines(response), self.name):
+                async for chunk in chat_chunks(events(response.content.iter_any()), self.name):
                     yield chunk
             clean = True
         finally:

@@ -1,8 +1,16 @@
-"""Server-sent events: reading OpenAI-style `data:` lines and writing them."""
+"""Server-sent events: the one encoder and incremental decoder (upstreams, server, SDK, tests).
+
+The decoder follows the WHATWG event-stream rules that matter for LLM APIs:
+lines end in LF, CRLF or CR (a CRLF split across two reads is still one line
+end); `data:` lines of one event are joined with LF; `event:` names the event
+(Anthropic's `message_start`, OpenAI Responses' `response.created`); lines
+starting with `:` are comments (keep-alives); a blank line ends an event.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -10,6 +18,29 @@ import orjson
 from tokenomy.errors import TokenomyError, UpstreamError
 
 DONE = b"data: [DONE]\n\n"
+
+
+@dataclass(frozen=True)
+class SSEvent:
+    data: str
+    event: str | None = None
+    id: str | None = None
+
+    def json(self) -> Any:
+        return orjson.loads(self.data)
+
+
+def encode(data: Any, event: str | None = None) -> bytes:
+    """One event; `data` is JSON-encoded unless it is already str or bytes."""
+    if isinstance(data, bytes):
+        payload = data
+    elif isinstance(data, str):
+        payload = data.encode()
+    else:
+        payload = orjson.dumps(data)
+    head = b"event: " + event.encode() + b"\n" if event else b""
+    lines = payload.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    return head + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
 
 
 def encode_chunk(chunk: dict[str, Any]) -> bytes:
@@ -20,13 +51,90 @@ def encode_error(error: TokenomyError) -> bytes:
     return b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"
 
 
-async def parse_sse(lines: AsyncIterator[str], backend: str) -> AsyncIterator[dict[str, Any]]:
-    """Yield chunk dicts until `[DONE]`; a stream cut short or garbled raises UpstreamError."""
+class Decoder:
+    """Feed bytes as they arrive; get the events they complete."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+
+    def feed(self, chunk: bytes) -> list[SSEvent]:
+        self._buffer += chunk
+        events: list[SSEvent] = []
+        while True:
+            cut = _line_end(self._buffer)
+            if cut is None:
+                break
+            end, after = cut
+            line = self._buffer[:end].decode("utf-8", "replace")
+            self._buffer = self._buffer[after:]
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def close(self) -> list[SSEvent]:
+        """At the end of the stream: the last event, even without its blank line."""
+        events = []
+        if self._buffer:
+            line, self._buffer = self._buffer.decode("utf-8", "replace"), b""
+            found = self._line(line.rstrip("\r"))
+            if found is not None:
+                events.append(found)
+        found = self._line("")
+        if found is not None:
+            events.append(found)
+        return events
+
+    def _line(self, line: str) -> SSEvent | None:
+        if not line:
+            if not self._data and self._event is None:
+                return None
+            event = SSEvent("\n".join(self._data), self._event, self._id)
+            self._data, self._event = [], None
+            return event
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            self._id = value
+        return None
+
+
+def _line_end(buffer: bytes) -> tuple[int, int] | None:
+    """(end of the first line, start of the next), or None while the line is incomplete."""
+    lf, cr = buffer.find(b"\n"), buffer.find(b"\r")
+    if cr < 0 or (0 <= lf < cr):
+        return None if lf < 0 else (lf, lf + 1)
+    if cr + 1 == len(buffer):
+        return None  # a CR at the end of a read may be half of a CRLF
+    return (cr, cr + 2) if buffer[cr + 1 : cr + 2] == b"\n" else (cr, cr + 1)
+
+
+async def events(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEvent]:
+    decoder = Decoder()
+    async for chunk in chunks:
+        for event in decoder.feed(chunk):
+            yield event
+    for event in decoder.close():
+        yield event
+
+
+async def chat_chunks(stream: AsyncIterable[SSEvent],
+                      backend: str) -> AsyncIterator[dict[str, Any]]:
+    """OpenAI chat chunks until `[DONE]`; a stream cut short or garbled raises UpstreamError."""
     finished = False
-    async for line in lines:
-        if not line or line.startswith(":") or not line.startswith("data:"):
+    async for event in stream:
+        data = event.data.strip()
+        if not data:
             continue
-        data = line[5:].strip()
         if data == "[DONE]":
             return
         try:
@@ -39,7 +147,7 @@ async def parse_sse(lines: AsyncIterator[str], backend: str) -> AsyncIterator[di
             message = (chunk.get("error") or {}).get("message") or "unknown error"
             raise UpstreamError(f"backend '{backend}' failed mid-stream: {message}")
         for choice in chunk.get("choices") or ():
-            if choice.get("finish_reason"):
+            if isinstance(choice, dict) and choice.get("finish_reason"):
                 finished = True
         yield chunk
     if not finished:

@@ -1,7 +1,7 @@
-"""Pretty JSON data -> minified JSON, uniform arrays -> TOON-style tables.
+"""The one JSON compactor: minified JSON, uniform arrays as TOON-style tables.
 
-Kept small on purpose: it only serves the codify stage until a shared lossless
-JSON compressor exists (`tokenomy.compressors.lossless`). The table form is
+Both the lossless compressor (tool outputs, documents) and the codify stage
+(JSON pasted into prompts) write tables with these rules. The table form is
 the tabular array of TOON (Token-Oriented Object Notation):
 
     [3]{id,name,price}:
