@@ -36,11 +36,14 @@ browser:
 run: assets
 	$(BIN)/tokenomy serve
 
-test: assets browser
+test: assets browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff, the import layers of DESIGN.md (.importlinter), and mypy (strict on the core).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

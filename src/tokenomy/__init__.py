@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tokenomy.assets import configure_offline
-
-configure_offline()
-
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:

@@ -14,9 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tokenomy.config import tokenomy_home
 from tokenomy.errors import AssetsMissing
@@ -28,6 +31,46 @@ SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MINILM_NAME = "all-MiniLM-L6-v2"
 SMOLLM_NAME = "SmolLM2-135M-Instruct"
 COMPLETE_MARKER = ".tokenomy-complete"
+
+
+_ENV_LOCK = threading.Lock()
+
+
+@contextmanager
+def _scoped_env(name: str, value: str) -> Iterator[None]:
+    """Set one environment variable for the duration of a load, then put it back."""
+    with _ENV_LOCK:
+        old = os.environ.get(name)
+        os.environ[name] = value
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def tiktoken_encoding(name: str) -> Any:
+    """A tiktoken encoding read from the files bundled in litellm's wheel (never a download)."""
+    import tiktoken
+
+    cache = os.environ.get("TIKTOKEN_CACHE_DIR") or tiktoken_cache_dir()
+    if cache is None:
+        return tiktoken.get_encoding(name)
+    with _scoped_env("TIKTOKEN_CACHE_DIR", str(cache)):
+        return tiktoken.get_encoding(name)
+
+
+def import_litellm() -> Any:
+    """litellm, told to read its bundled cost map: at import it would otherwise fetch one."""
+    import sys
+
+    if "litellm" not in sys.modules:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    return litellm
 
 
 def _package_dir(module: str) -> Path | None:
@@ -47,7 +90,11 @@ def tiktoken_cache_dir() -> Path | None:
 
 
 def configure_offline() -> None:
-    """Point every library at local files before any of them is imported."""
+    """Point every library at local files before any of them is imported.
+
+    Only tokenomy's own processes call this (`tokenomy` commands, the test upstream):
+    importing tokenomy as a library never changes the host application's environment.
+    """
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

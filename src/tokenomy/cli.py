@@ -7,7 +7,10 @@ import sys
 import click
 
 from tokenomy import __version__
+from tokenomy.assets import configure_offline
 from tokenomy.errors import TokenomyError
+
+configure_offline()  # tokenomy's own process: every library reads local files only
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -147,8 +147,9 @@ class Interpreter:
         if isinstance(node, ast.BinOp):
             return binary[type(node.op)](await self.eval(node.left), await self.eval(node.right))
         if isinstance(node, ast.UnaryOp):
-            value = await self.eval(node.operand)
-            return {ast.Not: op.not_, ast.USub: op.neg, ast.UAdd: op.pos}[type(node.op)](value)
+            operand = await self.eval(node.operand)
+            unary: dict[type, Any] = {ast.Not: op.not_, ast.USub: op.neg, ast.UAdd: op.pos}
+            return unary[type(node.op)](operand)
         if isinstance(node, ast.BoolOp):
             value: Any = None
             for part in node.values:

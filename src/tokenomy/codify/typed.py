@@ -111,7 +111,7 @@ class Renderer:
         if isinstance(kind, list) and kind and not _is_object(schema) and all(
                 k in PRIMITIVES or k in ("object", "array") for k in kind):
             consumed.add("type")
-            return " | ".join(PRIMITIVES.get(k, k) for k in kind)
+            return " | ".join(str(PRIMITIVES.get(k, k)) for k in kind)
         if _is_object(schema) or (kind == "object" and isinstance(
                 schema.get("additionalProperties"), dict) and "properties" not in schema):
             return self.object_expr(schema, depth, consumed)

@@ -123,7 +123,7 @@ def _add_node(node: ast.stmt, lines: list[str], blocks: list[_Block], parent: in
         if body_line <= node.lineno - 1:  # one-line def: no smaller form
             blocks.append(_Block(start, end, full, None, parent=parent))
             return
-        indent = re.match(r"[ \t]*", lines[body_line]).group(0) or "    "
+        indent = _indent(lines[body_line])
         stub = "".join(lines[start:body_line]) + f"{indent}...\n"
         blocks.append(_Block(start, end, full, stub, parent=parent))
         return
@@ -133,7 +133,7 @@ def _add_node(node: ast.stmt, lines: list[str], blocks: list[_Block], parent: in
             blocks.append(_Block(start, end, full, None, parent=parent))
             return
         header = "".join(lines[start:body_line])
-        indent = re.match(r"[ \t]*", lines[body_line]).group(0) or "    "
+        indent = _indent(lines[body_line])
         index = len(blocks)
         # The header's stub adds `...` so a class whose members all vanish still parses.
         blocks.append(_Block(start, body_line, header, header + f"{indent}...\n", parent=None))
@@ -287,3 +287,8 @@ def _render(
         if parts and not parts[-1].endswith("\n"):
             parts[-1] += "\n"
     return "".join(parts).rstrip("\n") + "\n", spans
+
+
+def _indent(line: str) -> str:
+    """The line's leading whitespace (four spaces when it has none)."""
+    return line[: len(line) - len(line.lstrip(" \t"))] or "    "

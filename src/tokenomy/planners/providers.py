@@ -37,6 +37,7 @@ import re
 from functools import lru_cache
 from typing import Any, Literal
 
+from tokenomy.assets import import_litellm
 from tokenomy.planners.modes import Mode, ProviderParams
 
 log = logging.getLogger(__name__)
@@ -148,8 +149,7 @@ def family_of_model(model: str) -> str:
 
 def _litellm() -> Any | None:
     try:
-        import litellm
-
+        litellm = import_litellm()
         litellm.suppress_debug_info = True
         return litellm
     except Exception:  # pragma: no cover - litellm is a dependency
@@ -174,7 +174,7 @@ def supported_params(model: str) -> frozenset[str] | None:
         return None
     litellm = _litellm()
     with contextlib.suppress(Exception):
-        params = litellm.get_supported_openai_params(model=model)
+        params = litellm.get_supported_openai_params(model=model)  # type: ignore[union-attr]
         if params:
             return frozenset(params)
     return None

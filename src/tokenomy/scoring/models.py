@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from tokenomy.assets import configure_offline, minilm_path, require, smollm_path
+from tokenomy.assets import minilm_path, require, smollm_path
 from tokenomy.scoring.device import pick_device
 
 _lock = threading.Lock()
@@ -30,14 +30,15 @@ def load_small_lm(device: str | None = None) -> SmallLM:
     key = ("smollm", device)
     with _lock:
         if key not in _cache:
-            configure_offline()
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             path = str(require(smollm_path(), "SmolLM2-135M-Instruct"))
-            tokenizer = AutoTokenizer.from_pretrained(path)
+            # A local folder and local_files_only: nothing is looked up on a model hub.
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             dtype = torch.float16 if device.startswith("cuda") else torch.float32
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+            model = AutoModelForCausalLM.from_pretrained(  # type: ignore[arg-type]
+                path, dtype=dtype, local_files_only=True).to(device).eval()
             _cache[key] = SmallLM(model, tokenizer, device, threading.Lock())
         return _cache[key]
 
@@ -48,9 +49,8 @@ def load_embedder(device: str | None = None) -> Any:
     key = ("minilm", device)
     with _lock:
         if key not in _cache:
-            configure_offline()
             from sentence_transformers import SentenceTransformer
 
             path = str(require(minilm_path(), "all-MiniLM-L6-v2"))
-            _cache[key] = SentenceTransformer(path, device=device)
+            _cache[key] = SentenceTransformer(path, device=device, local_files_only=True)
         return _cache[key]

@@ -85,7 +85,7 @@ class SurprisalScorer:
             lead = max(0, start - self.overlap)
             window_ids = prefix + ids[lead:end]
             out.append(Window(tuple(window_ids), len(prefix) + (start - lead)))
-        return out, spans  # type: ignore[return-value]
+        return out, spans
 
     # -- scoring -------------------------------------------------------------------------
 

@@ -83,7 +83,7 @@ def _model_name(request: ModelRequest[Any]) -> str:
                or "gpt-4o")
 
 
-class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+class TokenomyMiddleware(AgentMiddleware):
     """Compress the model request's changing tail and pick the reasoning effort.
 
     compress: the default policy (a ratio, True/False, a dict or CompressOptions);
@@ -143,13 +143,13 @@ class TokenomyMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         return compress, reasoning, degrade
 
     def rewrite(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
-        return _run(self.arewrite(request))  # type: ignore[no-any-return]
+        return _run(self.arewrite(request))
 
     async def arewrite(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
         """The request after the engine's codify, compress and plan stages."""
         compress, reasoning, degrade = self.policy()
         raw_effort = reasoning if reasoning in RAW_EFFORTS else None
-        messages = list(request.messages)
+        messages: list[BaseMessage] = list(request.messages)
         body = {"model": _model_name(request), "messages": convert_to_openai_messages(messages)}
         if compress is not None and compress.enabled and compress.documents is None:
             # Tool outputs are what this middleware compresses (retrieved documents,

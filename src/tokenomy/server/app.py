@@ -20,8 +20,8 @@ from tokenomy import __version__
 from tokenomy.config import Settings, load_settings
 from tokenomy.engine import Engine
 from tokenomy.errors import TokenomyError
-from tokenomy.server.chat import ChatEndpoint, error_headers
 from tokenomy.plugins import compressor_methods
+from tokenomy.server.chat import ChatEndpoint, error_headers
 from tokenomy.server.openapi import chat_request_schema
 
 log = logging.getLogger("tokenomy.server")

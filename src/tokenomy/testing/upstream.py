@@ -14,8 +14,9 @@ the model name picks a fault.
     fault:cut           streams two chunks, then drops the connection
     fault:slow          streams with 20 ms between chunks
 
-GET /_last returns the last request body; GET /_stats the request counts;
-POST /_reset clears both.
+GET /_last returns the last request body, GET /_last_headers its headers (what a
+proxy sent: credentials included, to prove where they went); GET /_stats the
+request counts (every request, any path); POST /_reset clears them.
 
 Run: python -m tokenomy.testing.upstream --port 9100
 """
@@ -33,7 +34,8 @@ from tokenomy.upstreams.sse import DONE, encode_chunk
 
 Scope = dict[str, Any]
 
-_state: dict[str, Any] = {"last": None, "count": 0, "by_model": {}}
+_state: dict[str, Any] = {"last": None, "last_headers": None, "count": 0, "by_model": {},
+                         "requests": 0}
 _encoding: Any = None
 
 
@@ -133,12 +135,18 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
     path, method = scope["path"], scope["method"]
     if path == "/_last":
         return await _send_json(send, 200, _state["last"])
+    if path == "/_last_headers":
+        return await _send_json(send, 200, _state["last_headers"])
     if path == "/_stats":
         return await _send_json(send, 200, {"count": _state["count"],
-                                            "by_model": _state["by_model"]})
+                                            "by_model": _state["by_model"],
+                                            "requests": _state["requests"]})
     if path == "/_reset":
-        _state.update(last=None, count=0, by_model={})
+        _state.update(last=None, last_headers=None, count=0, by_model={}, requests=0)
         return await _send_json(send, 200, {"ok": True})
+    _state["requests"] += 1
+    _state["last_headers"] = {k.decode("latin-1"): v.decode("latin-1")
+                              for k, v in scope["headers"]}
     if path.endswith("/models"):
         return await _send_json(send, 200, {"object": "list", "data": [
             {"id": "echo-model", "object": "model", "created": 0, "owned_by": "test"}]})
@@ -175,13 +183,13 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     ident, created = "chatcmpl-test", int(time.time())
     if not body.get("stream"):
-        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        reply: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
         if tool_calls:
-            message["tool_calls"] = tool_calls
+            reply["tool_calls"] = tool_calls
         return await _send_json(send, 200, {
             "id": ident, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": "fp_test",
-            "choices": [{"index": 0, "message": message, "logprobs": None,
+            "choices": [{"index": 0, "message": reply, "logprobs": None,
                          "finish_reason": finish}],
             "usage": usage})
     await _stream(send, body, model, ident, created, content, tool_calls, finish, usage)

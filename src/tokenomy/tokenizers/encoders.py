@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from typing import Literal, Protocol
 
-from tokenomy.assets import anthropic_tokenizer_path, configure_offline, smollm_path
+from tokenomy.assets import anthropic_tokenizer_path, smollm_path, tiktoken_encoding
 
 Family = Literal["openai-o200k", "openai-cl100k", "anthropic", "local", "fallback"]
 
@@ -45,11 +45,8 @@ def family_of(model: str) -> Family:
 
 class TiktokenEncoder:
     def __init__(self, encoding_name: str, family: str):
-        configure_offline()
-        import tiktoken
-
         self.family = family
-        self._enc = tiktoken.get_encoding(encoding_name)
+        self._enc = tiktoken_encoding(encoding_name)
 
     def encode(self, text: str) -> list[int]:
         return self._enc.encode(text, disallowed_special=())

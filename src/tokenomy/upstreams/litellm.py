@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from tokenomy.assets import import_litellm
 from tokenomy.config import BackendSettings
 from tokenomy.errors import TokenomyError, UpstreamError, UpstreamTimeout
 from tokenomy.transcript import OPENAI_CHAT, WireProtocol
@@ -12,7 +13,7 @@ from tokenomy.upstreams.base import speaks
 
 
 def _translate(backend: str, exc: Exception) -> TokenomyError:
-    import litellm
+    litellm = import_litellm()
 
     text = str(getattr(exc, "message", "") or exc)[:300]
     if isinstance(exc, litellm.Timeout):
@@ -54,7 +55,7 @@ class LiteLLMBackend:
     async def complete(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
                        headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         speaks(self.name, protocol, SPOKEN)
-        import litellm
+        litellm = import_litellm()
 
         try:
             response = await litellm.acompletion(**self._params({**body, "stream": False}))
@@ -66,7 +67,7 @@ class LiteLLMBackend:
                           headers: Mapping[str, str] | None = None
                           ) -> AsyncIterator[dict[str, Any]]:
         speaks(self.name, protocol, SPOKEN)
-        import litellm
+        litellm = import_litellm()
 
         try:
             stream = await litellm.acompletion(**self._params({**body, "stream": True}))

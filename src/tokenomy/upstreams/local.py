@@ -59,7 +59,8 @@ class LocalModel:
                 f"the prompt has {input_ids.shape[1]} tokens; the local model's context is "
                 f"{context}", code="context_length_exceeded", param="messages",
             )
-        temperature = float(body.get("temperature") if body.get("temperature") is not None else 0)
+        raw_temperature = body.get("temperature")
+        temperature = float(raw_temperature) if isinstance(raw_temperature, int | float) else 0.0
         params: dict[str, Any] = {
             "input_ids": input_ids,
             "attention_mask": encoded["attention_mask"].to(lm.device),
