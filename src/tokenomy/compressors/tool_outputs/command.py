@@ -17,6 +17,7 @@ _HEREDOC = re.compile(r"<<-?\s*(['\"]?)(\w+)\1[^\n]*\n.*?\n[ \t]*\2[ \t]*$",
 _FD_DUP = re.compile(r"(?<![\w/])\d*>&\d+")
 _FD_REDIRECT = re.compile(r"(?<![\w/])\d+(>>?)")
 _SEPARATORS = {"&&", "||", ";", "&", "\n", ";;"}
+_PUNCTUATION = frozenset(";&|()<>\n")
 _WRAPPERS = {"sudo", "env", "time", "nice", "nohup", "exec", "command", "builtin"}
 _RUNNERS = {("uv", "run"), ("poetry", "run"), ("pipenv", "run"), ("pdm", "run"),
             ("hatch", "run"), ("conda", "run")}
@@ -146,6 +147,8 @@ def parse(command: str | None) -> Shell:
         if skip_next:
             skip_next = False
             continue
+        if token and set(token) <= _PUNCTUATION and ("\n" in token or ";" in token):
+            token = "\n"  # "\n\n", ";\n", "&&\n": the line ends a pipeline
         if token in _SEPARATORS or token == "|" or token == "|&":
             if words:
                 pipeline.append(Simple(words))

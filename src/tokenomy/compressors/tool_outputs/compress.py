@@ -15,7 +15,7 @@ from tokenomy.compressors.tool_outputs import fold, wrapper
 from tokenomy.compressors.tool_outputs.command import Shell, parse
 from tokenomy.compressors.tool_outputs.detect import Detected, detect
 from tokenomy.compressors.tool_outputs.diff import plan_diff
-from tokenomy.compressors.tool_outputs.generic import plan_generic
+from tokenomy.compressors.tool_outputs.generic import plan_generic, plan_large
 from tokenomy.compressors.tool_outputs.json_output import compact_json, parse_json
 from tokenomy.compressors.tool_outputs.marker import Locator
 from tokenomy.compressors.tool_outputs.plan import Plan, render
@@ -25,12 +25,16 @@ from tokenomy.compressors.tool_outputs.result import Elision, ToolOutputResult
 from tokenomy.compressors.tool_outputs.runs import plan_run
 from tokenomy.compressors.tool_outputs.search import git_status, grep_lines, ls_long, paths_list
 from tokenomy.compressors.tool_outputs.seen import SeenLines
-from tokenomy.tokenizers import count_text
+from tokenomy.tokenizers import count_text, get_encoder
 
 # Past this size an output gets only the line-local treatments (no structure
 # analysis), so a 1 MB dump costs tens of milliseconds, not seconds.
 MAX_STRUCTURED_CHARS = 200_000
-_MAX_JSON_CHARS = 2_000_000
+# Byte-pair encoding of one long unbroken piece (a minified bundle, base64) takes time
+# quadratic in its length; past this size a text is counted in pieces (a count that
+# can differ from the exact one by a token per piece).
+_EXACT_COUNT_CHARS = 200_000
+_PIECE_CHARS = 8_192
 
 
 def compress_tool_output(output: str, *, command: str | None, tool_name: str | None,
@@ -45,13 +49,13 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     holds are replaced by a marker saying they were shown before.
     """
     started = time.perf_counter()
-    before = count_text(output, model)
+    before = _count(output, model)
     parts = wrapper.split(output)
     shell = parse(command)
     bodies = [p for p in parts if p.body]
     main = max(bodies, key=lambda p: len(p.text)) if bodies else None
     main_lines = main.text.split("\n") if main else []
-    is_json = bool(main and len(main.text) <= _MAX_JSON_CHARS
+    is_json = bool(main and len(main.text) <= MAX_STRUCTURED_CHARS
                    and parse_json(main.text) is not None)
     detected = detect(main.text if main else "", main_lines, shell, tool_name, is_json)
 
@@ -71,16 +75,35 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     text = wrapper.join(parts)
     if text == output:
         return result(output, [], before)
-    after = count_text(text, model)
+    after = _count(text, model)
     if after >= before:
         return result(output, [], before)
     return result(text, elisions, after)
+
+
+def _count(text: str, model: str) -> int:
+    if len(text) <= _EXACT_COUNT_CHARS:
+        return count_text(text, model)
+    encoder = get_encoder(model)
+    pieces: list[str] = []
+    size = 0
+    total = 0
+    for line in text.split("\n"):
+        for start in range(0, max(len(line), 1), _PIECE_CHARS):
+            piece = line[start : start + _PIECE_CHARS]
+            pieces.append(piece)
+            size += len(piece) + 1
+            if size >= _PIECE_CHARS:
+                total += encoder.count("\n".join(pieces))
+                pieces, size = [], 0
+    return total + (encoder.count("\n".join(pieces)) if pieces else 0)
 
 
 def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: QueryItems,
                    model: str, command: str | None, elisions: list[Elision],
                    seen: SeenLines | None) -> str:
     body = part.text
+    items = items.within(body)
     lines = body.split("\n")
     locator = Locator(shell, part.position, body_lines=len(lines))
     if detected.kind == "json":
@@ -106,7 +129,7 @@ def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: 
 def _plan(lines: list[str], detected: Detected, items: QueryItems, command: str | None,
           position: wrapper.Position, chars: int) -> Plan | None:
     if chars > MAX_STRUCTURED_CHARS:
-        return plan_generic(lines, items)
+        return plan_large(lines, items)
     kind = detected.kind
     if kind == "read":
         return plan_read(lines, detected.source, items, command=command,

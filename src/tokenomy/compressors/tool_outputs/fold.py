@@ -15,7 +15,7 @@ import re
 from tokenomy.compressors.tool_outputs.plan import Plan
 from tokenomy.compressors.tool_outputs.query import QueryItems
 from tokenomy.compressors.tool_outputs.seen import SeenLines, key
-from tokenomy.compressors.tool_outputs.signals import is_error
+from tokenomy.compressors.tool_outputs.signals import is_error, is_warning
 
 # Look-alike runs shorter than this are a list the reader wants whole.
 SIMILAR_RUN = 8
@@ -105,12 +105,16 @@ def similar(plan: Plan, *, min_run: int = SIMILAR_RUN) -> None:
 
 
 def head_tail(plan: Plan, *, head: int = HEAD_LINES, tail: int = TAIL_LINES) -> None:
-    """A long output keeps its first `head` and last `tail` lines (and protected ones)."""
+    """A long output keeps its first `head` and last `tail` lines (and protected ones).
+
+    Everything between goes as plain lines, also what an earlier rule already dropped,
+    so the middle reads as one marker per stretch between protected lines.
+    """
     kept = [i for i in range(len(plan)) if plan.keep[i]]
     if len(kept) <= head + tail:
         return
-    for i in kept[head : len(kept) - tail]:
-        if not plan.protected[i] and not _near_protected(plan, i):
+    for i in range(kept[head], kept[len(kept) - tail]):
+        if not plan.protected[i] and not _near_protected(plan, i) and i not in plan.silent:
             plan.drop(i)
 
 
@@ -123,6 +127,8 @@ def protect(plan: Plan, query: QueryItems, *, errors: bool = True) -> None:
     for i, line in enumerate(plan.lines):
         if (errors and is_error(line)) or query.hit(line):
             plan.protect(i)
+        elif errors and is_warning(line):
+            plan.protect(i, soft=True)
 
 
 def long_lines(plan: Plan, *, limit: int = LONG_LINE) -> None:
@@ -145,6 +151,9 @@ def standard(plan: Plan) -> None:
 def seen_before(plan: Plan, seen: SeenLines, *, min_lines: int = SEEN_RUN) -> None:
     """Drop runs of lines the conversation already holds (short lines ride along)."""
     n = len(plan)
+    for i in plan.soft:  # a warning already shown verbatim need not be shown again
+        if plan.lines[i] in seen:
+            plan.protected[i] = False
     i = 0
     while i < n:
         if not (plan.keep[i] and plan.lines[i] in seen) or plan.protected[i]:

@@ -31,6 +31,7 @@ class Plan:
     shown: list[str] = field(default_factory=list)  # what a kept line is printed as
     why: list[str] = field(default_factory=list)  # reason of a dropped line
     silent: set[int] = field(default_factory=set)  # dropped without a marker of their own
+    soft: set[int] = field(default_factory=set)  # protected unless already shown (warnings)
     notes: dict[int, str] = field(default_factory=dict)  # a line printed after line i
     # line i keeps only (head, tail) characters
     cuts: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -47,7 +48,11 @@ class Plan:
     def __len__(self) -> int:
         return len(self.lines)
 
-    def protect(self, i: int) -> None:
+    def protect(self, i: int, *, soft: bool = False) -> None:
+        if soft and not self.protected[i]:
+            self.soft.add(i)
+        elif not soft:
+            self.soft.discard(i)
         self.protected[i] = True
         self.keep[i] = True
 

@@ -56,30 +56,33 @@ class QueryItems:
 
     items: frozenset[str]
     line_refs: dict[str, set[int]] = field(default_factory=dict)  # file basename -> line numbers
-    _by_word: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    # Each item filed under its longest word: a line can hold the item only if it holds
+    # that word. `within` narrows the index to the words of one output, so checking a
+    # line costs a few substring tests instead of splitting it into words.
+    _by_word: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        index: dict[str, list[str]] = defaultdict(list)
-        for item in sorted(self.items):
-            words = _WORD.findall(item)
-            if words:
-                index[max(words, key=len)].append(item)
-        self._by_word = dict(index)
+        if not self._by_word:
+            self._by_word = _index(self.items)
+
+    def within(self, text: str) -> QueryItems:
+        """The same items, indexed only by the words that occur in `text`."""
+        present = set(_WORD.findall(text)) & self._by_word.keys()
+        narrowed = {word: self._by_word[word] for word in sorted(present)}
+        return QueryItems(self.items, self.line_refs, narrowed or {"": ()})
 
     def hits(self, line: str) -> list[str]:
         """The query items `line` contains as whole tokens."""
         found: list[str] = []
-        for word in set(_WORD.findall(line)):
-            for item in self._by_word.get(word, ()):
-                if item == word or _contains(line, item):
-                    found.append(item)
+        for word, items in self._by_word.items():
+            if word and word in line:
+                found += [item for item in items if _contains(line, item)]
         return found
 
     def hit(self, line: str) -> bool:
-        for word in _WORD.findall(line):
-            for item in self._by_word.get(word, ()):
-                if item == word or _contains(line, item):
-                    return True
+        for word, items in self._by_word.items():
+            if word and word in line and any(_contains(line, item) for item in items):
+                return True
         return False
 
     def lines_for(self, path: str | None) -> set[int]:
@@ -89,8 +92,23 @@ class QueryItems:
         return self.line_refs.get(path.rsplit("/", 1)[-1], set())
 
 
+@lru_cache(maxsize=4096)
+def _index(items: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    index: dict[str, list[str]] = defaultdict(list)
+    for item in sorted(items):
+        words = _WORD.findall(item)
+        if words:
+            index[max(words, key=len)].append(item)
+    return {word: tuple(found) for word, found in index.items()}
+
+
+@lru_cache(maxsize=65536)
+def _item_pattern(item: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(item)}(?!\w)")
+
+
 def _contains(text: str, item: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(item)}(?!\w)", text) is not None
+    return _item_pattern(item).search(text) is not None
 
 
 @lru_cache(maxsize=8192)
@@ -130,14 +148,44 @@ def query_items(query: str, command: str | None = None,
     `cd` targets, the directories a grep searched); they are not what it is after.
     """
     items: set[str] = set()
-    for paragraph in query.split("\n\n"):
-        items |= _items(paragraph, kind="prose")
-    for span in _CODE_SPAN.findall(query):
-        items |= _items(span, kind="code")
+    refs: dict[str, set[int]] = defaultdict(set)
+    for block in _blocks(query):
+        block_items, block_refs = _block(block)
+        items |= block_items
+        for name, number in block_refs:
+            refs[name].add(number)
     if command:
         items |= _items(command, kind="command") - set(incidental)
-    refs: dict[str, set[int]] = defaultdict(set)
-    for text in (query, command or ""):
-        for path, number in _LINE_REF.findall(text):
-            refs[path.rsplit("/", 1)[-1]].add(int(number))
+        for name, number in _refs(command):
+            refs[name].add(number)
     return QueryItems(frozenset(items), dict(refs))
+
+
+def _blocks(query: str) -> list[str]:
+    """The query in paragraphs, a fenced code block never split: the task's paragraphs
+    repeat in every query, so each one's items are computed once (see `_block`)."""
+    blocks: list[str] = []
+    current: list[str] = []
+    fenced = False
+    for paragraph in query.split("\n\n"):
+        current.append(paragraph)
+        fenced ^= paragraph.count("```") % 2 == 1
+        if not fenced:
+            blocks.append("\n\n".join(current))
+            current = []
+    if current:
+        blocks.append("\n\n".join(current))
+    return blocks
+
+
+@lru_cache(maxsize=8192)
+def _block(block: str) -> tuple[frozenset[str], tuple[tuple[str, int], ...]]:
+    items = set(_items(block, kind="prose"))
+    for span in _CODE_SPAN.findall(block):
+        items |= _items(span, kind="code")
+    return frozenset(items), _refs(block)
+
+
+def _refs(text: str) -> tuple[tuple[str, int], ...]:
+    return tuple((path.rsplit("/", 1)[-1], int(number))
+                 for path, number in _LINE_REF.findall(text))

@@ -87,11 +87,13 @@ def plan_read(lines: list[str], source: ReadSource | None, query: QueryItems, *,
         first = source.first_line if source and head_offset_known else None
         numbers = [first + i if first is not None else None for i in range(len(lines))]
     plan = Plan(lines, numbers=numbers, paths=[path] * len(lines))
-    if sum(1 for c in contents if c.strip()) <= SCREENFUL:
-        return plan
-    if is_code(path, contents):
-        elide_bodies(plan, contents, query, path=path)
-    else:
-        fold.protect(plan, query, errors=False)
-        fold.standard(plan)
+    if sum(1 for c in contents if c.strip()) > SCREENFUL:
+        if is_code(path, contents):
+            elide_bodies(plan, contents, query, path=path)
+        else:
+            fold.protect(plan, query, errors=False)
+            fold.standard(plan)
+            return plan
+    fold.protect(plan, query, errors=False)
+    fold.long_lines(plan)  # minified or generated code: its ends say what it is
     return plan

@@ -164,7 +164,9 @@ def elide_bodies(plan: Plan, contents: list[str], query: QueryItems, *,
     for i in range(n):
         if not blank[i] and query.hit(contents[i]):
             plan.protect(i)
-            for k in range(max(0, i - CONTEXT), min(n, i + CONTEXT + 1)):
+            # Code around a named line explains it; prose (a docstring) does not need it.
+            context = 0 if in_string[i] else CONTEXT
+            for k in range(max(0, i - context), min(n, i + context + 1)):
                 keep[k] = True
         number = plan.numbers[i]
         if refs and number is not None and number in refs:
