@@ -131,7 +131,10 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
         first, last = i, j - 1
         path = plan.paths[first] if plan.paths[first] == plan.paths[last] else None
         recover = locator.recover(first, last, (plan.numbers[first], plan.numbers[last]), path)
-        indent = _INDENT.match(plan.lines[first]).group(0)  # type: ignore[union-attr]
+        # The marker sits at the indentation of the first non-blank line it replaces.
+        model = next((plan.lines[k] for k in range(first, j) if plan.lines[k].strip()),
+                     plan.lines[first])
+        indent = _INDENT.match(model).group(0)  # type: ignore[union-attr]
         out.append(marker(j - i, plan.why[i], recover, first, last, indent))
         elisions.append(Elision(first_line=offset + first + 1, last_line=offset + last + 1,
                                 lines=j - i, what=plan.why[i], recover=recover))

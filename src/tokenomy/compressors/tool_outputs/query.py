@@ -79,6 +79,16 @@ class QueryItems:
                 found += [item for item in items if _contains(line, item)]
         return found
 
+    def names(self, line: str) -> bool:
+        """Whether `line` names a query item, also as part of a snake_case name: a
+        definition line `class Rule_L031` is named by `L031`, `def test_reindl` by
+        `reindl`."""
+        for word, items in self._by_word.items():
+            if word and word in line and any(_part_pattern(item).search(line)
+                                             for item in items):
+                return True
+        return False
+
     def hit(self, line: str) -> bool:
         for word, items in self._by_word.items():
             if word and word in line and any(_contains(line, item) for item in items):
@@ -105,6 +115,11 @@ def _index(items: frozenset[str]) -> dict[str, tuple[str, ...]]:
 @lru_cache(maxsize=65536)
 def _item_pattern(item: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){re.escape(item)}(?!\w)")
+
+
+@lru_cache(maxsize=65536)
+def _part_pattern(item: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(item)}(?![A-Za-z0-9])")
 
 
 def _contains(text: str, item: str) -> bool:
@@ -135,6 +150,10 @@ def _items(text: str, *, kind: str) -> frozenset[str]:
         if (kind == "command" or _code_like(name)
                 or (kind == "code" and _CAPITALISED.fullmatch(name))):
             found.add(name)
+            # `irradiance.reindl` names `reindl` too: that is how its definition reads.
+            last = name.rsplit(".", 1)[-1]
+            if last != name and len(last) >= 4 and last.lower() not in _COMMON:
+                found.add(last)
     if kind == "code":
         found.update(f for f in _FRAME_FUNCTION.findall(text) if f.lower() not in _COMMON)
     return frozenset(found)

@@ -89,7 +89,8 @@ def plan_read(lines: list[str], source: ReadSource | None, query: QueryItems, *,
     plan = Plan(lines, numbers=numbers, paths=[path] * len(lines))
     if sum(1 for c in contents if c.strip()) > SCREENFUL:
         if is_code(path, contents):
-            elide_bodies(plan, contents, query, path=path)
+            first = next((x for x in numbers if x is not None), None)
+            elide_bodies(plan, contents, query, path=path, ranged=first is None or first > 1)
         else:
             fold.protect(plan, query, errors=False)
             fold.standard(plan)

@@ -46,7 +46,8 @@ def plan_run(lines: list[str], query: QueryItems) -> Plan:
         if _CARETS.match(line) and i > 0 and line.strip():
             plan.drop(i, "caret lines (^^^ under traceback code)", silent=True)
         elif _INSTALLER.match(line) and not plan.protected[i]:
-            plan.drop(i, "installer progress lines (Collecting, Downloading, Installing ...)")
+            plan.drop(i, "installer progress lines (Collecting, Downloading, Installing ...)",
+                      silent=True)
         elif _PYTEST_TEST.match(line) or line.rstrip().endswith("%]"):
             plan.show(i, _PYTEST_PERCENT.sub("", line))
     library_frame_code(plan)

@@ -130,7 +130,7 @@ def _excerpts(plan: Plan, texts: list[str], query: QueryItems) -> None:
             for k in range(start, end):
                 if plan.protected[k]:
                     sub.protect(k - start)
-            elide_bodies(sub, texts[start:end], query, path=plan.paths[start])
+            elide_bodies(sub, texts[start:end], query, path=plan.paths[start], ranged=True)
             for k in range(start, end):
                 if not sub.keep[k - start]:
                     plan.drop(k)

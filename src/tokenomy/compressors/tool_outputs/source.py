@@ -4,10 +4,12 @@ Works on any indented language from the lines alone (no parser, so partial reads
 such as `sed -n 640,690p` work too):
 
 - kept: definition lines (decorators and multi-line signatures included), the
-  first line of each docstring, statements at module or class level, every line
-  that names a query item with two lines around it, the lines around a line number
-  the query points at (a traceback frame), and the whole body of a definition the
-  query names;
+  first line of each docstring, imports, statements at module or class level, every
+  line that names a query item (code lines with two lines around it), the lines
+  around a line number the query points at (a traceback frame), and whole: a
+  definition the query names, the definition a ranged read (`sed -n A,Bp`, grep
+  context) starts at, and the lines a ranged read starts with inside a definition
+  whose first line it did not print;
 - elided: bodies of the other definitions, long docstrings, and the continuation
   lines of long literals, each run replaced by a marker that re-reads it.
 """
@@ -15,6 +17,7 @@ such as `sed -n 640,690p` work too):
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 
 from tokenomy.compressors.tool_outputs.plan import Plan
 from tokenomy.compressors.tool_outputs.query import QueryItems
@@ -69,15 +72,22 @@ def _paren_delta(text: str) -> int:
 
 
 def elide_bodies(plan: Plan, contents: list[str], query: QueryItems, *,
-                 path: str | None = None) -> None:
-    """Mark what a code excerpt keeps; `contents` are the lines without number prefixes."""
+                 path: str | None = None, ranged: bool = False) -> None:
+    """Mark what a code excerpt keeps; `contents` are the lines without number prefixes.
+
+    `ranged`: the excerpt is a range the agent picked (`sed -n 793,890p`, grep context),
+    not a whole file; a definition the range starts at is the one it aimed at.
+    """
     n = len(contents)
     if n == 0:
         return
-    in_string = _string_lines(contents)
     blank = [not c.strip() for c in contents]
     indent = [_indent(c) for c in contents]
     stripped = [c.strip() for c in contents]
+    orphans = _orphans(stripped, indent, blank) if ranged else 0
+    # String state is only known from where the excerpt stops being an orphan (a range
+    # can start inside a docstring, and then its closing quotes would read as opening).
+    in_string = [False] * orphans + _string_lines(contents[orphans:])
     kind: list[str] = [""] * n  # "def" | "class" for definition lines
     signature_end = list(range(n))
     for i in range(n):
@@ -109,7 +119,6 @@ def elide_bodies(plan: Plan, contents: list[str], query: QueryItems, *,
         parent[i] = stack[-1] if stack else None
         stack.append(i)
 
-    base = min((indent[i] for i in range(n) if not blank[i] and not in_string[i]), default=0)
     in_def = [False] * n
     named = [False] * n  # inside a definition the query names: kept whole
     header_of: dict[int, int] = {}  # decorator and signature lines -> their definition line
@@ -121,20 +130,25 @@ def elide_bodies(plan: Plan, contents: list[str], query: QueryItems, *,
             for k in range(start, signature_end[i] + 1):
                 header_of.setdefault(k, i)
     names_cache: dict[int, bool] = {}
+    header_lines: dict[int, list[int]] = defaultdict(list)
+    for k, h in header_of.items():
+        header_lines[h].append(k)
+    aimed = _aimed_definition(kind, blank, header_of) if ranged else None
 
     def names_query(d: int) -> bool:
         if d not in names_cache:
-            names_cache[d] = any(query.hit(contents[k]) for k, h in header_of.items() if h == d)
+            names_cache[d] = d == aimed or any(query.names(contents[k])
+                                               for k in header_lines[d])
         return names_cache[d]
 
-    for i in range(n):
+    for i in range(orphans):
+        named[i] = True
+    for i in range(orphans, n):
         if blank[i] or in_string[i]:
             continue
         p = parent[i]
         if p is None:
-            # Before any visible header and deeper than the excerpt's base: the middle of a
-            # definition whose first line was not printed.
-            in_def[i] = i not in header_of and indent[i] > base
+            in_def[i] = False
             continue
         p = header_of.get(p, p)
         named[i] = named[p] or (kind[p] == "def" and names_query(p))
@@ -184,3 +198,38 @@ def elide_bodies(plan: Plan, contents: list[str], query: QueryItems, *,
         if not keep[i]:
             plan.drop(i)
 
+
+# A range that starts this close before a definition was aimed at it (a decorator or a
+# comment line or two of slack).
+_AIM_LINES = 3
+
+
+def _aimed_definition(kind: list[str], blank: list[bool],
+                      header_of: dict[int, int]) -> int | None:
+    """The definition a ranged read starts at, if it starts at (or just before) one."""
+    seen = 0
+    for i, k in enumerate(kind):
+        if blank[i]:
+            continue
+        if k == "def" or (i in header_of and kind[header_of[i]] == "def"):
+            return header_of.get(i, i)
+        seen += 1
+        if seen >= _AIM_LINES:
+            return None
+    return None
+
+
+def _orphans(stripped: list[str], indent: list[int], blank: list[bool]) -> int:
+    """How many leading lines of a range continue a definition whose first line was not
+    printed (`sed -n 500,600p` starting inside a method): up to the first definition at
+    most as indented as the range's first line. Which definition they belong to cannot
+    be told, and the agent started reading there on purpose, so they stay."""
+    first = next((i for i in range(len(stripped)) if not blank[i]), None)
+    if first is None or indent[first] == 0:
+        return 0
+    for i in range(first, len(stripped)):
+        if (not blank[i] and indent[i] <= indent[first]
+                and (_DEF.match(stripped[i]) or _CLASS.match(stripped[i])
+                     or _DECORATOR.match(stripped[i]))):
+            return i
+    return len(stripped)
