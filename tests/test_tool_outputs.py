@@ -170,6 +170,28 @@ def test_the_function_the_query_names_stays_whole_and_named_lines_stay():
     assert "    total += value * 3 + scale  # step 16, part 3" not in result.text
 
 
+def test_a_range_keeps_the_definition_it_starts_at_or_inside():
+    module = python_module()
+    start = module.index("def step_5(value: Any, scale: int = 5) -> int:")
+    # Starts at step_5: the agent aimed at it.
+    body = "\n".join(module[start : start + 90])
+    result = run(wrap(body), f"sed -n '{start + 1},{start + 90}p' src/report.py")
+    assert "\n".join(module[start : start + 16]) in result.text
+    assert "    total += value * 4 + scale  # step 7, part 4" not in result.text
+    # Starts inside step_5's body: those lines continue it and stay.
+    body = "\n".join(module[start + 6 : start + 96])
+    result = run(wrap(body), f"sed -n '{start + 7},{start + 96}p' src/report.py")
+    assert "\n".join(module[start + 6 : start + 16]) in result.text
+    assert "    total += value * 4 + scale  # step 7, part 4" not in result.text
+
+
+def test_a_dotted_query_name_names_the_definition():
+    module = python_module()
+    result = run(wrap("\n".join(module)), "cat src/report.py", TASK + " See report.step_12().")
+    start = module.index("def step_12(value: Any, scale: int = 12) -> int:")
+    assert "\n".join(module[start : start + 16]) in result.text
+
+
 def test_a_screenful_read_is_kept_whole():
     body = "\n".join(python_module(2, 10))  # under 50 lines
     result = run(wrap(body), "sed -n '1,45p' src/report.py", min_tokens=10)
@@ -210,7 +232,8 @@ def test_ls_la_keeps_names_and_sizes_only():
     for i in range(30):
         assert f"file_{i}.py  {1000 + i}" in result.text
     assert "rw-r--r--" not in result.text and "root root" not in result.text
-    assert "ls -l columns omitted" in result.text
+    assert "[ls -l columns (permissions, links, owner, group, date; directories end in /) " \
+           "omitted from 31 lines; re-run the command to see them]" in result.text
 
 
 # -- runs --
@@ -246,7 +269,10 @@ def test_pytest_failures_errors_and_summary_survive():
     for line in PYTEST_FAILURE.split("\n"):
         if line.startswith(("E ", ">", "FAILED", "tests/test_report.py:42")) or "failed" in line:
             assert line in result.text
-    assert "[ 12%]" not in result.text  # progress percentages go
+    assert "[ 12%]" not in result.text  # progress percentages go, with a note
+    assert re.search(r"\[progress percentages \(\[ 42%\]\) omitted from \d+ lines",
+                     result.text)
+    assert any(e.what.startswith("progress percentages") for e in result.elisions)
 
 
 TRACEBACK = "\n".join([

@@ -9,6 +9,7 @@ every later turn (prefix-stable, so provider caches keep hitting).
 
 from __future__ import annotations
 
+import re
 import time
 
 from tokenomy.compressors.tool_outputs import fold, wrapper
@@ -81,6 +82,15 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     return result(text, elisions, after)
 
 
+_PATHISH = re.compile(r"^\.?/?[\w.-]+(?:/[\w.-]+)*/?$")
+
+
+def _mostly_paths(lines: list[str]) -> bool:
+    nonblank = [line.strip() for line in lines if line.strip()]
+    return bool(nonblank) and sum(1 for line in nonblank if _PATHISH.match(line)) >= 0.8 * len(
+        nonblank)
+
+
 def _count(text: str, model: str) -> int:
     if len(text) <= _EXACT_COUNT_CHARS:
         return count_text(text, model)
@@ -143,6 +153,9 @@ def _plan(lines: list[str], detected: Detected, items: QueryItems, command: str 
         if detected.search == "grep":
             if grep_lines(plan, items, single_path=detected.single_path,
                           context=detected.context):
+                return plan
+            if _mostly_paths(lines):  # `grep -l`, Claude Code's Grep listing files
+                paths_list(plan, items)
                 return plan
             return plan_generic(lines, items)
         if detected.search == "ls" and ls_long(plan):

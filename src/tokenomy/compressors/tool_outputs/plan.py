@@ -32,7 +32,8 @@ class Plan:
     why: list[str] = field(default_factory=list)  # reason of a dropped line
     silent: set[int] = field(default_factory=set)  # dropped without a marker of their own
     soft: set[int] = field(default_factory=set)  # protected unless already shown (warnings)
-    notes: dict[int, str] = field(default_factory=dict)  # a line printed after line i
+    # Why a line is shown shorter; one note per reason at the end says what went.
+    shortened: dict[int, str] = field(default_factory=dict)
     # line i keeps only (head, tail) characters
     cuts: dict[int, tuple[int, int]] = field(default_factory=dict)
 
@@ -69,13 +70,15 @@ class Plan:
         for i in range(start, end):
             self.drop(i, why)
 
-    def show(self, i: int, text: str) -> None:
-        """Print line i in a shorter form (the same facts, e.g. ls -l without its columns)."""
+    def show(self, i: int, text: str, why: str | None = None) -> None:
+        """Print line i in another form: the same facts regrouped (`why` None), or a
+        shorter one without something (`why` says what, e.g. ls -l's columns)."""
         self.shown[i] = text
+        if why:
+            self.shortened[i] = why
 
     def changed(self) -> bool:
-        return (not all(self.keep) or self.shown != self.lines or bool(self.notes)
-                or bool(self.cuts))
+        return not all(self.keep) or self.shown != self.lines or bool(self.cuts)
 
     def settle(self, query: QueryItems) -> None:
         """A shorter form of a protected line must still hold all its query items.
@@ -121,8 +124,6 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
         if keep[i]:
             out.append(_cut(plan, i, locator, elisions, offset) if i in plan.cuts
                        else plan.shown[i])
-            if i in plan.notes:
-                out.append(plan.notes[i])
             i += 1
             continue
         j = i
@@ -139,10 +140,19 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
         elisions.append(Elision(first_line=offset + first + 1, last_line=offset + last + 1,
                                 lines=j - i, what=plan.why[i], recover=recover))
         i = j
+    how = "re-run the command" if locator.shell.text else "not recoverable"
+    reasons: dict[str, int] = {}
+    for i, why in plan.shortened.items():
+        if keep[i] and plan.shown[i] != plan.lines[i]:
+            reasons[why] = reasons.get(why, 0) + 1
+    for why, count in sorted(reasons.items()):
+        out.append(f"[{why} omitted from {count} lines; {how} to see them]")
+        elisions.append(Elision(first_line=offset + 1, last_line=offset + n, lines=0,
+                                what=f"{why} ({count} lines)",
+                                recover=locator.shell.text.strip() or None))
     silent = sorted(i for i in plan.silent if not keep[i])
     for why in sorted({plan.why[i] for i in silent}):
         group = [i for i in silent if plan.why[i] == why]
-        how = "re-run the command" if locator.shell.text else "not recoverable"
         out.append(f"[{len(group)} {why} omitted; {how} to see them]")
         elisions.append(Elision(first_line=offset + group[0] + 1,
                                 last_line=offset + group[-1] + 1, lines=len(group), what=why,

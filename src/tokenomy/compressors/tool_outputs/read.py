@@ -91,8 +91,8 @@ def plan_read(lines: list[str], source: ReadSource | None, query: QueryItems, *,
         if is_code(path, contents):
             first = next((x for x in numbers if x is not None), None)
             elide_bodies(plan, contents, query, path=path, ranged=first is None or first > 1)
-        else:
-            fold.protect(plan, query, errors=False)
+        else:  # prose, flat config, logs: a log's errors are a report, so they stay
+            fold.protect(plan, query)
             fold.standard(plan)
             return plan
     fold.protect(plan, query, errors=False)

@@ -49,7 +49,7 @@ def plan_run(lines: list[str], query: QueryItems) -> Plan:
             plan.drop(i, "installer progress lines (Collecting, Downloading, Installing ...)",
                       silent=True)
         elif _PYTEST_TEST.match(line) or line.rstrip().endswith("%]"):
-            plan.show(i, _PYTEST_PERCENT.sub("", line))
+            plan.show(i, _PYTEST_PERCENT.sub("", line), "progress percentages ([ 42%])")
     library_frame_code(plan)
     fold.standard(plan)
     return plan

@@ -47,16 +47,13 @@ def ls_long(plan: Plan) -> bool:
             continue
         hits += 1
         kind, size, name = m.group(1), m.group(2), m.group(4)
+        why = "ls -l columns (permissions, links, owner, group, date; directories end in /)"
         if kind == "d":
-            plan.show(i, f"{name}/")
+            plan.show(i, f"{name}/", why)
         elif kind == "l":
-            plan.show(i, name)
+            plan.show(i, name, why)
         else:
-            plan.show(i, f"{name}  {size}")
-    if hits:
-        last = max(i for i, line in enumerate(plan.lines) if _LS_LONG.match(line))
-        plan.notes[last] = ("[ls -l columns omitted: permissions, links, owner, group, date; "
-                            "directories end in /, files show their size]")
+            plan.show(i, f"{name}  {size}", why)
     return hits > 0
 
 
