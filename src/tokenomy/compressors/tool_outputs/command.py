@@ -122,8 +122,10 @@ def _strip_wrappers(argv: list[str]) -> list[str]:
             words = words[1:]
         elif len(words) > 1 and (head == "timeout" or (head, words[1]) in _RUNNERS):
             words = words[2:]
-        elif head in ("npx", "xargs"):
-            words = [w for w in words[1:] if not w.startswith("-")] or []
+        elif head in ("npx", "xargs"):  # their own options, then the command they run
+            words = words[1:]
+            while words and words[0].startswith("-"):
+                words = words[1:]
         else:
             break
     return words
