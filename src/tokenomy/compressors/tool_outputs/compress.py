@@ -1,0 +1,168 @@
+"""The entry point: what one new tool output becomes.
+
+`compress_tool_output` splits off the agent's wrapper, detects the kind, lets that
+kind plan line by line, renders the plan with recoverable markers, and returns the
+result only when it is shorter in the upstream model's tokens. Deterministic: the
+same inputs give the same bytes, which is what lets a memo send it identically at
+every later turn (prefix-stable, so provider caches keep hitting).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tokenomy.compressors.tool_outputs import fold, wrapper
+from tokenomy.compressors.tool_outputs.command import Shell, parse
+from tokenomy.compressors.tool_outputs.detect import Detected, detect
+from tokenomy.compressors.tool_outputs.diff import plan_diff
+from tokenomy.compressors.tool_outputs.generic import plan_generic, plan_large
+from tokenomy.compressors.tool_outputs.json_output import compact_json, parse_json
+from tokenomy.compressors.tool_outputs.marker import Locator
+from tokenomy.compressors.tool_outputs.plan import Plan, render
+from tokenomy.compressors.tool_outputs.query import QueryItems, query_items
+from tokenomy.compressors.tool_outputs.read import plan_read
+from tokenomy.compressors.tool_outputs.result import Elision, ToolOutputResult
+from tokenomy.compressors.tool_outputs.runs import plan_run
+from tokenomy.compressors.tool_outputs.search import git_status, grep_lines, ls_long, paths_list
+from tokenomy.compressors.tool_outputs.seen import SeenLines
+from tokenomy.tokenizers import count_text, get_encoder
+
+# Past this size an output gets only the line-local treatments (no structure
+# analysis), so a 1 MB dump costs tens of milliseconds, not seconds.
+MAX_STRUCTURED_CHARS = 200_000
+# Byte-pair encoding of one long unbroken piece (a minified bundle, base64) takes time
+# quadratic in its length; past this size a text is counted in pieces (a count that
+# can differ from the exact one by a token per piece).
+_EXACT_COUNT_CHARS = 200_000
+_PIECE_CHARS = 8_192
+
+
+def compress_tool_output(output: str, *, command: str | None, tool_name: str | None,
+                         query: str, model: str, min_tokens: int = 300,
+                         seen: SeenLines | None = None) -> ToolOutputResult:
+    """One tool output, compressed once: never longer, nothing hidden, deterministic.
+
+    `command` is the tool call that printed it (a shell command, or a short rendering
+    of a tool's arguments), `query` the task plus the agent's latest step, `model` the
+    upstream model whose tokens count. Outputs under `min_tokens` come back unchanged.
+    `seen` (optional): the lines of the conversation as already sent; runs of lines it
+    holds are replaced by a marker saying they were shown before.
+    """
+    started = time.perf_counter()
+    before = _count(output, model)
+    parts = wrapper.split(output)
+    shell = parse(command)
+    bodies = [p for p in parts if p.body]
+    main = max(bodies, key=lambda p: len(p.text)) if bodies else None
+    main_lines = main.text.split("\n") if main else []
+    is_json = bool(main and len(main.text) <= MAX_STRUCTURED_CHARS
+                   and parse_json(main.text) is not None)
+    detected = detect(main.text if main else "", main_lines, shell, tool_name, is_json)
+
+    def result(text: str, elisions: list[Elision], after: int) -> ToolOutputResult:
+        return ToolOutputResult(text=text, kind=detected.kind, tokens_before=before,
+                                tokens_after=after, elisions=elisions,
+                                ms=round((time.perf_counter() - started) * 1000, 3))
+
+    if before < min_tokens or not bodies:
+        return result(output, [], before)
+    items = query_items(query, command, shell.incidental)
+    elisions: list[Elision] = []
+    for part in parts:
+        if part.body and part.text:
+            part.text = _compress_body(part, detected, shell, items, model, command, elisions,
+                                       seen)
+    text = wrapper.join(parts)
+    if text == output:
+        return result(output, [], before)
+    after = _count(text, model)
+    if after >= before:
+        return result(output, [], before)
+    return result(text, elisions, after)
+
+
+_PATHISH = re.compile(r"^\.?/?[\w.-]+(?:/[\w.-]+)*/?$")
+
+
+def _mostly_paths(lines: list[str]) -> bool:
+    nonblank = [line.strip() for line in lines if line.strip()]
+    return bool(nonblank) and sum(1 for line in nonblank if _PATHISH.match(line)) >= 0.8 * len(
+        nonblank)
+
+
+def _count(text: str, model: str) -> int:
+    if len(text) <= _EXACT_COUNT_CHARS:
+        return count_text(text, model)
+    encoder = get_encoder(model)
+    pieces: list[str] = []
+    size = 0
+    total = 0
+    for line in text.split("\n"):
+        for start in range(0, max(len(line), 1), _PIECE_CHARS):
+            piece = line[start : start + _PIECE_CHARS]
+            pieces.append(piece)
+            size += len(piece) + 1
+            if size >= _PIECE_CHARS:
+                total += encoder.count("\n".join(pieces))
+                pieces, size = [], 0
+    return total + (encoder.count("\n".join(pieces)) if pieces else 0)
+
+
+def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: QueryItems,
+                   model: str, command: str | None, elisions: list[Elision],
+                   seen: SeenLines | None) -> str:
+    body = part.text
+    items = items.within(body)
+    lines = body.split("\n")
+    locator = Locator(shell, part.position, body_lines=len(lines))
+    if detected.kind == "json":
+        value = parse_json(body)
+        if value is not None:
+            recover = command.strip() if command and shell.simple else None
+            text, found = compact_json(body, value, items, model=model, recover=recover)
+            elisions.extend(found)
+            return text
+    plan = _plan(lines, detected, items, command, part.position, len(body))
+    if plan is not None and seen is not None:
+        fold.seen_before(plan, seen)
+    if plan is None or not plan.changed():
+        return body
+    plan.settle(items)
+    if detected.kind == "read" and detected.source and detected.source.path:
+        locator.path = detected.source.path
+    text, found = render(plan, locator)
+    elisions.extend(found)
+    return text
+
+
+def _plan(lines: list[str], detected: Detected, items: QueryItems, command: str | None,
+          position: wrapper.Position, chars: int) -> Plan | None:
+    if chars > MAX_STRUCTURED_CHARS:
+        return plan_large(lines, items)
+    kind = detected.kind
+    if kind == "read":
+        return plan_read(lines, detected.source, items, command=command,
+                         head_offset_known=position != "tail")
+    if kind == "diff":
+        return plan_diff(lines)
+    if kind == "run":
+        return plan_run(lines, items)
+    if kind == "search":
+        plan = Plan(lines)
+        if detected.search == "grep":
+            if grep_lines(plan, items, single_path=detected.single_path,
+                          context=detected.context):
+                return plan
+            if _mostly_paths(lines):  # `grep -l`, Claude Code's Grep listing files
+                paths_list(plan, items)
+                return plan
+            return plan_generic(lines, items)
+        if detected.search == "ls" and ls_long(plan):
+            return plan
+        if detected.search == "git-status":
+            git_status(plan)
+            return plan
+        paths_list(plan, items)
+        return plan
+    return plan_generic(lines, items)

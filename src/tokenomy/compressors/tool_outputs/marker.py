@@ -1,0 +1,56 @@
+"""The elision marker and the command that brings the removed lines back.
+
+A marker always says how many lines went, what they were, and the exact command
+that prints them again: `[... 140 lines omitted: sed -n 41,180p src/x.py]` when the
+file line numbers are certain, otherwise the tool call itself narrowed with
+`| sed -n a,bp` (the output lines it printed), so nothing is hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokenomy.compressors.tool_outputs.command import Shell
+from tokenomy.compressors.tool_outputs.wrapper import Position
+
+# Past this a command is a script (heredocs, long one-liners): naming the output
+# lines is clearer than repeating the whole script inside a marker.
+_MAX_COMMAND_CHARS = 160
+
+
+@dataclass
+class Locator:
+    """How to print lines of one output body again."""
+
+    shell: Shell
+    position: Position = "whole"
+    path: str | None = None  # the file whose line numbers the body's lines carry
+    body_lines: int = 0
+
+    def recover(self, first: int, last: int, numbers: tuple[int | None, int | None],
+                path: str | None = None) -> str | None:
+        """A command printing body lines first..last (0-based, inclusive) again.
+
+        `numbers` are those lines' file line numbers and `path` their file, when known.
+        """
+        a, b = numbers
+        path = path or self.path
+        if path and a is not None and b is not None:
+            return f"sed -n {a},{b}p {path}"
+        command = self.shell.text.strip()
+        if not command or len(command) > _MAX_COMMAND_CHARS or "\n" in command:
+            return None
+        if not self.shell.simple:
+            command = f"({command})"
+        if self.position == "tail":
+            from_end = self.body_lines - first
+            return f"{command} | tail -n {from_end} | head -n {last - first + 1}"
+        return f"{command} | sed -n {first + 1},{last + 1}p"
+
+
+def marker(count: int, what: str, recover: str | None, first: int, last: int,
+           indent: str = "") -> str:
+    if recover:
+        return f"{indent}[... {count} {what} omitted: {recover}]"
+    return (f"{indent}[... {count} {what} omitted (output lines {first + 1}-{last + 1}); "
+            f"re-run the command to see them]")

@@ -1,0 +1,71 @@
+"""Command and test runs: scripts, pytest, installers, builds.
+
+Errors, tracebacks (every frame's file and line, and the final exception), failures,
+warnings that name a file and the last lines always stay. What goes: Python 3.11's
+caret lines under traceback code (`^^^^^`, they only underline the line above),
+pytest's progress percentages, installer chatter (pip's Collecting/Downloading,
+apt's Get/Unpacking: the result line `Successfully installed ...` says it all),
+repeated lines, progress bars, and the middle of very long outputs.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tokenomy.compressors.tool_outputs import fold
+from tokenomy.compressors.tool_outputs.plan import Plan
+from tokenomy.compressors.tool_outputs.query import QueryItems
+
+_CARETS = re.compile(r"^\s*[\^~]+[\s\^~]*$")
+_FRAME = re.compile(r'^(\s*)File "([^"]+)", line \d+')
+# Frames in installed packages, the standard library or frozen modules: the code line
+# under them is library internals (the frame's file:line stays).
+_LIBRARY = re.compile(r"site-packages|dist-packages|^<frozen |/lib/python\d[\d.]*/(?!site-)|"
+                      r"^<string>$|/node_modules/")
+_PYTEST_PERCENT = re.compile(r"\s+\[\s*\d{1,3}%\]\s*$")
+_PYTEST_TEST = re.compile(r"^\S+::\S.*\b(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
+_INSTALLER = re.compile(
+    r"^\s*(?:Collecting|Downloading|Using cached|Obtaining|Requirement already satisfied|"
+    r"Preparing metadata|Getting requirements|Building wheels? for|Created wheel for|"
+    r"Stored in directory|Installing build dependencies|Checking if build backend|"
+    r"Building editable for|Installing backend dependencies|Attempting uninstall|"
+    r"Found existing installation|Uninstalling|Successfully uninstalled|Running setup\.py|"
+    r"Installing collected packages|Looking in indexes|Looking in links|Processing |"
+    r"Requirement already up-to-date|Resolved \d+ packages|Prepared \d+ packages|"
+    r"Audited \d+ packages|Get:\d+|Hit:\d+|Ign:\d+|Fetched |Reading package lists|"
+    r"Building dependency tree|Reading state information|Selecting previously unselected|"
+    r"Preparing to unpack|Unpacking |Setting up |Processing triggers|"
+    r"\(Reading database)"
+)
+
+
+def plan_run(lines: list[str], query: QueryItems) -> Plan:
+    plan = Plan(lines)
+    fold.protect(plan, query)
+    for i, line in enumerate(lines):
+        if _CARETS.match(line) and i > 0 and line.strip():
+            plan.drop(i, "caret lines (^^^ under traceback code)", silent=True)
+        elif _INSTALLER.match(line) and not plan.protected[i]:
+            plan.drop(i, "installer progress lines (Collecting, Downloading, Installing ...)",
+                      silent=True)
+        elif _PYTEST_TEST.match(line) or line.rstrip().endswith("%]"):
+            plan.show(i, _PYTEST_PERCENT.sub("", line), "progress percentages ([ 42%])")
+    library_frame_code(plan)
+    fold.standard(plan)
+    return plan
+
+
+def library_frame_code(plan: Plan) -> None:
+    """Under a library frame of a Python traceback, the echoed source line goes."""
+    lines = plan.lines
+    for i, line in enumerate(lines):
+        m = _FRAME.match(line)
+        if not m or not _LIBRARY.search(m.group(2)):
+            continue
+        indent = len(m.group(1))
+        j = i + 1
+        while j < len(lines) and lines[j].strip() and not _FRAME.match(lines[j]) and (
+                len(lines[j]) - len(lines[j].lstrip()) > indent):
+            plan.drop(j, "code lines of library traceback frames (their file:line stays)",
+                      silent=True)
+            j += 1

@@ -1,0 +1,50 @@
+"""Agent wrappers around a command's output, kept byte for byte; only the bodies compress.
+
+mini-swe-agent sends `<returncode>0</returncode>\\n<output>\\n...\\n</output>`, and
+for long outputs `<output_head>`, `<elided_chars>` and `<output_tail>`; Claude Code
+appends `<system-reminder>` blocks. Everything outside a body tag is kept as is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Position = Literal["whole", "head", "tail"]
+
+_BODY = re.compile(r"(<(output|output_head|output_tail)>\n?)(.*?)(\n?</\2>)", re.DOTALL)
+_REMINDER = re.compile(r"\n*<system-reminder>.*?</system-reminder>\s*$", re.DOTALL)
+
+
+@dataclass
+class Part:
+    text: str
+    body: bool  # False: wrapper text, never changed
+    position: Position = "whole"  # where the body sits in the command's full output
+
+
+def split(output: str) -> list[Part]:
+    """The output as wrapper and body parts; concatenating their texts gives `output` back."""
+    matches = list(_BODY.finditer(output))
+    if not matches:
+        reminder = _REMINDER.search(output)
+        if reminder and reminder.start() > 0:
+            return [Part(output[: reminder.start()], True),
+                    Part(output[reminder.start():], False)]
+        return [Part(output, True)]
+    parts: list[Part] = []
+    pos = 0
+    for m in matches:
+        parts.append(Part(output[pos : m.end(1)], False))
+        tag = m.group(2)
+        position: Position = "head" if tag == "output_head" else (
+            "tail" if tag == "output_tail" else "whole")
+        parts.append(Part(m.group(3), True, position))
+        pos = m.start(4)
+    parts.append(Part(output[pos:], False))
+    return [p for p in parts if p.text or p.body]
+
+
+def join(parts: list[Part]) -> str:
+    return "".join(p.text for p in parts)

@@ -1,0 +1,459 @@
+"""Tool-output compressors: kinds, recoverable markers, what must survive, safety.
+
+Real outputs come from the dev agent traces (`data/agent_traces.dev.jsonl.gz`, read
+with `benchmarks/agent_traces.py`); the synthetic ones are shaped like what pytest,
+pip, grep, ls, git and Claude Code's Read print.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
+from tokenomy.compressors.tool_outputs.command import parse, read_source
+from tokenomy.tokenizers import count_text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from agent_traces import content_text, load_runs
+
+MODEL = "deepseek-chat"
+TASK = "Fix the bug in the report module."
+SED = re.compile(r"\[\.\.\. (\d+) (.+?) omitted: sed -n (\d+),(\d+)p (\S+)\]")
+
+
+def wrap(body: str, code: int = 0) -> str:
+    """mini-swe-agent's wrapper around a command's output."""
+    return f"<returncode>{code}</returncode>\n<output>\n{body}\n</output>"
+
+
+def run(output: str, command: str | None, query: str = TASK, *, tool: str | None = "bash",
+        min_tokens: int = 50, seen: SeenLines | None = None):
+    return compress_tool_output(output, command=command, tool_name=tool, query=query,
+                                model=MODEL, min_tokens=min_tokens, seen=seen)
+
+
+def python_module(functions: int = 30, body: int = 12) -> list[str]:
+    """A plausible module: imports, a constant, functions with docstrings and bodies."""
+    lines = ['"""Reports."""', "", "import os", "from typing import Any", "", "LIMIT = 10", ""]
+    for f in range(functions):
+        lines += ["", f"def step_{f}(value: Any, scale: int = {f}) -> int:",
+                  f'    """Step {f} of the pipeline."""', "    total = 0"]
+        lines += [f"    total += value * {k} + scale  # step {f}, part {k}" for k in range(body)]
+        lines += ["    return total"]
+    return lines
+
+
+# -- kinds --
+
+
+@pytest.mark.parametrize(("command", "body", "tool", "kind"), [
+    ("cat src/report.py", "\n".join(python_module(3)), "bash", "read"),
+    ("cd /repo && sed -n '10,40p' src/report.py", "\n".join(python_module(3)), "bash", "read"),
+    ("cat -n src/report.py | sed -n '5,20p'", "     5\tx = 1", "bash", "read"),
+    (None, "     1→import os", "Read", "read"),
+    ("grep -rn 'step_1' src", "src/a.py:3:def step_1():\nsrc/b.py:9:    step_1()", "bash",
+     "search"),
+    ("ls -la", "total 8\n-rw-r--r-- 1 root root 12 May  6  2025 a.py", "bash", "search"),
+    ("git status", "On branch main\nnothing to commit", "bash", "search"),
+    ("cd /repo && python -m pytest tests -x 2>&1 | tail -50", "1 passed in 0.1s", "bash", "run"),
+    ("pip install -e .", "Successfully installed x-1.0", "bash", "run"),
+    ("echo 'select 1' | sqlfluff lint -", "Traceback (most recent call last):\nValueError: x",
+     "bash", "run"),
+    ("git diff", "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b", "bash", "diff"),
+    ("cat fix.patch", "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b", "bash", "diff"),
+    ("curl -s localhost/api", '{"items": [1, 2, 3]}', "bash", "json"),
+    ("python script.py | grep -v Warning", "result: 3", "bash", "run"),
+    ("make-believe --flag", "something happened", "bash", "generic"),
+])
+def test_kind_detection(command, body, tool, kind):
+    result = run(wrap(body), command, tool=tool, min_tokens=10**9)  # floor: only detect
+    assert result.kind == kind
+    assert result.text == wrap(body)
+
+
+def test_shell_parsing_finds_the_printing_program_and_the_first_line():
+    assert parse("cd /testbed && python -m pytest a.py -xvs 2>&1 | tail -50").program == "pytest"
+    assert parse("cat > t.py << 'EOF'\nprint('it''s')\nEOF\npython t.py").program == "python"
+    source = read_source(parse("cat pvlib/temperature.py | sed -n '590,620p'"))
+    assert source is not None and (source.path, source.first_line) == ("pvlib/temperature.py", 590)
+    source = read_source(parse("awk 'NR >= 927 && NR <= 970' ./astroid/x.py"))
+    assert source is not None and source.first_line == 927
+    # head -650 | tail -100 starts wherever the file's length says: not certain, so None.
+    source = read_source(parse("cat a.py | head -650 | tail -100"))
+    assert source is not None and source.first_line is None
+
+
+# -- file reads: line numbers and markers --
+
+
+def _expand(text: str, file_lines: list[str], path: str) -> tuple[list[str], int]:
+    """The output with every `sed -n A,Bp path` marker replaced by what that command
+    prints: equal to the original output when the markers name exactly what went."""
+    out: list[str] = []
+    markers = 0
+    for line in text.split("\n"):
+        m = SED.fullmatch(line.strip())
+        if m is None:
+            out.append(line)
+            continue
+        count, start, end = int(m.group(1)), int(m.group(3)), int(m.group(4))
+        assert m.group(5) == path and end - start + 1 == count
+        out += file_lines[start - 1 : end]
+        markers += 1
+    return out, markers
+
+
+def _contents(lines: list[str]) -> list[str]:
+    return [re.sub(r"^\s*\d+(\t|→)", "", line) for line in lines]
+
+
+def test_sed_read_keeps_printed_lines_verbatim_and_markers_name_the_file_range():
+    module = python_module()
+    first, last = 41, 300
+    body = "\n".join(module[first - 1 : last])
+    result = run(wrap(body), f"sed -n '{first},{last}p' src/report.py")
+    assert result.kind == "read"
+    assert result.tokens_after < result.tokens_before
+    text = result.text
+    kept = [line for line in text.split("\n") if not line.lstrip().startswith("[...")]
+    assert all(line in module for line in kept if line not in ("<output>", "</output>")
+               and not line.startswith("<returncode>"))
+    expanded, markers = _expand(text, module, "src/report.py")
+    assert markers > 0 and expanded == wrap(body).split("\n")
+    for e in result.elisions:
+        assert e.recover is not None
+        m = re.fullmatch(r"sed -n (\d+),(\d+)p src/report.py", e.recover)
+        assert m, e.recover
+        # The body's line e.first_line is the file's line first + e.first_line - 1.
+        assert int(m.group(1)) == first + e.first_line - 1
+        assert int(m.group(2)) == first + e.last_line - 1
+    # Definitions (the outline) stay; bodies go.
+    assert "def step_10(value: Any, scale: int = 10) -> int:" in text
+    assert '    """Step 10 of the pipeline."""' in text
+    assert "    total += value * 7 + scale  # step 10, part 7" not in text
+
+
+def test_cat_n_prefixes_stay_and_give_the_range():
+    module = python_module()
+    body = "\n".join(f"{i:>6}\t{line}" for i, line in enumerate(module, 1))
+    result = run(wrap(body), "cat -n src/report.py")
+    for line in result.text.split("\n"):
+        if re.match(r"^\s*\d+\t", line):
+            number, content = line.split("\t", 1)
+            assert module[int(number) - 1] == content
+    expanded, markers = _expand(result.text, module, "src/report.py")
+    assert markers > 0 and _contents(expanded) == _contents(wrap(body).split("\n"))
+
+
+def test_claude_code_read_format():
+    module = python_module()
+    body = "\n".join(f"{i:>6}→{line}" for i, line in enumerate(module, 1))
+    result = run(body, "Read(file_path='/repo/src/report.py')", tool="Read")
+    assert result.kind == "read"
+    expanded, markers = _expand(result.text, module, "/repo/src/report.py")
+    assert markers > 0 and _contents(expanded) == _contents(body.split("\n"))
+    assert "     9→def step_0(value: Any, scale: int = 0) -> int:" in result.text
+
+
+def test_the_function_the_query_names_stays_whole_and_named_lines_stay():
+    module = python_module()
+    body = "\n".join(module)
+    query = TASK + "\nTHOUGHT: step_17 returns the wrong total; let me read it."
+    result = run(wrap(body), "cat src/report.py", query)
+    start = module.index("def step_17(value: Any, scale: int = 17) -> int:")
+    assert "\n".join(module[start : start + 16]) in result.text
+    assert "    total += value * 3 + scale  # step 16, part 3" not in result.text
+
+
+def test_a_range_keeps_the_definition_it_starts_at_or_inside():
+    module = python_module()
+    start = module.index("def step_5(value: Any, scale: int = 5) -> int:")
+    # Starts at step_5: the agent aimed at it.
+    body = "\n".join(module[start : start + 90])
+    result = run(wrap(body), f"sed -n '{start + 1},{start + 90}p' src/report.py")
+    assert "\n".join(module[start : start + 16]) in result.text
+    assert "    total += value * 4 + scale  # step 7, part 4" not in result.text
+    # Starts inside step_5's body: those lines continue it and stay.
+    body = "\n".join(module[start + 6 : start + 96])
+    result = run(wrap(body), f"sed -n '{start + 7},{start + 96}p' src/report.py")
+    assert "\n".join(module[start + 6 : start + 16]) in result.text
+    assert "    total += value * 4 + scale  # step 7, part 4" not in result.text
+
+
+def test_a_dotted_query_name_names_the_definition():
+    module = python_module()
+    result = run(wrap("\n".join(module)), "cat src/report.py", TASK + " See report.step_12().")
+    start = module.index("def step_12(value: Any, scale: int = 12) -> int:")
+    assert "\n".join(module[start : start + 16]) in result.text
+
+
+def test_a_screenful_read_is_kept_whole():
+    body = "\n".join(python_module(2, 10))  # under 50 lines
+    result = run(wrap(body), "sed -n '1,45p' src/report.py", min_tokens=10)
+    assert result.text == wrap(body)
+
+
+# -- search --
+
+
+def test_grep_groups_paths_and_keeps_every_match():
+    matches = [f"src/pkg/module_{f}.py:{n}:    value = compute_total(x, {n})"
+               for f in range(4) for n in range(10, 60, 5)]
+    body = "\n".join(matches)
+    result = run(wrap(body), "grep -rn compute_total src")
+    assert result.kind == "search"
+    for f in range(4):
+        assert result.text.count(f"src/pkg/module_{f}.py") == 1
+    for line in matches:
+        number_and_text = line.split(":", 1)[1]
+        assert number_and_text in result.text
+    assert result.tokens_after < result.tokens_before
+
+
+def test_many_matches_keep_the_query_ones_and_say_how_to_see_the_rest():
+    matches = [f"lib/file_{n % 7}.py:{n}:    call_something({n})" for n in range(200)]
+    matches[123] = "lib/file_4.py:123:    special_handler(payload)"
+    result = run(wrap("\n".join(matches)), "grep -rn call lib",
+                 TASK + "\nLook at special_handler")
+    assert "special_handler(payload)" in result.text
+    assert "matches omitted: grep -rn call lib | sed -n" in result.text
+
+
+def test_ls_la_keeps_names_and_sizes_only():
+    entries = [f"-rw-r--r-- 1 root root {1000 + i} May  6  2025 file_{i}.py" for i in range(30)]
+    body = "total 144\ndrwxrwxrwx 8 root root 4096 May  6  2025 .git\n" + "\n".join(entries)
+    result = run(wrap(body), "ls -la")
+    assert ".git/" in result.text
+    for i in range(30):
+        assert f"file_{i}.py  {1000 + i}" in result.text
+    assert "rw-r--r--" not in result.text and "root root" not in result.text
+    assert "[ls -l columns (permissions, links, owner, group, date; directories end in /) " \
+           "omitted from 31 lines; re-run the command to see them]" in result.text
+
+
+# -- runs --
+
+
+PYTEST_FAILURE = "\n".join([
+    "============================= test session starts ==============================",
+    "platform linux -- Python 3.11.5, pytest-9.0.3, pluggy-1.6.0",
+    "collected 60 items",
+    "",
+    *[f"tests/test_report.py::test_case_{i} PASSED                     [{i + 1:>3}%]"
+      for i in range(58)],
+    "tests/test_report.py::test_totals FAILED                     [ 99%]",
+    "",
+    "=================================== FAILURES ===================================",
+    "_________________________________ test_totals __________________________________",
+    "",
+    "    def test_totals():",
+    ">       assert step_3(2) == 10",
+    "E       assert 9 == 10",
+    "E        +  where 9 = step_3(2)",
+    "",
+    "tests/test_report.py:42: AssertionError",
+    "=========================== short test summary info ============================",
+    "FAILED tests/test_report.py::test_totals - assert 9 == 10",
+    "========================= 1 failed, 58 passed in 0.40s =========================",
+])
+
+
+def test_pytest_failures_errors_and_summary_survive():
+    result = run(wrap(PYTEST_FAILURE, 1), "python -m pytest tests -v")
+    assert result.kind == "run"
+    for line in PYTEST_FAILURE.split("\n"):
+        if line.startswith(("E ", ">", "FAILED", "tests/test_report.py:42")) or "failed" in line:
+            assert line in result.text
+    assert "[ 12%]" not in result.text  # progress percentages go, with a note
+    assert re.search(r"\[progress percentages \(\[ 42%\]\) omitted from \d+ lines",
+                     result.text)
+    assert any(e.what.startswith("progress percentages") for e in result.elisions)
+
+
+TRACEBACK = "\n".join([
+    "Traceback (most recent call last):",
+    '  File "/repo/run.py", line 12, in <module>',
+    "    main()",
+    "    ^^^^^^",
+    '  File "/usr/lib/python3.11/site-packages/click/core.py", line 1485, in __call__',
+    "    return self.main(*args, **kwargs)",
+    "           ^^^^^^^^^^^^^^^^^^^^^^^^^^",
+    '  File "/repo/report.py", line 88, in main',
+    "    total = step_3(value)",
+    "            ^^^^^^^^^^^^^",
+    "ValueError: value must be positive",
+])
+
+
+def test_traceback_keeps_every_frame_and_the_exception():
+    body = "\n".join(f"debug: iteration {i} of the main loop is running now" for i in range(80))
+    result = run(wrap(body + "\n" + TRACEBACK, 1), "python run.py")
+    for line in TRACEBACK.split("\n"):
+        if "File" in line or "Error" in line or line.startswith("Traceback"):
+            assert line in result.text
+    assert "    total = step_3(value)" in result.text  # project frame code stays
+    assert "^^^^^^^^^^^^^" not in result.text
+    assert "caret lines" in result.text and "library traceback frames" in result.text
+
+
+def test_pip_noise_collapses_to_a_summary():
+    lines = ["Obtaining file:///repo"]
+    for name in ("click", "jinja2", "pyyaml", "pluggy", "pathspec", "toml", "tblib", "chardet"):
+        lines += [f"Collecting {name}>=1.0 (from pkg==0.1)",
+                  f"  Downloading {name}-1.2.3-py3-none-any.whl.metadata (2.6 kB)"]
+    lines += [f"Downloading {n}-1.2.3-py3-none-any.whl (108 kB)" for n in range(8)]
+    lines += ["Installing collected packages: click, jinja2, pyyaml",
+              "ERROR: pip's dependency resolver does not currently take into account conflicts",
+              "Successfully installed click-8.3.2 jinja2-3.1.6 pyyaml-6.0.3"]
+    result = run(wrap("\n".join(lines)), "pip install -e .")
+    assert "Successfully installed click-8.3.2 jinja2-3.1.6 pyyaml-6.0.3" in result.text
+    assert "ERROR: pip's dependency resolver" in result.text
+    assert "installer progress lines" in result.text
+    assert "Collecting click" not in result.text
+
+
+def test_repeated_lines_and_progress_fold():
+    body = "\n".join(["Starting"] + ["retrying connection to db:5432 ..."] * 30
+                     + [f"{p}%|{'#' * (p // 10)}| {p}/100" for p in range(0, 101, 5)] + ["done"])
+    result = run(wrap(body), "./deploy.sh")
+    assert result.text.count("retrying connection to db:5432 ...") == 1
+    assert "100%|##########| 100/100" in result.text
+    assert "50%|#####| 50/100" not in result.text
+
+
+# -- diffs --
+
+
+def test_diff_keeps_hunks_and_changes_with_limited_context():
+    old = [f"line {i} of the unchanged context in this file" for i in range(40)]
+    hunk = [f" {line}" for line in old[:18]] + ["-    return 1", "+    return 2"] + [
+        f" {line}" for line in old[18:]]
+    body = "\n".join(["diff --git a/x.py b/x.py", "index 1..2 100644", "--- a/x.py",
+                      "+++ b/x.py", "@@ -1,41 +1,41 @@ def f():", *hunk])
+    result = run(wrap(body), "git diff -U20 x.py")
+    assert result.kind == "diff"
+    for line in ("@@ -1,41 +1,41 @@ def f():", "-    return 1", "+    return 2", "+++ b/x.py"):
+        assert line in result.text
+    assert " line 17 of the unchanged context in this file" in result.text
+    assert " line 2 of the unchanged context in this file" not in result.text
+    assert "unchanged context lines omitted" in result.text
+
+
+# -- JSON --
+
+
+def test_json_is_compacted_valid_and_keeps_errors():
+    items = [{"id": i, "status": "ok", "latency_ms": 10 + i % 7} for i in range(60)]
+    items[37] = {"id": 37, "status": "error", "error": "timeout talking to db"}
+    body = json.dumps({"items": items}, indent=2)
+    result = run(body, "curl -s localhost/api/items")
+    assert result.kind == "json"
+    value = json.loads(result.text)
+    kept = [x for x in value["items"] if isinstance(x, dict)]
+    assert {"id": 37, "status": "error", "error": "timeout talking to db"} in kept
+    assert any(isinstance(x, str) and "items omitted" in x for x in value["items"])
+
+
+# -- safety --
+
+
+def test_below_the_floor_nothing_changes():
+    body = "\n".join(python_module(3))
+    result = run(wrap(body), "cat src/report.py", min_tokens=10**6)
+    assert result.text == wrap(body)
+    assert result.tokens_after == result.tokens_before
+    assert result.elisions == []
+
+
+def test_wrappers_are_kept_byte_for_byte():
+    head = "\n".join(python_module(20))
+    tail = "\n".join(python_module(20)[-200:])
+    output = ("<returncode>0</returncode>\n<warning>\nThe output was too long.\n</warning>"
+              f"<output_head>\n{head}\n</output_head>\n<elided_chars>\n9000 characters elided\n"
+              f"</elided_chars>\n<output_tail>\n{tail}\n</output_tail>")
+    result = run(output, "cat src/report.py")
+    assert result.text.startswith("<returncode>0</returncode>\n<warning>\nThe output was too "
+                                  "long.\n</warning><output_head>\n")
+    assert "\n</output_head>\n<elided_chars>\n9000 characters elided\n</elided_chars>\n" \
+           "<output_tail>\n" in result.text
+    assert result.text.endswith("\n</output_tail>")
+    assert result.tokens_after < result.tokens_before
+
+
+def _trace_outputs(limit_runs: int = 4):
+    for trace in load_runs(limit=limit_runs):
+        task = next(content_text(m) for m in trace.messages if m.get("role") == "user")
+        for i, message in enumerate(trace.messages):
+            if message.get("role") == "tool":
+                yield trace, i, content_text(message), trace.tool_command(i), task
+
+
+def test_real_trace_outputs_never_grow_are_deterministic_and_keep_errors():
+    changed = 0
+    for _trace, _i, output, command, task in _trace_outputs():
+        first = run(output, command, task, min_tokens=200)
+        second = run(output, command, task, min_tokens=200)
+        assert first.text == second.text
+        assert first.tokens_after <= first.tokens_before
+        assert count_text(first.text, MODEL) == first.tokens_after
+        if first.text != output:
+            changed += 1
+            assert first.text.startswith("<returncode>")
+            for line in output.split("\n"):
+                if line.startswith(("E   ", "Traceback (most recent call last)")):
+                    assert line in first.text
+    assert changed >= 10
+
+
+def test_real_ls_and_read_from_the_traces():
+    runs = load_runs(limit=2)
+    ls_output = content_text(runs[0].messages[3])
+    result = run(ls_output, runs[0].tool_command(3), min_tokens=300)
+    assert result.kind == "search" and result.tokens_after < 0.6 * result.tokens_before
+    assert "CHANGELOG.rst  44829" in result.text and "src/" in result.text
+    read = content_text(runs[1].messages[43])  # sed -n '408,550p' src/marshmallow/fields.py
+    result = run(read, runs[1].tool_command(43), "Look at Nested._nested_normalized_option",
+                 min_tokens=300)
+    assert result.kind == "read"
+    assert "    def _nested_normalized_option(self, option_name):" in result.text
+    for e in result.elisions:
+        assert re.fullmatch(r"sed -n \d+,\d+p src/marshmallow/fields.py", e.recover or "")
+
+
+def test_query_items_are_never_dropped():
+    module = python_module()
+    module[200] = "    total += legacy_adjustment(value)  # the culprit"
+    result = run(wrap("\n".join(module)), "cat src/report.py",
+                 TASK + "\nWhy does legacy_adjustment return None?")
+    assert "    total += legacy_adjustment(value)  # the culprit" in result.text
+
+
+def test_lines_already_shown_go_and_changed_lines_stay():
+    report = [f"case {i}: input={i * 3} expected={i * 6} got={i * 6} ok" for i in range(40)]
+    seen = SeenLines(["\n".join(report)])  # the agent ran the script before
+    rerun = list(report)
+    rerun[25] = "case 25: input=75 expected=150 got=151 MISMATCH"
+    result = run(wrap("\n".join(rerun)), "python check.py", seen=seen)
+    assert "lines already shown earlier in this conversation omitted" in result.text
+    assert "case 25: input=75 expected=150 got=151 MISMATCH" in result.text
+    assert "case 3: input=9 expected=18 got=18 ok" not in result.text
+    # Without the index nothing is known to be shown already.
+    assert "already shown" not in run(wrap("\n".join(rerun)), "python check.py").text
+
+
+def test_one_megabyte_outputs_complete():
+    log = "\n".join(f"2025-01-01T00:00:{i % 60:02d} worker {i % 13} processed batch {i}"
+                    for i in range(20000))
+    assert len(log) > 1_000_000
+    result = run(wrap(log), "./worker --verbose", min_tokens=300)
+    assert result.tokens_after < result.tokens_before
+    one_line = "x" * 1_100_000
+    assert run(wrap(one_line), "cat blob.min.js").tokens_after < 1000
+    code = "\n".join(python_module(2000))
+    assert len(code) > 1_000_000
+    assert run(wrap(code), "cat big.py").tokens_after < count_text(code, MODEL)
