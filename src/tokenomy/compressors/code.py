@@ -271,6 +271,11 @@ def _render(
         offsets.append(offsets[-1] + len(line))
     parts: list[str] = []
     spans: list[Span] = []
+    # A member kept without its class header would be indented code at top level.
+    for j in list(chosen):
+        parent = blocks[j].parent
+        if parent is not None and parent not in chosen:
+            chosen[parent] = "stub"
     for i, b in enumerate(blocks):
         mode = chosen.get(i)
         if mode is None:

@@ -37,8 +37,9 @@ def load_small_lm(device: str | None = None) -> SmallLM:
             # A local folder and local_files_only: nothing is looked up on a model hub.
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             dtype = torch.float16 if device.startswith("cuda") else torch.float32
-            model = AutoModelForCausalLM.from_pretrained(  # type: ignore[arg-type]
-                path, dtype=dtype, local_files_only=True).to(device).eval()
+            loaded = AutoModelForCausalLM.from_pretrained(path, dtype=dtype,
+                                                          local_files_only=True)
+            model = loaded.to(device).eval()  # type: ignore[arg-type]
             _cache[key] = SmallLM(model, tokenizer, device, threading.Lock())
         return _cache[key]
 
