@@ -32,9 +32,9 @@ def register_settings_sections(register: Callable[[str, Any], None]) -> None:
 
 @hookimpl
 def register_stages(register: Callable[..., None]) -> None:
-    from tokenomy.compressors.stage import CompressStage
+    from tokenomy.compressors.stage import compress_stage
 
-    register("compress", lambda services: CompressStage(services.settings))
+    register("compress", compress_stage)
 
 
 @hookimpl

@@ -16,6 +16,26 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tokenomy.plugins import check_method
 
 
+class AgentSettings(BaseModel):
+    """`[compression.agent]`: live-zone compression of coding-agent requests.
+
+    On by default for agent-shaped requests (tool results in the history), even
+    when `[compression] enabled` is off: it only ever touches content that is new
+    in a request, and sends it the same way at every later turn, so provider
+    prompt caches keep hitting. A team turns it off with
+    `[teams.NAME.compression.agent] enabled = false`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    min_tokens: int = Field(default=300, ge=0)  # tool outputs under this are left alone
+    seen: bool = True  # fold runs of lines the conversation already holds
+    tool_calls: bool = True  # compress file-writing heredocs in the agent's own tool calls
+    memo_ttl: float = Field(default=86_400.0, gt=0)  # seconds an unused memo entry lives
+    memo_max_entries: int = Field(default=200_000, ge=100)
+
+
 class CompressionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -29,6 +49,7 @@ class CompressionSettings(BaseModel):
     method: str = "auto"  # "auto" or a registered compressor (the plugin registry)
     reorder: bool = False
     table_format: Literal["json", "toon", "csv", "off"] = "json"
+    agent: AgentSettings = Field(default_factory=AgentSettings)
 
     @field_validator("method")
     @classmethod

@@ -17,12 +17,17 @@ import time
 from typing import Any
 
 from tokenomy.call import Call, CompressOptions, Event, Result
+from tokenomy.compressors.agent.loop import AgentCompressor
+from tokenomy.compressors.agent.zone import agent_shaped
 from tokenomy.compressors.bridge import MessagesView, as_messages
+from tokenomy.compressors.memo import Memo
 from tokenomy.compressors.messages import MessagesResult, compress_messages
-from tokenomy.compressors.settings import CompressionSettings
+from tokenomy.compressors.settings import AgentSettings, CompressionSettings
 from tokenomy.config import Settings
 from tokenomy.errors import BadRequest
-from tokenomy.pipeline import Next
+from tokenomy.pipeline import Next, Services
+from tokenomy.tokenizers import count_text
+from tokenomy.transcript import Part, PartKind
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +35,10 @@ logger = logging.getLogger(__name__)
 class CompressStage:
     name = "compress"
 
-    def __init__(self, settings: Settings | CompressionSettings | dict[str, Any] | None = None):
+    def __init__(self, settings: Settings | CompressionSettings | dict[str, Any] | None = None,
+                 *, memo: Memo | None = None):
+        self.memo = memo
+        self._agents: dict[str, AgentCompressor] = {}
         if isinstance(settings, Settings):
             settings.check_section("compression", CompressionSettings)
             self._settings: Settings | None = settings
@@ -50,6 +58,10 @@ class CompressStage:
         return self._settings.for_team(team).section("compression", CompressionSettings)
 
     async def __call__(self, call: Call, next: Next) -> Result:
+        agent = self.settings_for(call.identity.team).agent
+        asked = call.options.compress
+        if agent.enabled and asked is None and agent_shaped(call.transcript.parts):
+            return await self._agent_loop(call, next, agent)
         plan = self.plan(call)
         if plan is None or not call.transcript.parts:
             return await next(call)
@@ -95,6 +107,37 @@ class CompressStage:
         call.edit(self.name, view.changes(result.messages), events=events)
         return await next(call)
 
+    async def _agent_loop(self, call: Call, next: Next, settings: AgentSettings) -> Result:
+        """An agent request: compress its live zone once, replay earlier forms (see agent/)."""
+        compressor = self._agent_compressor(settings)
+        parts = call.transcript.parts
+        try:
+            changes, stats = await asyncio.to_thread(
+                compressor.run, parts, team=call.identity.team, model=call.token_model)
+        except Exception as exc:  # an optimisation: send the request as it came
+            logger.exception("agent compression failed; sending the request unchanged")
+            call.record(self.name, technique="error", detail={"error": f"{type(exc).__name__}"})
+            return await next(call)
+        detail = {"live_parts": stats.live_parts, "replayed": stats.replayed,
+                  "kinds": stats.kinds, "new": {k: v[2] for k, v in stats.new.items()}}
+        if not changes:
+            call.record(self.name, technique="none", ms=round(stats.ms, 3), detail=detail)
+            return await next(call)
+        call.edit(self.name, changes, events=_agent_events(self.name, changes, call.token_model,
+                                                           stats.ms, detail))
+        return await next(call)
+
+    def _agent_compressor(self, settings: AgentSettings) -> AgentCompressor:
+        key = settings.model_dump_json()
+        found = self._agents.get(key)
+        if found is None:
+            if self.memo is None:
+                self.memo = Memo(ttl=settings.memo_ttl, max_entries=settings.memo_max_entries)
+            found = AgentCompressor(self.memo, min_tokens=settings.min_tokens,
+                                    seen=settings.seen, tool_calls=settings.tool_calls)
+            self._agents[key] = found
+        return found
+
     @staticmethod
     def _compress(view: MessagesView, model: str, options: CompressOptions,
                   settings: CompressionSettings, ratio: float,
@@ -124,3 +167,24 @@ class CompressStage:
         if settings.enabled or (call.degrade and settings.compress_on_degrade):
             return CompressOptions(), settings
         return None
+
+
+def _agent_events(stage: str, changes: list[tuple[Part, str]], model: str, ms: float,
+                  detail: dict[str, Any]) -> list[Event]:
+    """One event per technique (tool outputs, tool calls) with the tokens this request saved."""
+    totals: dict[str, list[int]] = {}
+    for part, text in changes:
+        technique = "tool_calls" if part.kind is PartKind.TOOL_CALL else "tool_outputs"
+        row = totals.setdefault(technique, [0, 0])
+        row[0] += count_text(part.text, model)
+        row[1] += count_text(text, model)
+    return [Event(stage=stage, technique=technique, tokens_before=before, tokens_after=after,
+                  ms=round(ms, 3), detail=detail) for technique, (before, after) in totals.items()]
+
+
+def compress_stage(services: Services) -> CompressStage:
+    """The stage with its memo in the ledger's database (shared by replicas), when there is one."""
+    settings = services.settings.section("compression", CompressionSettings).agent
+    engine = services.budgets.ledger.engine if services.budgets is not None else None
+    memo = Memo(engine, ttl=settings.memo_ttl, max_entries=settings.memo_max_entries)
+    return CompressStage(services.settings, memo=memo)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Literal, Protocol
 
@@ -43,10 +45,42 @@ def family_of(model: str) -> Family:
     return "fallback"
 
 
+class _CountCache:
+    """Counts of long strings, keyed by content (hash and length), not by object.
+
+    An agent's request repeats its whole history every call: the same 80k tokens
+    would be re-encoded each time. A str's hash is cached on the object and is
+    cheap next to BPE, so a repeat costs a dict lookup.
+    """
+
+    MIN_CHARS = 24  # shorter strings are looked up by value in a small plain dict
+
+    def __init__(self, size: int = 131_072):
+        self._counts: OrderedDict[tuple[int, int], int] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> int | None:
+        key = (hash(text), len(text))
+        with self._lock:
+            found = self._counts.get(key)
+            if found is not None:
+                self._counts.move_to_end(key)
+            return found
+
+    def put(self, text: str, count: int) -> None:
+        with self._lock:
+            self._counts[(hash(text), len(text))] = count
+            if len(self._counts) > self._size:
+                self._counts.popitem(last=False)
+
+
 class TiktokenEncoder:
     def __init__(self, encoding_name: str, family: str):
         self.family = family
         self._enc = tiktoken_encoding(encoding_name)
+        self._cache = _CountCache()
+        self._short: dict[str, int] = {}  # roles, ids, words: by value
 
     def encode(self, text: str) -> list[int]:
         return self._enc.encode(text, disallowed_special=())
@@ -57,9 +91,22 @@ class TiktokenEncoder:
     def count(self, text: str) -> int:
         if not text:
             return 0
-        if text.isascii() and len(text) < 4:
-            return len(self.encode(text))
-        return len(self._enc.encode_ordinary(text))
+        if len(text) < _CountCache.MIN_CHARS:
+            short = self._short.get(text)
+            if short is None:
+                if text.isascii() and len(text) < 4:
+                    short = len(self.encode(text))
+                else:
+                    short = len(self._enc.encode_ordinary(text))
+                if len(self._short) > 50_000:
+                    self._short.clear()
+                self._short[text] = short
+            return short
+        found = self._cache.get(text)
+        if found is None:
+            found = len(self._enc.encode_ordinary(text))
+            self._cache.put(text, found)
+        return found
 
 
 class HFTokenizerEncoder:
@@ -70,6 +117,7 @@ class HFTokenizerEncoder:
 
         self.family = family
         self._tok = Tokenizer.from_file(path)
+        self._cache = _CountCache()
 
     def encode(self, text: str) -> list[int]:
         return self._tok.encode(text, add_special_tokens=False).ids
@@ -78,7 +126,15 @@ class HFTokenizerEncoder:
         return self._tok.decode(ids)
 
     def count(self, text: str) -> int:
-        return len(self.encode(text)) if text else 0
+        if not text:
+            return 0
+        if len(text) < _CountCache.MIN_CHARS:
+            return len(self.encode(text))
+        found = self._cache.get(text)
+        if found is None:
+            found = len(self.encode(text))
+            self._cache.put(text, found)
+        return found
 
 
 @lru_cache(maxsize=8)

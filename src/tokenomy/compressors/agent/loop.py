@@ -1,0 +1,185 @@
+"""Agent-loop compression: compress the live zone once, send it the same way forever after.
+
+For every request of an agent loop:
+
+1. Every tool result and tool call *before* the live zone is looked up in the
+   memo; what was compressed when it was new is sent in that same form again,
+   everything else exactly as the client sent it. Nothing already sent is ever
+   compressed anew, so the provider's prompt cache keeps hitting.
+2. The live zone (the last assistant turn and the tool results after it) is new:
+   a file-writing heredoc in the assistant's tool call and each tool result are
+   compressed by kind (`tool_outputs`), relevance judged against the task and
+   the agent's latest step, every elision naming the command that prints it
+   again, lines the conversation already holds folded (the `seen` index). The
+   results go into the memo.
+
+An exact repeat of content is scoped by its occurrence (the second identical
+`git diff` output is a different memo entry from the first), so each position
+in the history has exactly one form.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from tokenomy.compressors.agent.heredoc import compress_tool_call
+from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
+from tokenomy.compressors.memo import Memo, memo_key
+from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
+from tokenomy.transcript import Part, PartKind
+
+VERSION = "agent-v1"  # part of every memo key: a new algorithm never reuses old forms
+MIN_MEMO_CHARS = 200  # shorter parts are never compressed, so never looked up
+
+
+@dataclass
+class AgentStats:
+    """What one request's agent compression did, per technique."""
+
+    new: dict[str, list[int]] = field(default_factory=dict)  # technique -> [before, after, n]
+    replayed: dict[str, int] = field(default_factory=dict)  # technique -> parts sent as before
+    kinds: dict[str, int] = field(default_factory=dict)
+    live_parts: int = 0
+    ms: float = 0.0
+
+    def add(self, table: dict[str, list[int]], technique: str, before: int, after: int) -> None:
+        row = table.setdefault(technique, [0, 0, 0])
+        row[0] += before
+        row[1] += after
+        row[2] += 1
+
+
+class _SeenCache:
+    """The `seen` index per conversation, grown as its history grows (in process)."""
+
+    def __init__(self, size: int = 256):
+        # conversation -> (texts indexed, fingerprint of those texts, index)
+        self._entries: OrderedDict[str, tuple[int, int, SeenLines]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def index(self, conversation: str, texts: list[str]) -> SeenLines:
+        """The index of `texts` (a conversation's parts before the live zone, as sent).
+
+        Reused only when this request's history starts with exactly the texts it was
+        built from: an index holding a line the model was never sent would let the
+        compressor fold that line away as "shown before".
+        """
+        with self._lock:
+            entry = self._entries.pop(conversation, None)
+        count, seen = 0, SeenLines()
+        if entry is not None and entry[0] <= len(texts) \
+                and entry[1] == hash(tuple(texts[:entry[0]])):
+            count, seen = entry[0], entry[2]
+        for text in texts[count:]:
+            seen.add(text)
+        with self._lock:
+            self._entries[conversation] = (len(texts), hash(tuple(texts)), seen)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return seen
+
+
+class AgentCompressor:
+    def __init__(self, memo: Memo, *, min_tokens: int = 300, seen: bool = True,
+                 tool_calls: bool = True):
+        self.memo = memo
+        self.min_tokens = min_tokens
+        self.use_seen = seen
+        self.tool_calls = tool_calls
+        self._seen = _SeenCache()
+
+    def run(self, parts: list[Part], *, team: str,
+            model: str) -> tuple[list[tuple[Part, str]], AgentStats]:
+        started = time.perf_counter()
+        stats = AgentStats()
+        zone = zones(parts, team)
+        keys = self._keys(parts, zone)
+        recorded = self.memo.get_many(keys.values())
+        changes: list[tuple[Part, str]] = []
+        sent: dict[int, str] = {}  # part index -> text as sent
+        for index, part in enumerate(parts):
+            key = keys.get(index)
+            if key is None or (zone.is_live(part) and key not in recorded):
+                continue
+            value = recorded.get(key)
+            if value is not None and value != part.text:
+                changes.append((part, value))
+                sent[index] = value
+                stats.replayed[_technique(part)] = stats.replayed.get(_technique(part), 0) + 1
+        live = [i for i, p in enumerate(parts) if zone.is_live(p) and i in keys
+                and keys[i] not in recorded]
+        stats.live_parts = len(live)
+        if live:
+            seen = None
+            if self.use_seen:
+                first_live = min(live)
+                seen = self._seen.index(zone.conversation,
+                                        [sent.get(i, p.text) for i, p in enumerate(parts)
+                                         if i < first_live])
+            query = _query(parts, zone)
+            # The assistant's tool calls first: their sent form is what the results follow.
+            for index in sorted(live, key=lambda i: parts[i].kind is PartKind.TOOL_RESULT):
+                part = parts[index]
+                new = self._compress(part, parts, zone, query, model, seen, stats)
+                value = self.memo.put(keys[index], new)
+                if value != part.text:
+                    changes.append((part, value))
+                if seen is not None:
+                    seen.add(value)
+        stats.ms = (time.perf_counter() - started) * 1000
+        return changes, stats
+
+    def _keys(self, parts: list[Part], zone: Zones) -> dict[int, str]:
+        """Memo keys of the parts agent compression may change (long tool results and calls)."""
+        keys: dict[int, str] = {}
+        occurrences: dict[tuple[PartKind, str], int] = {}
+        for index, part in enumerate(parts):
+            if part.kind not in AGENT_KINDS or not part.editable or part.cache_mark \
+                    or len(part.text) < MIN_MEMO_CHARS:
+                continue
+            seen_before = occurrences.get((part.kind, part.text), 0)
+            occurrences[(part.kind, part.text)] = seen_before + 1
+            keys[index] = memo_key(VERSION, zone.conversation, part.kind.value,
+                                   str(seen_before), str(self.min_tokens), part.text)
+        return keys
+
+    def _compress(self, part: Part, parts: list[Part], zone: Zones, query: str, model: str,
+                  seen: SeenLines | None, stats: AgentStats) -> str:
+        if part.kind is PartKind.TOOL_CALL:
+            if not self.tool_calls:
+                return part.text
+            done = compress_tool_call(part.text, query=query, model=model,
+                                      min_tokens=self.min_tokens)
+            if done is None:
+                return part.text
+            text, before, after = done
+            stats.add(stats.new, "tool_calls", before, after)
+            return text
+        result = compress_tool_output(part.text, command=command_of(part.tool_name,
+                                                                    part.tool_input),
+                                      tool_name=part.tool_name, query=query, model=model,
+                                      min_tokens=self.min_tokens, seen=seen)
+        stats.kinds[result.kind] = stats.kinds.get(result.kind, 0) + 1
+        if result.text != part.text:
+            stats.add(stats.new, "tool_outputs", result.tokens_before, result.tokens_after)
+        return result.text
+
+
+def _technique(part: Part) -> str:
+    return "tool_calls" if part.kind is PartKind.TOOL_CALL else "tool_outputs"
+
+
+def _query(parts: list[Part], zone: Zones) -> str:
+    """The task, then the agent's latest step: its words and the commands it ran."""
+    latest = [p for p in parts if zone.is_live(p) and p.role == "assistant"]
+    pieces = [zone.task]
+    for part in latest:
+        if part.kind is PartKind.TOOL_CALL:
+            pieces.append(command_of(part.tool_name, part.text) or "")
+        elif part.kind in (PartKind.ASSISTANT_TEXT, PartKind.THINKING):
+            pieces.append(part.text)
+    return "\n".join(piece for piece in pieces if piece)

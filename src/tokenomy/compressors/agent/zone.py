@@ -1,0 +1,75 @@
+"""Where an agent request's new content is, and which conversation it belongs to.
+
+In an agent loop each request is the previous one plus the model's answer (an
+assistant turn with tool calls) and the results of those calls. So what is new
+is the *live zone*: the last assistant turn and the tool results after it.
+Everything before it was in the previous request exactly as the client sends
+it now, and must reach the backend as it did then. This needs no state and no
+help from the client.
+
+A conversation is named by what never changes in it: the team, the first
+system prompt and the first user turn (the task). Memo entries are scoped to
+it, so the same file read in two unrelated sessions may compress differently
+without either seeing the other's form.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tokenomy.compressors.memo import memo_key
+from tokenomy.transcript import Part, PartKind
+
+AGENT_KINDS = frozenset({PartKind.TOOL_RESULT, PartKind.TOOL_CALL})
+
+
+@dataclass(frozen=True)
+class Zones:
+    conversation: str
+    live_from: int | None  # first turn of the live zone (the last assistant turn); None: none
+    task: str
+
+    def is_live(self, part: Part) -> bool:
+        return self.live_from is not None and part.turn >= self.live_from
+
+
+def agent_shaped(parts: list[Part]) -> bool:
+    """Tool results in the history: an agent loop."""
+    return any(p.kind is PartKind.TOOL_RESULT for p in parts)
+
+
+def zones(parts: list[Part], team: str) -> Zones:
+    system = next((p.text for p in parts if p.kind is PartKind.SYSTEM), "")
+    task = next((p.text for p in parts if p.kind is PartKind.USER_TEXT), "")
+    assistant_turns = [p.turn for p in parts if p.role == "assistant"]
+    live_from = max(assistant_turns) if assistant_turns else None
+    return Zones(memo_key("conversation", team, system, task), live_from, task)
+
+
+def command_of(tool_name: str | None, tool_input: str | None) -> str | None:
+    """What a tool call ran, as a short command line (decoded JSON, not raw arguments).
+
+    A shell tool's `command` is the command itself; a file tool (`Read`, `view`)
+    is rendered as its name and path, the way the compressors name how to get
+    an elided range back.
+    """
+    if not tool_input:
+        return None
+    try:
+        arguments = json.loads(tool_input)
+    except (ValueError, TypeError):
+        return tool_input
+    if not isinstance(arguments, dict):
+        return tool_input
+    for field in ("command", "cmd", "script"):
+        value = arguments.get(field)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return " ".join(value)
+    path = next((arguments[f] for f in ("file_path", "path", "filename", "pattern")
+                 if isinstance(arguments.get(f), str)), None)
+    if path is not None:
+        return f"{tool_name or 'tool'} {path}"
+    return json.dumps(arguments, ensure_ascii=False, sort_keys=True)
