@@ -25,7 +25,7 @@ from tokenomy.pipeline import Pipeline
 from tokenomy.testing.processes import Server, echo_config, run_proxy, start_proxy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from agent_traces import load_runs, recall_checks  # noqa: E402
+from agent_traces import load_runs, recall_checks
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -86,7 +86,7 @@ async def test_only_the_live_zone_is_compressed_and_elisions_say_how_to_recover(
         runs: list[Any]) -> None:
     run = runs[0]
     stage = CompressStage(Settings(), memo=Memo())
-    recorder, calls = await _replay(run, stage)
+    recorder, _ = await _replay(run, stage)
     changed_at: dict[str, int] = {}  # tool_call_id -> first call where it was changed
     for k, messages in enumerate(recorder.sent):
         newest = run.calls[k - 1]["request_messages"] if k else 0
