@@ -44,6 +44,16 @@ def find_heredocs(command: str) -> list[Heredoc]:
     return found
 
 
+def without_heredoc_bodies(command: str) -> str:
+    """The command with each file-writing heredoc's body left out (its first line kept)."""
+    out, position = [], 0
+    for doc in find_heredocs(command):
+        out.append(command[position:doc.start])
+        position = doc.end
+    out.append(command[position:])
+    return "".join(out)
+
+
 def compress_tool_call(arguments: str, *, query: str, model: str,
                        min_tokens: int) -> tuple[str, int, int] | None:
     """The arguments with every file-writing heredoc body compressed, and the body tokens

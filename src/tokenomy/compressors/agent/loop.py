@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from tokenomy.compressors.agent.heredoc import compress_tool_call
+from tokenomy.compressors.agent.heredoc import compress_tool_call, without_heredoc_bodies
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
 from tokenomy.compressors.memo import Memo, memo_key
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
@@ -174,12 +174,16 @@ def _technique(part: Part) -> str:
 
 
 def _query(parts: list[Part], zone: Zones) -> str:
-    """The task, then the agent's latest step: its words and the commands it ran."""
+    """The task, then the agent's latest step: its words and the commands it ran.
+
+    A heredoc's body is not part of the question: it is what the agent wrote, and
+    naming every line of it would keep every line of everything.
+    """
     latest = [p for p in parts if zone.is_live(p) and p.role == "assistant"]
     pieces = [zone.task]
     for part in latest:
         if part.kind is PartKind.TOOL_CALL:
-            pieces.append(command_of(part.tool_name, part.text) or "")
+            pieces.append(without_heredoc_bodies(command_of(part.tool_name, part.text) or ""))
         elif part.kind in (PartKind.ASSISTANT_TEXT, PartKind.THINKING):
             pieces.append(part.text)
     return "\n".join(piece for piece in pieces if piece)
