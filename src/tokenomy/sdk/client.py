@@ -21,7 +21,7 @@ anything is sent, either way.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 from openai import NotGiven, Omit
@@ -265,6 +265,7 @@ class AsyncClient:
         await self.close()
 
 
-async def _adicts(stream: AsyncIterator[ChatCompletionChunk]) -> AsyncIterator[dict[str, Any]]:
+async def _adicts(
+        stream: AsyncIterator[ChatCompletionChunk]) -> AsyncGenerator[dict[str, Any], None]:
     async for chunk in stream:
         yield _chunk_dict(chunk)

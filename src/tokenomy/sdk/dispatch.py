@@ -7,7 +7,7 @@ in-process client, the proxy client and the LangChain transports share this.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from typing import Any
 
 from tokenomy.call import Chunk
@@ -77,30 +77,26 @@ class StreamTap:
             self._settled = True
             settle(self.ticket, self.usage, self.original, self.sent)
 
-    def iterate(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    def iterate(self, chunks: Generator[Chunk, None, None]) -> Iterator[Chunk]:
         try:
             for chunk in chunks:
                 out = self.see(chunk)
                 if out is not None:
                     yield out
         finally:
-            close = getattr(chunks, "close", None)
             try:
-                if close is not None:
-                    close()
+                chunks.close()
             finally:
                 self.end()
 
-    async def aiterate(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+    async def aiterate(self, chunks: AsyncGenerator[Chunk, None]) -> AsyncIterator[Chunk]:
         try:
             async for chunk in chunks:
                 out = self.see(chunk)
                 if out is not None:
                     yield out
         finally:
-            aclose = getattr(chunks, "aclose", None)
             try:
-                if aclose is not None:
-                    await aclose()
+                await chunks.aclose()
             finally:
                 self.end()

@@ -16,12 +16,12 @@ import atexit
 import contextlib
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tokenomy.call import Call, Chunk
+from tokenomy.call import Call, Chunk, ChunkStream
 from tokenomy.config import Settings
 from tokenomy.engine import Engine
 
@@ -65,7 +65,7 @@ class Outcome:
 
     call: Call
     response: dict[str, Any] | None = None
-    chunks: AsyncIterator[Chunk] | None = None  # lives on the engine loop
+    chunks: ChunkStream | None = None  # lives on the engine loop
 
 
 class InProcessEngine:
@@ -95,30 +95,26 @@ class InProcessEngine:
     async def ahandle(self, body: dict[str, Any], api_key: str | None = None) -> Outcome:
         return await self.thread.arun(self._handle(body, api_key))
 
-    def iterate(self, chunks: AsyncIterator[Chunk]) -> Iterator[Chunk]:
+    def iterate(self, chunks: ChunkStream) -> Generator[Chunk, None, None]:
         """Pull an engine-loop stream from sync code, closing it if the consumer stops early."""
-        agen: Any = chunks
         try:
             while True:
                 try:
-                    yield self.thread.run(_anext(agen))
+                    yield self.thread.run(_anext(chunks))
                 except StopAsyncIteration:
                     return
         finally:
-            if hasattr(agen, "aclose"):
-                self.thread.run(agen.aclose())
+            self.thread.run(chunks.aclose())
 
-    async def aiterate(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
-        agen: Any = chunks
+    async def aiterate(self, chunks: ChunkStream) -> AsyncGenerator[Chunk, None]:
         try:
             while True:
                 try:
-                    yield await self.thread.arun(_anext(agen))
+                    yield await self.thread.arun(_anext(chunks))
                 except StopAsyncIteration:
                     return
         finally:
-            if hasattr(agen, "aclose"):
-                await self.thread.arun(agen.aclose())
+            await self.thread.arun(chunks.aclose())
 
     def close(self) -> None:
         if self.thread.loop.is_running():
