@@ -173,16 +173,28 @@ def test_the_function_the_query_names_stays_whole_and_named_lines_stay():
 def test_a_range_keeps_the_definition_it_starts_at_or_inside():
     module = python_module()
     start = module.index("def step_5(value: Any, scale: int = 5) -> int:")
-    # Starts at step_5: the agent aimed at it.
-    body = "\n".join(module[start : start + 90])
-    result = run(wrap(body), f"sed -n '{start + 1},{start + 90}p' src/report.py")
+    # Starts at step_5: the agent aimed at it (a range longer than a window it sized).
+    body = "\n".join(module[start : start + 200])
+    result = run(wrap(body), f"sed -n '{start + 1},{start + 200}p' src/report.py")
     assert "\n".join(module[start : start + 16]) in result.text
     assert "    total += value * 4 + scale  # step 7, part 4" not in result.text
     # Starts inside step_5's body: those lines continue it and stay.
-    body = "\n".join(module[start + 6 : start + 96])
-    result = run(wrap(body), f"sed -n '{start + 7},{start + 96}p' src/report.py")
+    body = "\n".join(module[start + 6 : start + 206])
+    result = run(wrap(body), f"sed -n '{start + 7},{start + 206}p' src/report.py")
     assert "\n".join(module[start + 6 : start + 16]) in result.text
     assert "    total += value * 4 + scale  # step 7, part 4" not in result.text
+
+
+def test_a_window_the_agent_sized_is_kept_whole():
+    # `sed -n A,Bp`, `head -N`, `grep -A N` up to 150 lines: exactly what the agent chose
+    # to see; the dev traces' misses were names and line numbers inside such windows.
+    module = python_module()
+    start = module.index("def step_5(value: Any, scale: int = 5) -> int:")
+    body = "\n".join(module[start : start + 90])
+    for command in (f"sed -n '{start + 1},{start + 90}p' src/report.py",
+                    "cat -n src/report.py | head -90", 'grep -n "step_5" -A 90 src/report.py'):
+        result = run(wrap(body), command)
+        assert result.text == wrap(body), command
 
 
 def test_a_dotted_query_name_names_the_definition():

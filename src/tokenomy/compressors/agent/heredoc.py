@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from tokenomy.compressors.tool_outputs import compress_tool_output
+from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
 
 _OPEN = re.compile(
     r"""(?:\bcat|\btee)\s*(?:(?:-a\s+)?(?:>>?\s*)?(?P<p1>[\w./~-]+)\s*)?<<-?\s*(?P<q>['"]?)(?P<tag>\w+)(?P=q)"""
@@ -54,8 +54,8 @@ def without_heredoc_bodies(command: str) -> str:
     return "".join(out)
 
 
-def compress_tool_call(arguments: str, *, query: str, model: str,
-                       min_tokens: int) -> tuple[str, int, int] | None:
+def compress_tool_call(arguments: str, *, query: str, model: str, min_tokens: int,
+                       seen: SeenLines | None = None) -> tuple[str, int, int] | None:
     """The arguments with every file-writing heredoc body compressed, and the body tokens
     before and after; None when nothing changed (not JSON, no heredoc, too short)."""
     try:
@@ -74,7 +74,8 @@ def compress_tool_call(arguments: str, *, query: str, model: str,
     for doc in docs:
         body = command[doc.start:doc.end]
         result = compress_tool_output(body, command=f"cat {doc.path}", tool_name=None,
-                                      query=query, model=model, min_tokens=min_tokens)
+                                      query=query, model=model, min_tokens=min_tokens,
+                                      seen=seen)
         out.append(command[position:doc.start])
         text = result.text if result.text.endswith("\n") or not body.endswith("\n") \
             else result.text + "\n"

@@ -153,7 +153,7 @@ class AgentCompressor:
             if not self.tool_calls:
                 return part.text
             done = compress_tool_call(part.text, query=query, model=model,
-                                      min_tokens=self.min_tokens)
+                                      min_tokens=self.min_tokens, seen=seen)
             if done is None:
                 return part.text
             text, before, after = done

@@ -109,6 +109,26 @@ class Shell:
         return words
 
     @property
+    def windowed(self) -> bool:
+        """The agent chose exactly which lines to see: a `sed -n A,Bp` range, `head`/`tail`
+        with a count, `grep` with context lines (-A/-B/-C), an `awk` NR range."""
+        for cmd in self.main:
+            program, args = cmd.program, cmd.args
+            if program in ("head", "tail") and any(
+                    re.fullmatch(r"-n?\d+|-n|--lines(=\d+)?|\d+", a) for a in args):
+                return True
+            if program == "sed" and "-n" in args and any(re.search(r"\d+\s*,\s*\$?\d*\s*p", a)
+                                                          for a in args):
+                return True
+            if program in ("grep", "egrep", "rg") and any(
+                    re.fullmatch(r"-[ABC]\d*|--(after|before)?-?context(=\d+)?", a)
+                    or re.fullmatch(r"-\w*[ABC]\d+", a) for a in args):
+                return True
+            if program == "awk" and any("NR" in a for a in args):
+                return True
+        return False
+
+    @property
     def simple(self) -> bool:
         """One pipeline, one line: safe to append `| sed -n a,bp` to."""
         return len([p for p in self.pipelines if p]) <= 1 and "\n" not in self.text.strip()

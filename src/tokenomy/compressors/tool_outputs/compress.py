@@ -35,6 +35,10 @@ MAX_STRUCTURED_CHARS = 200_000
 # quadratic in its length; past this size a text is counted in pieces (a count that
 # can differ from the exact one by a token per piece).
 _EXACT_COUNT_CHARS = 200_000
+# An explicit window (`sed -n 408,550p`, `grep -A 100`, `head -250`) up to this many
+# lines is kept whole: the agent chose those lines, and elided ones are what it asks
+# about next (line numbers, a name inside a body).
+WINDOW_LINES = 150
 _PIECE_CHARS = 8_192
 
 
@@ -123,7 +127,12 @@ def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: 
             text, found = compact_json(body, value, items, model=model, recover=recover)
             elisions.extend(found)
             return text
-    plan = _plan(lines, detected, items, command, part.position, len(body))
+    if shell.windowed and sum(1 for line in lines if line.strip()) <= WINDOW_LINES:
+        # A window the agent sized itself is what it means to read: only lines the
+        # conversation already holds may go (see `seen`).
+        plan: Plan | None = Plan(lines)
+    else:
+        plan = _plan(lines, detected, items, command, part.position, len(body))
     if plan is not None and seen is not None:
         fold.seen_before(plan, seen)
     if plan is None or not plan.changed():
