@@ -1,0 +1,433 @@
+"""Replay real coding-agent traces through tokenomy and its peers, side by side, in one run.
+
+Every system replays the same runs (data/agent_traces.dev.jsonl.gz, 23 runs,
+1,843 calls), call by call, against the same recording loopback upstream
+(benchmarks/replay_upstream.py). Before each call the harness scripts the
+upstream with the assistant message the trace recorded, so the answers never
+depend on what a system sent; the upstream records exactly the body it
+received, and every figure is computed on those bodies:
+
+- tokens sent: prompt tokens the upstream received (o200k_base via
+  tokenomy.tokenizers, OpenAI's per-message rule), and % of passthrough;
+- cache hit: a simulated DeepSeek prefix cache (common prefix with the previous
+  call of the run, 64-token blocks; benchmarks/cache_sim.py), validated on
+  passthrough against the provider's recorded cached_tokens (Pearson r per call);
+- $ ratio to passthrough under three price profiles (deepseek-chat, an
+  Anthropic-style explicit cache with a breakpoint at the end of every request,
+  GPT-5-style automatic caching from 1,024 tokens in 128-token steps), output
+  tokens = the recorded completions, and how many runs cost more than passthrough;
+- recall: benchmarks/agent_traces.py's reference recall on what was sent;
+- added ms: per call, the client-observed latency through the system minus
+  that of the same request sent straight to the upstream (sent right before or
+  after it, alternating), p50 and p95, on this CPU.
+
+Systems (benchmarks/replay_systems.py): passthrough (tokenomy serve, compression
+and codify off: it forwards the requests unchanged), truncate (tool outputs over
+1,000 tokens cut head/tail, client-side), recompress6 (last 6 tool outputs cut
+to 25%, older ones full: cache-hostile on purpose), tokenomy (tokenomy serve
+with --tokenomy-config, default `compression.enabled: true`; no session header
+is sent), headroom (Headroom's proxy in .venv-headroom, one session header per
+conversation).
+
+    python benchmarks/agent_replay.py                       # all systems, all 23 runs
+    python benchmarks/agent_replay.py --runs 2 --systems passthrough truncate --per-run
+    python benchmarks/agent_replay.py --systems tokenomy --tokenomy-config agent.yaml
+
+Writes benchmarks/results/agent_replay.json and .txt (the printed table);
+--out changes the stem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from agent_traces import DATA, Run, load_runs, recall_checks
+from cache_sim import PROFILES, CallCost, Renderer, deepseek_cached, dollars, pearson, simulate_run
+from replay_protocols import PROTOCOLS, NotServed, WireProtocol
+from replay_systems import SYSTEMS, Context, Target, Unavailable
+
+from tokenomy.testing.processes import _stop, free_port, wait_http
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+MODEL = "deepseek-chat"
+
+
+@dataclass
+class RunResult:
+    run: str
+    calls: list[CallCost] = field(default_factory=list)
+    recorded_cached: list[int] = field(default_factory=list)
+    original_tokens: int = 0  # what the client sent, in the same count
+    recall: list[bool] = field(default_factory=list)
+    added_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    answers_changed: int = 0  # answers the client got back that differ from the recording
+    extra_upstream_calls: int = 0  # upstream requests beyond one per client call
+
+
+@dataclass
+class SystemResult:
+    name: str
+    runs: list[RunResult] = field(default_factory=list)
+    unavailable: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Upstream:
+    """The recording upstream in its own process, and the harness's side of its protocol."""
+
+    def __init__(self, stack: ExitStack, client: httpx.Client):
+        port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "replay_upstream.py"), "--port", str(port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        stack.callback(_stop, self.process)
+        self.url = f"http://127.0.0.1:{port}"
+        wait_http(self.url + "/healthz", self.process)
+        self.client = client
+
+    def script(self, message: dict[str, Any], completion_tokens: int) -> None:
+        self.client.post(self.url + "/_script", content=orjson.dumps(
+            {"message": message, "completion_tokens": completion_tokens})).raise_for_status()
+
+    def last(self) -> tuple[dict[str, Any] | None, int]:
+        response = self.client.get(self.url + "/_last")
+        return orjson.loads(response.content), int(response.headers["x-received-count"])
+
+
+def _same_answer(got: dict[str, Any], want: dict[str, Any]) -> bool:
+    def calls(message: dict[str, Any]) -> list[tuple[str, str]]:
+        return [((c.get("function") or {}).get("name") or "",
+                 (c.get("function") or {}).get("arguments") or "")
+                for c in message.get("tool_calls") or ()]
+
+    return (got.get("content") or None) == (want.get("content") or None) and calls(got) == calls(
+        want)
+
+
+def _direct(client: httpx.Client, url: str, raw: bytes, headers: dict[str, str]) -> float:
+    """Seconds for the request straight to the upstream (not recorded there)."""
+    started = time.perf_counter()
+    response = client.post(url, content=raw, headers=headers)
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return elapsed
+
+
+def _via(client: httpx.Client, target: Target, body: dict[str, Any], raw: bytes,
+         headers: dict[str, str]) -> tuple[float, httpx.Response]:
+    """Seconds for the request through the system, a client-side rewrite included."""
+    started = time.perf_counter()
+    payload = orjson.dumps(target.transform(body)) if target.transform else raw
+    response = client.post(target.url, content=payload, headers=headers)
+    return time.perf_counter() - started, response
+
+
+def replay_run(run: Run, target: Target, upstream: Upstream, protocol: WireProtocol,
+               renderer: Renderer, client: httpx.Client, stream: bool) -> RunResult:
+    result = RunResult(run.id)
+    rendered, sent, outputs, recorded = [], {}, [], []
+    headers = target.headers(run)
+    direct_headers = {**headers, "x-replay-direct": "1"}
+    for k, call in enumerate(run.calls):
+        body = protocol.request(run, k, stream=stream)
+        original = renderer.request(protocol.messages_of(body), protocol.tools_of(body))
+        upstream.script(run.answer(k), int(call["completion_tokens"]))
+        raw = orjson.dumps(body)
+
+        if k % 2:  # alternate which goes first, so neither always finds warm caches
+            t_via, response = _via(client, target, body, raw, headers)
+            t_direct = _direct(client, upstream.url + protocol.path, raw, direct_headers)
+        else:
+            t_direct = _direct(client, upstream.url + protocol.path, raw, direct_headers)
+            t_via, response = _via(client, target, body, raw, headers)
+        if response.status_code != 200:
+            result.errors.append(f"call {k}: {response.status_code} {response.text[:200]}")
+            continue
+        if not _same_answer(protocol.read_answer(response.content, stream), run.answer(k)):
+            result.answers_changed += 1
+        received, count = upstream.last()
+        if received is None:
+            result.errors.append(f"call {k}: the upstream received nothing")
+            continue
+        result.extra_upstream_calls += count - 1
+        result.added_ms.append((t_via - t_direct) * 1000)
+        messages = protocol.messages_of(received)
+        sent[k] = messages
+        rendered.append(renderer.request(messages, protocol.tools_of(received)))
+        result.original_tokens += original.prompt_tokens
+        outputs.append(int(call["completion_tokens"]))
+        recorded.append(int(call["cached_tokens"]))
+    result.calls = simulate_run(renderer, rendered, outputs)
+    result.recorded_cached = recorded
+    result.recall = list(recall_checks(run, sent))
+    return result
+
+
+def warm_up(target: Target, upstream: Upstream, protocol: WireProtocol, client: httpx.Client,
+            stream: bool) -> None:
+    """One synthetic agent turn (not from the traces) so first-use loading is not timed."""
+    output = "\n".join(f"src/module_{i}.py:{i * 7}: value_{i} = compute_{i}(x, y)"
+                       for i in range(300))
+    call = {"id": "call_warm", "type": "function",
+            "function": {"name": "bash", "arguments": '{"command": "grep -rn value src"}'}}
+    warm = Run("warm-up", "warm-up", tools=[], calls=[{"request_messages": 4}], messages=[
+        {"role": "system", "content": "You are a coding agent."},
+        {"role": "user", "content": "Find where value_12 is computed."},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_warm", "content": output},
+        {"role": "assistant", "content": "It is computed in src/module_12.py."}])
+    upstream.script(warm.answer(0), 9)
+    body = protocol.request(warm, 0, stream=stream)
+    for _ in range(2):
+        client.post(upstream.url + protocol.path, content=orjson.dumps(body),
+                    headers={**target.headers(warm), "x-replay-direct": "1"})
+        payload = target.transform(body) if target.transform else body
+        client.post(target.url, content=orjson.dumps(payload), headers=target.headers(warm))
+
+
+# -- figures ------------------------------------------------------------------------------
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def summarize(result: SystemResult, base: SystemResult | None) -> dict[str, Any]:
+    if result.unavailable:
+        return {"system": result.name, "unavailable": result.unavailable}
+    calls = [c for r in result.runs for c in r.calls]
+    prompt = sum(c.prompt for c in calls)
+    cached = sum(deepseek_cached(c.prefix) for c in calls)
+    recall = [x for r in result.runs for x in r.recall]
+    added = [x for r in result.runs for x in r.added_ms]
+    original = sum(r.original_tokens for r in result.runs)
+    out: dict[str, Any] = {
+        "system": result.name, "runs": len(result.runs), "calls": len(calls),
+        "errors": sum(len(r.errors) for r in result.runs),
+        "answers_changed": sum(r.answers_changed for r in result.runs),
+        "extra_upstream_calls": sum(r.extra_upstream_calls for r in result.runs),
+        "prompt_tokens": prompt, "client_prompt_tokens": original,
+        "cache_hit": cached / prompt if prompt else float("nan"),
+        "recall": sum(recall) / len(recall) if recall else float("nan"),
+        "recall_checks": len(recall),
+        "added_ms_p50": _pct(added, 50), "added_ms_p95": _pct(added, 95),
+        "seconds": round(result.seconds, 1), "notes": result.notes,
+        "dollars": {p.name: sum(dollars(p, r.calls) for r in result.runs) for p in PROFILES},
+        "cache_r_vs_recorded": pearson(
+            [float(deepseek_cached(c.prefix)) for r in result.runs for c in r.calls],
+            [float(x) for r in result.runs for x in r.recorded_cached]),
+    }
+    if base is not None and not base.unavailable:
+        base_runs = {r.run: r for r in base.runs}
+        base_prompt = sum(c.prompt for r in base.runs for c in r.calls)
+        out["pct_of_passthrough"] = prompt / base_prompt if base_prompt else float("nan")
+        out["cost_ratio"], out["runs_costlier"] = {}, {}
+        for profile in PROFILES:
+            mine = out["dollars"][profile.name]
+            theirs = sum(dollars(profile, r.calls) for r in base.runs)
+            out["cost_ratio"][profile.name] = mine / theirs if theirs else float("nan")
+            out["runs_costlier"][profile.name] = sum(
+                1 for r in result.runs if r.run in base_runs
+                and dollars(profile, r.calls) > dollars(profile, base_runs[r.run].calls))
+    return out
+
+
+def per_run_rows(result: SystemResult, base: SystemResult | None) -> list[dict[str, Any]]:
+    base_runs = {r.run: r for r in base.runs} if base and not base.unavailable else {}
+    rows = []
+    for r in result.runs:
+        prompt = sum(c.prompt for c in r.calls)
+        row: dict[str, Any] = {
+            "system": result.name, "run": r.run.rsplit("/", 1)[-1], "calls": len(r.calls),
+            "prompt_tokens": prompt,
+            "cache_hit": sum(deepseek_cached(c.prefix) for c in r.calls) / prompt if prompt else 0,
+            "recall": sum(r.recall) / len(r.recall) if r.recall else float("nan"),
+            "errors": len(r.errors)}
+        other = base_runs.get(r.run)
+        if other is not None:
+            row["pct_of_passthrough"] = prompt / max(1, sum(c.prompt for c in other.calls))
+            row["cost_ratio"] = {p.name: dollars(p, r.calls) / dollars(p, other.calls)
+                                 for p in PROFILES}
+        rows.append(row)
+    return rows
+
+
+def _f(value: float, spec: str) -> str:
+    return "n/a" if value != value else format(value, spec)
+
+
+def render(summaries: list[dict[str, Any]], per_run: list[dict[str, Any]] | None,
+           header: str) -> str:
+    profiles = "/".join(p.name for p in PROFILES)
+    headers = ["system", "tokens sent", "% pass", "cache hit", f"$ ratio {profiles}",
+               "runs costlier", "recall", "added p50 ms", "added p95 ms", "errors"]
+    rows = []
+    for s in summaries:
+        if "unavailable" in s:
+            rows.append([s["system"], f"unavailable: {s['unavailable'][:70]}"] + [""] * 8)
+            continue
+        ratio = s.get("cost_ratio")
+        rows.append([
+            s["system"], f"{s['prompt_tokens']:,}",
+            _f(s.get("pct_of_passthrough", float("nan")) * 100, ".1f") + "%",
+            _f(s["cache_hit"] * 100, ".1f") + "%",
+            "/".join(_f(ratio[p.name], ".2f") for p in PROFILES) if ratio else "n/a",
+            "/".join(str(s["runs_costlier"][p.name]) for p in PROFILES) + f" of {s['runs']}"
+            if ratio else "n/a",
+            _f(s["recall"] * 100, ".1f") + "%",
+            _f(s["added_ms_p50"], ".1f"), _f(s["added_ms_p95"], ".1f"),
+            str(s["errors"] + s["answers_changed"])])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = [header, "",
+             "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
+                       for i, (h, w) in enumerate(zip(headers, widths, strict=True))),
+             "  ".join("-" * w for w in widths)]
+    for row in rows:
+        if row[1].startswith("unavailable"):
+            lines.append(f"{row[0].ljust(widths[0])}  {row[1]}")
+            continue
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    for s in summaries:
+        if s["system"] == "passthrough" and "unavailable" not in s:
+            lines.append("")
+            lines.append(f"cache model check (passthrough): Pearson r per call, simulated vs "
+                         f"recorded cached_tokens = {s['cache_r_vs_recorded']:.4f} over "
+                         f"{s['calls']} calls; passthrough sent {s['prompt_tokens']:,} tokens "
+                         f"(the client sent {s['client_prompt_tokens']:,})")
+    for s in summaries:
+        if "unavailable" in s:
+            continue
+        flags = []
+        if s["answers_changed"]:
+            flags.append(f"{s['answers_changed']} answers reached the client changed")
+        if s["extra_upstream_calls"]:
+            flags.append(f"{s['extra_upstream_calls']} extra upstream requests")
+        if s["errors"]:
+            flags.append(f"{s['errors']} failed calls")
+        note = "; ".join(s["notes"] + flags)
+        lines.append(f"{s['system']}: {s['calls']} calls in {s['seconds']:.0f} s"
+                     + (f"; {note}" if note else ""))
+    if per_run:
+        lines += ["", "per run:"]
+        run_headers = ["system", "run", "calls", "tokens", "% pass", "cache hit",
+                       f"$ ratio {profiles}", "recall"]
+        run_rows = [[r["system"], r["run"], str(r["calls"]), f"{r['prompt_tokens']:,}",
+                     _f(r.get("pct_of_passthrough", float("nan")) * 100, ".1f") + "%",
+                     _f(r["cache_hit"] * 100, ".1f") + "%",
+                     "/".join(_f(r["cost_ratio"][p.name], ".2f") for p in PROFILES)
+                     if "cost_ratio" in r else "n/a",
+                     _f(r["recall"] * 100, ".1f") + "%"] for r in per_run]
+        w = [max(len(h), *(len(x[i]) for x in run_rows)) for i, h in enumerate(run_headers)]
+        lines.append("  ".join(h.ljust(n) for h, n in zip(run_headers, w, strict=True)))
+        lines += ["  ".join(c.ljust(n) for c, n in zip(x, w, strict=True)) for x in run_rows]
+    return "\n".join(lines)
+
+
+# -- main ---------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS),
+                        help="systems to replay, in this order (default: all five)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="replay only the first N runs of the data file (default: all 23)")
+    parser.add_argument("--protocol", choices=list(PROTOCOLS), default="chat",
+                        help="wire protocol each trace request is converted to; only chat is "
+                             "served today (messages and responses raise 'not served yet')")
+    parser.add_argument("--stream", action="store_true",
+                        help="send every request with stream=true (the upstream answers SSE)")
+    parser.add_argument("--tokenomy-config", type=Path, default=None,
+                        help="YAML or TOML config for the tokenomy system (default: "
+                             "{compression: {enabled: true}}); its backends are replaced by "
+                             "the recording upstream")
+    parser.add_argument("--headroom-venv", type=Path, default=None,
+                        help="venv holding headroom-ai[proxy] (default: .venv-headroom in the "
+                             "repo root, created with python -m venv + pip if missing)")
+    parser.add_argument("--data", type=Path, default=DATA, help="trace file (default: the dev set)")
+    parser.add_argument("--per-run", action="store_true", help="also print one row per run")
+    parser.add_argument("--out", type=Path, default=RESULTS / "agent_replay",
+                        help="stem of the .json and .txt written (default: "
+                             "benchmarks/results/agent_replay)")
+    return parser.parse_args(argv)
+
+
+def replay_system(name: str, runs: list[Run], ctx: Context, upstream: Upstream,
+                  protocol: WireProtocol, renderer: Renderer, client: httpx.Client,
+                  stream: bool) -> SystemResult:
+    result = SystemResult(name)
+    started = time.perf_counter()
+    with ExitStack() as stack:  # the system's processes stop before the next one starts
+        try:
+            target = SYSTEMS[name](stack, ctx)
+        except Unavailable as exc:
+            result.unavailable = str(exc)
+            print(f"{name}: unavailable: {exc}", file=sys.stderr)
+            return result
+        result.notes = target.notes
+        warm_up(target, upstream, protocol, client, stream)
+        for index, run in enumerate(runs):
+            result.runs.append(replay_run(run, target, upstream, protocol, renderer, client,
+                                          stream))
+            print(f"{name}: run {index + 1}/{len(runs)} done "
+                  f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    protocol = PROTOCOLS[args.protocol]
+    runs = load_runs(args.data, limit=args.runs)
+    try:
+        protocol.request(runs[0], 0, stream=args.stream)
+    except NotServed as exc:
+        raise SystemExit(str(exc)) from exc
+    renderer = Renderer()
+    results: list[SystemResult] = []
+    with ExitStack() as stack:
+        client = stack.enter_context(httpx.Client(timeout=600))
+        upstream = Upstream(stack, client)
+        ctx = Context(upstream.url, protocol.path, args.tokenomy_config, args.headroom_venv)
+        for name in args.systems:
+            results.append(replay_system(name, runs, ctx, upstream, protocol, renderer, client,
+                                         args.stream))
+    base = next((r for r in results if r.name == "passthrough"), None)
+    summaries = [summarize(r, base) for r in results]
+    per_run = [row for r in results for row in per_run_rows(r, base)]
+    calls = sum(len(r.calls) for r in runs)
+    header = (f"agent replay: {len(runs)} runs, {calls} calls, protocol {args.protocol}"
+              f"{' (SSE)' if args.stream else ''}; tokens in o200k_base; cache = simulated "
+              f"prefix cache; $ ratios and runs costlier are vs passthrough")
+    text = render(summaries, per_run if args.per_run else None, header)
+    print(text)
+    report = {"header": header, "runs": len(runs), "calls": calls, "protocol": args.protocol,
+              "stream": args.stream, "profiles": [p.__dict__ for p in PROFILES],
+              "systems": summaries, "per_run": per_run}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    args.out.with_suffix(".txt").write_text(text + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()
