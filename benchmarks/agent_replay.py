@@ -40,12 +40,13 @@ Writes benchmarks/results/agent_replay.json and .txt (the printed table);
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from agent_traces import DATA, Run, load_runs, recall_checks
-from cache_sim import PROFILES, CallCost, Renderer, deepseek_cached, dollars, pearson, simulate_run
+from cache_sim import PROFILES, Renderer, simulate_run
 from replay_protocols import PROTOCOLS, NotServed, WireProtocol
+from replay_report import RunResult, SystemResult, per_run_rows, render, summarize
 from replay_systems import SYSTEMS, Context, Target, Unavailable
 
 from tokenomy.testing.processes import _stop, free_port, wait_http
@@ -64,28 +66,6 @@ from tokenomy.testing.processes import _stop, free_port, wait_http
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 MODEL = "deepseek-chat"
-
-
-@dataclass
-class RunResult:
-    run: str
-    calls: list[CallCost] = field(default_factory=list)
-    recorded_cached: list[int] = field(default_factory=list)
-    original_tokens: int = 0  # what the client sent, in the same count
-    recall: list[bool] = field(default_factory=list)
-    added_ms: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    answers_changed: int = 0  # answers the client got back that differ from the recording
-    extra_upstream_calls: int = 0  # upstream requests beyond one per client call
-
-
-@dataclass
-class SystemResult:
-    name: str
-    runs: list[RunResult] = field(default_factory=list)
-    unavailable: str | None = None
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 class Upstream:
@@ -141,7 +121,7 @@ def _via(client: httpx.Client, target: Target, body: dict[str, Any], raw: bytes,
 def replay_run(run: Run, target: Target, upstream: Upstream, protocol: WireProtocol,
                renderer: Renderer, client: httpx.Client, stream: bool) -> RunResult:
     result = RunResult(run.id)
-    rendered, sent, outputs, recorded = [], {}, [], []
+    rendered, sent, outputs, recorded, recorded_prompt = [], {}, [], [], []
     headers = target.headers(run)
     direct_headers = {**headers, "x-replay-direct": "1"}
     for k, call in enumerate(run.calls):
@@ -173,8 +153,9 @@ def replay_run(run: Run, target: Target, upstream: Upstream, protocol: WireProto
         result.original_tokens += original.prompt_tokens
         outputs.append(int(call["completion_tokens"]))
         recorded.append(int(call["cached_tokens"]))
+        recorded_prompt.append(int(call["prompt_tokens"]))
     result.calls = simulate_run(renderer, rendered, outputs)
-    result.recorded_cached = recorded
+    result.recorded_cached, result.recorded_prompt = recorded, recorded_prompt
     result.recall = list(recall_checks(run, sent))
     return result
 
@@ -199,147 +180,6 @@ def warm_up(target: Target, upstream: Upstream, protocol: WireProtocol, client: 
                     headers={**target.headers(warm), "x-replay-direct": "1"})
         payload = target.transform(body) if target.transform else body
         client.post(target.url, content=orjson.dumps(payload), headers=target.headers(warm))
-
-
-# -- figures ------------------------------------------------------------------------------
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
-def summarize(result: SystemResult, base: SystemResult | None) -> dict[str, Any]:
-    if result.unavailable:
-        return {"system": result.name, "unavailable": result.unavailable}
-    calls = [c for r in result.runs for c in r.calls]
-    prompt = sum(c.prompt for c in calls)
-    cached = sum(deepseek_cached(c.prefix) for c in calls)
-    recall = [x for r in result.runs for x in r.recall]
-    added = [x for r in result.runs for x in r.added_ms]
-    original = sum(r.original_tokens for r in result.runs)
-    out: dict[str, Any] = {
-        "system": result.name, "runs": len(result.runs), "calls": len(calls),
-        "errors": sum(len(r.errors) for r in result.runs),
-        "answers_changed": sum(r.answers_changed for r in result.runs),
-        "extra_upstream_calls": sum(r.extra_upstream_calls for r in result.runs),
-        "prompt_tokens": prompt, "client_prompt_tokens": original,
-        "cache_hit": cached / prompt if prompt else float("nan"),
-        "recall": sum(recall) / len(recall) if recall else float("nan"),
-        "recall_checks": len(recall),
-        "added_ms_p50": _pct(added, 50), "added_ms_p95": _pct(added, 95),
-        "seconds": round(result.seconds, 1), "notes": result.notes,
-        "dollars": {p.name: sum(dollars(p, r.calls) for r in result.runs) for p in PROFILES},
-        "cache_r_vs_recorded": pearson(
-            [float(deepseek_cached(c.prefix)) for r in result.runs for c in r.calls],
-            [float(x) for r in result.runs for x in r.recorded_cached]),
-    }
-    if base is not None and not base.unavailable:
-        base_runs = {r.run: r for r in base.runs}
-        base_prompt = sum(c.prompt for r in base.runs for c in r.calls)
-        out["pct_of_passthrough"] = prompt / base_prompt if base_prompt else float("nan")
-        out["cost_ratio"], out["runs_costlier"] = {}, {}
-        for profile in PROFILES:
-            mine = out["dollars"][profile.name]
-            theirs = sum(dollars(profile, r.calls) for r in base.runs)
-            out["cost_ratio"][profile.name] = mine / theirs if theirs else float("nan")
-            out["runs_costlier"][profile.name] = sum(
-                1 for r in result.runs if r.run in base_runs
-                and dollars(profile, r.calls) > dollars(profile, base_runs[r.run].calls))
-    return out
-
-
-def per_run_rows(result: SystemResult, base: SystemResult | None) -> list[dict[str, Any]]:
-    base_runs = {r.run: r for r in base.runs} if base and not base.unavailable else {}
-    rows = []
-    for r in result.runs:
-        prompt = sum(c.prompt for c in r.calls)
-        row: dict[str, Any] = {
-            "system": result.name, "run": r.run.rsplit("/", 1)[-1], "calls": len(r.calls),
-            "prompt_tokens": prompt,
-            "cache_hit": sum(deepseek_cached(c.prefix) for c in r.calls) / prompt if prompt else 0,
-            "recall": sum(r.recall) / len(r.recall) if r.recall else float("nan"),
-            "errors": len(r.errors)}
-        other = base_runs.get(r.run)
-        if other is not None:
-            row["pct_of_passthrough"] = prompt / max(1, sum(c.prompt for c in other.calls))
-            row["cost_ratio"] = {p.name: dollars(p, r.calls) / dollars(p, other.calls)
-                                 for p in PROFILES}
-        rows.append(row)
-    return rows
-
-
-def _f(value: float, spec: str) -> str:
-    return "n/a" if value != value else format(value, spec)
-
-
-def render(summaries: list[dict[str, Any]], per_run: list[dict[str, Any]] | None,
-           header: str) -> str:
-    profiles = "/".join(p.name for p in PROFILES)
-    headers = ["system", "tokens sent", "% pass", "cache hit", f"$ ratio {profiles}",
-               "runs costlier", "recall", "added p50 ms", "added p95 ms", "errors"]
-    rows = []
-    for s in summaries:
-        if "unavailable" in s:
-            rows.append([s["system"], f"unavailable: {s['unavailable'][:70]}"] + [""] * 8)
-            continue
-        ratio = s.get("cost_ratio")
-        rows.append([
-            s["system"], f"{s['prompt_tokens']:,}",
-            _f(s.get("pct_of_passthrough", float("nan")) * 100, ".1f") + "%",
-            _f(s["cache_hit"] * 100, ".1f") + "%",
-            "/".join(_f(ratio[p.name], ".2f") for p in PROFILES) if ratio else "n/a",
-            "/".join(str(s["runs_costlier"][p.name]) for p in PROFILES) + f" of {s['runs']}"
-            if ratio else "n/a",
-            _f(s["recall"] * 100, ".1f") + "%",
-            _f(s["added_ms_p50"], ".1f"), _f(s["added_ms_p95"], ".1f"),
-            str(s["errors"] + s["answers_changed"])])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = [header, "",
-             "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
-                       for i, (h, w) in enumerate(zip(headers, widths, strict=True))),
-             "  ".join("-" * w for w in widths)]
-    for row in rows:
-        if row[1].startswith("unavailable"):
-            lines.append(f"{row[0].ljust(widths[0])}  {row[1]}")
-            continue
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-    for s in summaries:
-        if s["system"] == "passthrough" and "unavailable" not in s:
-            lines.append("")
-            lines.append(f"cache model check (passthrough): Pearson r per call, simulated vs "
-                         f"recorded cached_tokens = {s['cache_r_vs_recorded']:.4f} over "
-                         f"{s['calls']} calls; passthrough sent {s['prompt_tokens']:,} tokens "
-                         f"(the client sent {s['client_prompt_tokens']:,})")
-    for s in summaries:
-        if "unavailable" in s:
-            continue
-        flags = []
-        if s["answers_changed"]:
-            flags.append(f"{s['answers_changed']} answers reached the client changed")
-        if s["extra_upstream_calls"]:
-            flags.append(f"{s['extra_upstream_calls']} extra upstream requests")
-        if s["errors"]:
-            flags.append(f"{s['errors']} failed calls")
-        note = "; ".join(s["notes"] + flags)
-        lines.append(f"{s['system']}: {s['calls']} calls in {s['seconds']:.0f} s"
-                     + (f"; {note}" if note else ""))
-    if per_run:
-        lines += ["", "per run:"]
-        run_headers = ["system", "run", "calls", "tokens", "% pass", "cache hit",
-                       f"$ ratio {profiles}", "recall"]
-        run_rows = [[r["system"], r["run"], str(r["calls"]), f"{r['prompt_tokens']:,}",
-                     _f(r.get("pct_of_passthrough", float("nan")) * 100, ".1f") + "%",
-                     _f(r["cache_hit"] * 100, ".1f") + "%",
-                     "/".join(_f(r["cost_ratio"][p.name], ".2f") for p in PROFILES)
-                     if "cost_ratio" in r else "n/a",
-                     _f(r["recall"] * 100, ".1f") + "%"] for r in per_run]
-        w = [max(len(h), *(len(x[i]) for x in run_rows)) for i, h in enumerate(run_headers)]
-        lines.append("  ".join(h.ljust(n) for h, n in zip(run_headers, w, strict=True)))
-        lines += ["  ".join(c.ljust(n) for c, n in zip(x, w, strict=True)) for x in run_rows]
-    return "\n".join(lines)
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -394,6 +234,17 @@ def replay_system(name: str, runs: list[Run], ctx: Context, upstream: Upstream,
     return result
 
 
+def cpu() -> str:
+    """What the latency figures ran on."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs{f' ({model})' if model else ''}"
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     protocol = PROTOCOLS[args.protocol]
@@ -417,7 +268,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     calls = sum(len(r.calls) for r in runs)
     header = (f"agent replay: {len(runs)} runs, {calls} calls, protocol {args.protocol}"
               f"{' (SSE)' if args.stream else ''}; tokens in o200k_base; cache = simulated "
-              f"prefix cache; $ ratios and runs costlier are vs passthrough")
+              f"prefix cache; $ ratios and runs costlier are vs passthrough; latency on "
+              f"{cpu()}")
     text = render(summaries, per_run if args.per_run else None, header)
     print(text)
     report = {"header": header, "runs": len(runs), "calls": calls, "protocol": args.protocol,
