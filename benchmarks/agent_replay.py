@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from agent_traces import DATA, Run, load_runs, recall_checks
 from cache_sim import PROFILES, Renderer, simulate_run
-from replay_protocols import PROTOCOLS, NotServed, WireProtocol
+from replay_protocols import PROTOCOLS, WireProtocol
 from replay_report import RunResult, SystemResult, per_run_rows, render, summarize
 from replay_systems import SYSTEMS, Context, Target, Unavailable
 
@@ -91,10 +91,17 @@ class Upstream:
 
 
 def _same_answer(got: dict[str, Any], want: dict[str, Any]) -> bool:
-    def calls(message: dict[str, Any]) -> list[tuple[str, str]]:
-        return [((c.get("function") or {}).get("name") or "",
-                 (c.get("function") or {}).get("arguments") or "")
-                for c in message.get("tool_calls") or ()]
+    """The client got the recorded message: same text, same tool calls (arguments as JSON)."""
+    def calls(message: dict[str, Any]) -> list[tuple[str, Any]]:
+        out = []
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            try:
+                arguments = json.loads(function.get("arguments") or "")
+            except ValueError:
+                arguments = function.get("arguments")
+            out.append((function.get("name") or "", arguments))
+        return out
 
     return (got.get("content") or None) == (want.get("content") or None) and calls(got) == calls(
         want)
@@ -109,11 +116,16 @@ def _direct(client: httpx.Client, url: str, raw: bytes, headers: dict[str, str])
     return elapsed
 
 
-def _via(client: httpx.Client, target: Target, body: dict[str, Any], raw: bytes,
-         headers: dict[str, str]) -> tuple[float, httpx.Response]:
-    """Seconds for the request through the system, a client-side rewrite included."""
+def _via(client: httpx.Client, target: Target, protocol: WireProtocol, chat: dict[str, Any],
+         raw: bytes, headers: dict[str, str], stream: bool) -> tuple[float, httpx.Response]:
+    """Seconds for the request through the system, a client-side rewrite included.
+
+    A client-side system rewrites the chat form, then it goes out in the protocol.
+    """
     started = time.perf_counter()
-    payload = orjson.dumps(target.transform(body)) if target.transform else raw
+    payload = raw
+    if target.transform:
+        payload = orjson.dumps(protocol.from_chat(target.transform(chat), stream=stream))
     response = client.post(target.url, content=payload, headers=headers)
     return time.perf_counter() - started, response
 
@@ -125,17 +137,18 @@ def replay_run(run: Run, target: Target, upstream: Upstream, protocol: WireProto
     headers = target.headers(run)
     direct_headers = {**headers, "x-replay-direct": "1"}
     for k, call in enumerate(run.calls):
-        body = protocol.request(run, k, stream=stream)
-        original = renderer.request(protocol.messages_of(body), protocol.tools_of(body))
+        chat = run.request(k)
+        body = protocol.from_chat(chat, stream=stream)
+        original = renderer.request(*protocol.to_chat(body))
         upstream.script(run.answer(k), int(call["completion_tokens"]))
         raw = orjson.dumps(body)
 
         if k % 2:  # alternate which goes first, so neither always finds warm caches
-            t_via, response = _via(client, target, body, raw, headers)
+            t_via, response = _via(client, target, protocol, chat, raw, headers, stream)
             t_direct = _direct(client, upstream.url + protocol.path, raw, direct_headers)
         else:
             t_direct = _direct(client, upstream.url + protocol.path, raw, direct_headers)
-            t_via, response = _via(client, target, body, raw, headers)
+            t_via, response = _via(client, target, protocol, chat, raw, headers, stream)
         if response.status_code != 200:
             result.errors.append(f"call {k}: {response.status_code} {response.text[:200]}")
             continue
@@ -147,9 +160,9 @@ def replay_run(run: Run, target: Target, upstream: Upstream, protocol: WireProto
             continue
         result.extra_upstream_calls += count - 1
         result.added_ms.append((t_via - t_direct) * 1000)
-        messages = protocol.messages_of(received)
+        messages, tools = protocol.to_chat(received)
         sent[k] = messages
-        rendered.append(renderer.request(messages, protocol.tools_of(received)))
+        rendered.append(renderer.request(messages, tools))
         result.original_tokens += original.prompt_tokens
         outputs.append(int(call["completion_tokens"]))
         recorded.append(int(call["cached_tokens"]))
@@ -174,12 +187,11 @@ def warm_up(target: Target, upstream: Upstream, protocol: WireProtocol, client: 
         {"role": "tool", "tool_call_id": "call_warm", "content": output},
         {"role": "assistant", "content": "It is computed in src/module_12.py."}])
     upstream.script(warm.answer(0), 9)
-    body = protocol.request(warm, 0, stream=stream)
+    raw = orjson.dumps(protocol.from_chat(warm.request(0), stream=stream))
     for _ in range(2):
-        client.post(upstream.url + protocol.path, content=orjson.dumps(body),
-                    headers={**target.headers(warm), "x-replay-direct": "1"})
-        payload = target.transform(body) if target.transform else body
-        client.post(target.url, content=orjson.dumps(payload), headers=target.headers(warm))
+        _direct(client, upstream.url + protocol.path, raw,
+                {**target.headers(warm), "x-replay-direct": "1"})
+        _via(client, target, protocol, warm.request(0), raw, target.headers(warm), stream)
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -192,8 +204,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=None,
                         help="replay only the first N runs of the data file (default: all 23)")
     parser.add_argument("--protocol", choices=list(PROTOCOLS), default="chat",
-                        help="wire protocol each trace request is converted to; only chat is "
-                             "served today (messages and responses raise 'not served yet')")
+                        help="wire protocol each trace request is converted to: chat (OpenAI "
+                             "Chat Completions), messages (Anthropic Messages), responses "
+                             "(OpenAI Responses); tokenomy serves only chat today, so its two "
+                             "rows say 'not served yet' for the others")
     parser.add_argument("--stream", action="store_true",
                         help="send every request with stream=true (the upstream answers SSE)")
     parser.add_argument("--tokenomy-config", type=Path, default=None,
@@ -249,16 +263,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     protocol = PROTOCOLS[args.protocol]
     runs = load_runs(args.data, limit=args.runs)
-    try:
-        protocol.request(runs[0], 0, stream=args.stream)
-    except NotServed as exc:
-        raise SystemExit(str(exc)) from exc
     renderer = Renderer()
     results: list[SystemResult] = []
     with ExitStack() as stack:
         client = stack.enter_context(httpx.Client(timeout=600))
         upstream = Upstream(stack, client)
-        ctx = Context(upstream.url, protocol.path, args.tokenomy_config, args.headroom_venv)
+        ctx = Context(upstream.url, protocol.name, protocol.path, args.tokenomy_config,
+                      args.headroom_venv)
         for name in args.systems:
             results.append(replay_system(name, runs, ctx, upstream, protocol, renderer, client,
                                          args.stream))

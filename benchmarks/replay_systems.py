@@ -19,7 +19,9 @@ of the system's latency).
                `x-headroom-session-id` per replayed conversation.
 
 Both tokenomy systems keep the default SQLite ledger (in a temporary folder), as
-a user who just runs `tokenomy serve` would.
+a user who just runs `tokenomy serve` would. They serve only the chat protocol
+today; under `--protocol messages|responses` their rows say "not served yet"
+(Headroom gets both an OpenAI and an Anthropic upstream URL, so it can run them).
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ class Target:
     notes: list[str] = field(default_factory=list)
 
     def headers(self, run: Run) -> dict[str, str]:
-        headers = {"authorization": f"Bearer {API_KEY}", "content-type": "application/json"}
+        headers = {"authorization": f"Bearer {API_KEY}", "x-api-key": API_KEY,
+                   "anthropic-version": "2023-06-01", "content-type": "application/json"}
         if self.session_header:
             headers[self.session_header] = f"replay-{run.id}"
         return headers
@@ -75,6 +78,7 @@ class Target:
 @dataclass
 class Context:
     upstream: str  # base URL of the recording upstream, no /v1
+    protocol: str  # chat | messages | responses
     path: str  # the protocol's endpoint path, e.g. /v1/chat/completions
     tokenomy_config: Path | None = None
     headroom_venv: Path | None = None
@@ -138,6 +142,8 @@ def recompress6(body: dict[str, Any]) -> dict[str, Any]:
 # -- systems ----------------------------------------------------------------------------
 
 def _tokenomy(stack: ExitStack, ctx: Context, overrides: dict[str, Any], name: str) -> Target:
+    if ctx.protocol != "chat":
+        raise Unavailable(f"not served yet: tokenomy serve has no {ctx.path}")
     config = deep_merge(overrides, {
         "backends": {"replay": {"kind": "openai", "base_url": ctx.upstream + "/v1",
                                 "api_key": API_KEY, "timeout": 300, "max_retries": 0}},
@@ -211,7 +217,8 @@ def start_headroom(stack: ExitStack, ctx: Context) -> Target:
     # Kompress needs a hub download (off); the rate limit (60/min) and state kept in
     # HOME would get in the way of a replay (PEERS.md).
     command = [str(script), "proxy", "--host", "127.0.0.1", "--port", str(port),
-               "--openai-api-url", ctx.upstream, "--disable-kompress", "--no-rate-limit",
+               "--openai-api-url", ctx.upstream, "--anthropic-api-url", ctx.upstream,
+               "--disable-kompress", "--no-rate-limit",
                "--stateless", "--no-telemetry"]
     env = {**os.environ, "HOME": str(home), "HF_HUB_OFFLINE": "1"}
     log = (ctx.folder / "headroom.log").open("wb")

@@ -26,7 +26,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from replay_protocols import NotServed, protocol_for_path
+from replay_protocols import protocol_for_path
 
 from tokenomy.tokenizers import count_messages
 
@@ -101,15 +101,13 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         _state["received"].append(raw)
     try:
         body = orjson.loads(raw)
-        prompt = prompt_tokens(protocol.messages_of(body), protocol.tools_of(body))
+        prompt = prompt_tokens(*protocol.to_chat(body))
         usage = {"prompt_tokens": prompt, "completion_tokens": int(script["completion_tokens"]),
                  "total_tokens": prompt + int(script["completion_tokens"])}
         answer, content_type = protocol.answer(script["message"], usage,
                                                str(body.get("model") or ""),
                                                bool(body.get("stream")))
-    except NotServed as exc:
-        return await _send(send, 501, _error(str(exc), 501))
-    except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
+    except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError) as exc:
         return await _send(send, 400, _error(f"bad request body: {exc}", 400))
     await _send(send, 200, answer, content_type)
 
