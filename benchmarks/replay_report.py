@@ -129,7 +129,8 @@ def render(summaries: list[dict[str, Any]], per_run: list[dict[str, Any]] | None
             _share(s["recall"]),
             _f(s["added_ms_p50"], ".1f"), _f(s["added_ms_p95"], ".1f"),
             str(s["errors"] + s["answers_changed"])])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    measured = [r for r in rows if not r[1].startswith("unavailable")] or [headers]
+    widths = [max(len(h), *(len(r[i]) for r in measured)) for i, h in enumerate(headers)]
     lines = [header, "",
              "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
                        for i, (h, w) in enumerate(zip(headers, widths, strict=True))),
