@@ -7,7 +7,8 @@ of the system's latency).
 
 - passthrough: `tokenomy serve`, compression off and codify (JSON minifying) off, so
                it forwards the agent's requests unchanged.
-- tokenomy:    `tokenomy serve` with `--tokenomy-config` (default: compression on).
+- tokenomy:    `tokenomy serve` with `--tokenomy-config` (default: tokenomy's defaults, i.e.
+               live-zone agent compression on for agent-shaped requests).
                No session or conversation header is sent: it must recognise
                conversations itself.
 - truncate:    client-side head/tail cut of every tool output over 1,000 tokens
@@ -155,9 +156,9 @@ def _tokenomy(stack: ExitStack, ctx: Context, overrides: dict[str, Any], name: s
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
-    """The tokenomy system's config: YAML or TOML, or today's default (compression on)."""
+    """The tokenomy system's config: YAML or TOML, or tokenomy's defaults."""
     if path is None:
-        return {"compression": {"enabled": True}}
+        return {}
     text = path.read_text(encoding="utf-8")
     data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     if not isinstance(data, dict):
@@ -168,15 +169,16 @@ def read_config(path: Path | None) -> dict[str, Any]:
 def start_passthrough(stack: ExitStack, ctx: Context) -> Target:
     # Codify is on by default and minifies JSON inside tool outputs; the baseline
     # must forward the agent's bytes as they are, so it goes off here too.
-    target = _tokenomy(stack, ctx, {"compression": {"enabled": False},
-                                    "planner": {"codify": {"enabled": False}}}, "passthrough")
+    target = _tokenomy(stack, ctx, {"compression": {"enabled": False,
+                                                    "agent": {"enabled": False}},
+                                    "codify": {"enabled": False}}, "passthrough")
     target.notes.append("compression and codify off")
     return target
 
 
 def start_tokenomy(stack: ExitStack, ctx: Context) -> Target:
     target = _tokenomy(stack, ctx, read_config(ctx.tokenomy_config), "tokenomy")
-    target.notes.append(f"config: {ctx.tokenomy_config or 'compression.enabled=true'}")
+    target.notes.append(f"config: {ctx.tokenomy_config or 'defaults'}")
     return target
 
 
