@@ -153,6 +153,7 @@ def _encoder_for_family(family: Family) -> Encoder:
     return TiktokenEncoder("cl100k_base", family)
 
 
+@lru_cache(maxsize=1024)
 def get_encoder(model: str) -> Encoder:
-    """The encoder for `model`'s family (cached; safe to call per request)."""
+    """The encoder for `model`'s family (cached by name; safe to call per value)."""
     return _encoder_for_family(family_of(model))
