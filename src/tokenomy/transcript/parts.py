@@ -8,8 +8,8 @@ which changes that one string in the native body and nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 Path = tuple[str | int, ...]
 
@@ -30,8 +30,9 @@ class PartKind(StrEnum):
 ROLES = ("system", "user", "assistant", "tool")
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
+    """Immutable (a tuple: cheap to build for every message of a long agent history)."""
+
     turn: int  # index of the message / input item; -1 for a top-level system field
     role: str  # one of ROLES
     kind: PartKind

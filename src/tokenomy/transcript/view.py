@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from tokenomy.transcript.parts import Part, Path
@@ -22,6 +21,7 @@ class Transcript:
         self.body = body
         self._parse = parse
         self._parts: list[Part] | None = None
+        self._index: dict[Path | None, int] | None = None  # path -> position in `_parts`
         self._owned: set[int] = {id(body)}  # containers this transcript copied (safe to mutate)
 
     @property
@@ -41,9 +41,13 @@ class Transcript:
         if part.path is None:
             raise ValueError(f"a {part.kind} part cannot be edited")
         self._set(part.path, text)
-        updated = replace(part, text=text)
+        updated = part._replace(text=text)
         if self._parts is not None:
-            self._parts = [updated if p.path == part.path else p for p in self._parts]
+            if self._index is None:
+                self._index = {p.path: i for i, p in enumerate(self._parts)}
+            position = self._index.get(part.path)
+            if position is not None:
+                self._parts[position] = updated
         return updated
 
     def _set(self, path: Path, value: Any) -> None:
