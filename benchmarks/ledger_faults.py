@@ -17,7 +17,7 @@ against any version of the ledger, e.g. an older checkout on PYTHONPATH):
 - refusals (SQLite and PostgreSQL): 300k request rows of team A in the current
   window, team A over budget; team B's reserve latency (p50/p99 ms, from the
   moment its request is due, so a blocked event loop counts) alone,
-  then while four clients of team A send refused reservations back to back,
+  then while four clients of team A retry refused reservations (20 ms apart),
   all through `Ledger.run` on one event loop, as the proxy's budget stage does.
 
 Run: python benchmarks/ledger_faults.py [--requests 100] [--rows 300000]
@@ -234,7 +234,9 @@ def _seed(ledger: Ledger, team: str, rows: int, ts: float) -> None:
             conn.execute(schema.requests.insert(), batch)
 
 
-def refusals(name: str, url: str, rows: int, n: int, limit: float) -> dict[str, Any]:
+def refusals(
+    name: str, url: str, rows: int, n: int, limit: float, think: float
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         ledger = Ledger(url, _settings(folder)).open(background=False)
         try:
@@ -278,7 +280,7 @@ def refusals(name: str, url: str, rows: int, n: int, limit: float) -> dict[str, 
                 async def hammer() -> None:
                     while not stop.is_set():
                         refused.append(await refuse())
-                        await asyncio.sleep(0)  # a client's next request is a new task turn
+                        await asyncio.sleep(think)  # the client's next try
 
                 # Four clients of the over-budget team retrying as fast as refused.
                 tasks = [asyncio.create_task(hammer()) for _ in range(4)]
@@ -329,6 +331,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="team B reserves measured")
     parser.add_argument("--limit", type=float, default=60.0,
                         help="seconds at most for team B's samples under load")
+    parser.add_argument("--think", type=float, default=0.02,
+                        help="seconds each refused client of team A waits before retrying")
     parser.add_argument("--only", default="kills,unreachable,refusals")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
@@ -347,14 +351,16 @@ def main() -> None:
         results = []
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{Path(folder) / 'ledger.db'}"
-            results.append(refusals("sqlite", url, args.rows, args.samples, args.limit))
+            results.append(
+                refusals("sqlite", url, args.rows, args.samples, args.limit, args.think)
+            )
         if not args.skip_postgres:
             name = "tk_bench_" + uuid.uuid4().hex[:10]
             try:
                 results.append(
                     refusals(
                         "postgresql", f"{PG_BASE}?schema={name}", args.rows, args.samples,
-                        args.limit,
+                        args.limit, args.think,
                     )
                 )
             finally:
