@@ -99,7 +99,7 @@ def _audit(url: str, ids: list[str], used: int, team: str) -> dict[str, int]:
 def _search_path(url: str) -> dict[str, str]:
     for part in url.split("?", 1)[-1].split("&"):
         if part.startswith("schema="):
-            return {"options": f"-csearch_path={part[len('schema='):]}"}
+            return {"options": f"-csearch_path={part[len('schema=') :]}"}
     return {}
 
 
@@ -180,8 +180,13 @@ def kills(n: int, interval: float) -> dict[str, Any]:
             ledger.close()
             killer_engine.dispose()
             _drop(name)
-    return {"run": "kills", "settles_raised": failed, "killed": killed, "replayed": replayed,
-            **result}
+    return {
+        "run": "kills",
+        "settles_raised": failed,
+        "killed": killed,
+        "replayed": replayed,
+        **result,
+    }
 
 
 def unreachable(n: int) -> dict[str, Any]:
@@ -204,8 +209,13 @@ def unreachable(n: int) -> dict[str, Any]:
             ledger.close()
             relay.down()
             _drop(name)
-    return {"run": "unreachable", "settles_raised": failed, "killed": 0, "replayed": replayed,
-            **result}
+    return {
+        "run": "unreachable",
+        "settles_raised": failed,
+        "killed": 0,
+        "replayed": replayed,
+        **result,
+    }
 
 
 def _seed(ledger: Ledger, team: str, rows: int, ts: float) -> None:
@@ -234,9 +244,7 @@ def _seed(ledger: Ledger, team: str, rows: int, ts: float) -> None:
             conn.execute(schema.requests.insert(), batch)
 
 
-def refusals(
-    name: str, url: str, rows: int, n: int, limit: float, think: float
-) -> dict[str, Any]:
+def refusals(name: str, url: str, rows: int, n: int, limit: float, think: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         ledger = Ledger(url, _settings(folder)).open(background=False)
         try:
@@ -329,10 +337,15 @@ def main() -> None:
     parser.add_argument("--kill-every", type=float, default=0.01, help="seconds between kills")
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--samples", type=int, default=200, help="team B reserves measured")
-    parser.add_argument("--limit", type=float, default=60.0,
-                        help="seconds at most for team B's samples under load")
-    parser.add_argument("--think", type=float, default=0.02,
-                        help="seconds each refused client of team A waits before retrying")
+    parser.add_argument(
+        "--limit", type=float, default=60.0, help="seconds at most for team B's samples under load"
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.02,
+        help="seconds each refused client of team A waits before retrying",
+    )
     parser.add_argument("--only", default="kills,unreachable,refusals")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
@@ -351,16 +364,18 @@ def main() -> None:
         results = []
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{Path(folder) / 'ledger.db'}"
-            results.append(
-                refusals("sqlite", url, args.rows, args.samples, args.limit, args.think)
-            )
+            results.append(refusals("sqlite", url, args.rows, args.samples, args.limit, args.think))
         if not args.skip_postgres:
             name = "tk_bench_" + uuid.uuid4().hex[:10]
             try:
                 results.append(
                     refusals(
-                        "postgresql", f"{PG_BASE}?schema={name}", args.rows, args.samples,
-                        args.limit, args.think,
+                        "postgresql",
+                        f"{PG_BASE}?schema={name}",
+                        args.rows,
+                        args.samples,
+                        args.limit,
+                        args.think,
                     )
                 )
             finally:

@@ -18,6 +18,7 @@ from tokenomy.errors import BudgetExceeded
 
 ledger_url = budget_support.ledger_url  # the fixture: a SQLite file, then a PostgreSQL schema
 
+
 @pytest.fixture
 def ledger(ledger_url: str):
     ledger = Ledger(ledger_url, LedgerSettings()).open(background=False)

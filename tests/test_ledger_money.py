@@ -136,15 +136,30 @@ def _version_one(url: str) -> None:
     Table(
         "tk_requests",
         old,
-        *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable,
-                 autoincrement=c.autoincrement, unique=c.unique)
-          for c in schema.requests.columns if c.name not in new),
+        *(
+            Column(
+                c.name,
+                c.type,
+                primary_key=c.primary_key,
+                nullable=c.nullable,
+                autoincrement=c.autoincrement,
+                unique=c.unique,
+            )
+            for c in schema.requests.columns
+            if c.name not in new
+        ),
     )
     engine = make_engine(url)
     with engine.begin() as conn:
         old.create_all(conn)
-        for table in (schema.savings, schema.budget_usage, schema.reservations, schema.owners,
-                      schema.api_keys, schema.schema_version):
+        for table in (
+            schema.savings,
+            schema.budget_usage,
+            schema.reservations,
+            schema.owners,
+            schema.api_keys,
+            schema.schema_version,
+        ):
             table.create(conn)
         conn.execute(schema.schema_version.insert().values(version=1, applied_at=time.time()))
         for rid, outcome, prompt, cached in (("a", "ok", 100, 30), ("b", "abandoned", 0, 0)):
@@ -195,24 +210,49 @@ def cached_ledger(ledger_url: str):
         ({}, 500, 0, 0, 0, True),
     ]
     for i, (saved, prompt, read, write, write_1h, estimated) in enumerate(plans):
-        usage = Usage.of(prompt, 50, cache_read=read, cache_write=write, cache_write_1h=write_1h,
-                         estimated=estimated)
-        savings = [Saving(technique=t, tokens=n, usd=n * 1e-6 + (0.001 if t == "cache" else 0))
-                   for t, n in saved.items()]
+        usage = Usage.of(
+            prompt,
+            50,
+            cache_read=read,
+            cache_write=write,
+            cache_write_1h=write_1h,
+            estimated=estimated,
+        )
+        savings = [
+            Saving(technique=t, tokens=n, usd=n * 1e-6 + (0.001 if t == "cache" else 0))
+            for t, n in saved.items()
+        ]
         from tokenomy.budgets.rows import usage_columns
 
         budgets.ledger.record(
-            RequestRow(request_id=f"c{i}", ts=now - i, team="acme", model="m",
-                       cost_usd=0.01 * (i + 1), **usage_columns(usage)),
+            RequestRow(
+                request_id=f"c{i}",
+                ts=now - i,
+                team="acme",
+                model="m",
+                cost_usd=0.01 * (i + 1),
+                **usage_columns(usage),
+            ),
             savings,
         )
     yield budgets
     budgets.close()
 
 
-SUMMED = ["requests", "estimated", "prompt_tokens", "uncached_tokens", "cached_tokens",
-          "cache_write_tokens", "cache_write_1h_tokens", "completion_tokens", "total_tokens",
-          "cost_usd", "saved_tokens", "saved_usd"]
+SUMMED = [
+    "requests",
+    "estimated",
+    "prompt_tokens",
+    "uncached_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_usd",
+    "saved_tokens",
+    "saved_usd",
+]
 
 
 @pytest.mark.parametrize("group_by", GROUP_BYS)
@@ -262,8 +302,9 @@ def test_keys_for_undeclared_teams_are_refused(tmp_path: Path) -> None:
     assert "not declared" in typo.output and "[teams.serach]" in typo.output
     assert "--create-team" in typo.output
     for team, extra in (("search", []), ("default", []), ("adhoc", ["--create-team"])):
-        made = runner.invoke(main, ["keys", "create", "--team", team, "--config", str(config),
-                                    *extra])
+        made = runner.invoke(
+            main, ["keys", "create", "--team", team, "--config", str(config), *extra]
+        )
         assert made.exit_code == 0, made.output
     listed = runner.invoke(main, ["keys", "list", "--json", "--config", str(config)])
     assert sorted(k["team"] for k in json.loads(listed.stdout)) == ["adhoc", "default", "search"]

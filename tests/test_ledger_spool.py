@@ -134,9 +134,9 @@ def test_a_spooled_settle_after_reconciliation_is_charged_once(outage: Outage) -
 
 
 def test_the_background_loop_replays_when_the_database_returns(outage: Outage) -> None:
-    ledger = Ledger(
-        outage.url, _settings(outage, owner_ttl=0.6, reconcile_interval=0.2)
-    ).open(background=True)
+    ledger = Ledger(outage.url, _settings(outage, owner_ttl=0.6, reconcile_interval=0.2)).open(
+        background=True
+    )
     outage.watch(ledger.engine)
     try:
         held = _reserve_many(ledger, 3, "loop")

@@ -66,8 +66,9 @@ def _require_existing(settings: Settings, db_url: str | None) -> None:
     from tokenomy.budgets.db import normalize_url
     from tokenomy.budgets.settings import BudgetConfig
 
-    url = make_url(normalize_url(BudgetConfig.from_settings(settings, db_url).ledger
-                                 .resolved_url()))
+    url = make_url(
+        normalize_url(BudgetConfig.from_settings(settings, db_url).ledger.resolved_url())
+    )
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return
     path = Path(url.database).expanduser()

@@ -80,8 +80,9 @@ class Ledger:
         settings = self.settings
         if settings.spool_path is None and settings.url != url:
             settings = settings.model_copy(update={"url": url})
-        self.settler = Settler(self.engine, self._sql, self.settings,
-                               Spool(settings.resolved_spool()))
+        self.settler = Settler(
+            self.engine, self._sql, self.settings, Spool(settings.resolved_spool())
+        )
         # SQLite has one writer at a time: one thread keeps the process's writes
         # queued in order instead of spinning on the busy handler.
         workers = 1 if is_sqlite(self.engine) else 16
@@ -155,7 +156,10 @@ class Ledger:
         now = time.time() if now is None else now
         with self.engine.begin() as conn:
             stmt = dialect_insert(conn, schema.owners).values(
-                owner=self.owner, host=self.host[:256], pid=os.getpid(), started_at=now,
+                owner=self.owner,
+                host=self.host[:256],
+                pid=os.getpid(),
+                started_at=now,
                 heartbeat_at=now,
             )
             conn.execute(
@@ -333,7 +337,9 @@ class Ledger:
             try:
                 row = abandoned_row(res)
                 if with_fallback(
-                    self.engine, row, lambda conn, r, res=res: release_tx(conn, sql, res, r),
+                    self.engine,
+                    row,
+                    lambda conn, r, res=res: release_tx(conn, sql, res, r),
                     "reconcile",
                 ):
                     released += 1
@@ -388,4 +394,3 @@ def _spent(conn: Connection, scope: Scope, start: int, end: int) -> tuple[int, f
         ).where(who, r.ts >= start, r.ts < end)
     ).one()
     return int(found[0]), float(found[1])
-

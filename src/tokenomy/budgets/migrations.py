@@ -41,8 +41,13 @@ def _m002_buckets_and_settled(conn: Connection) -> None:
     table = schema.requests
     have = {column["name"] for column in inspect(conn).get_columns(table.name)}
     added = []
-    for name in ("uncached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "estimated",
-                 "settled"):
+    for name in (
+        "uncached_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "estimated",
+        "settled",
+    ):
         if name in have:
             continue
         column = table.c[name]

@@ -238,9 +238,7 @@ def _techniques(conn: Connection) -> Any:
     combo: Any = literal("")
     for name in names:
         combo = combo + func.max(case((_S.technique == name, "+" + name), else_=""))
-    return (
-        select(_S.request_id, combo.label("combo")).group_by(_S.request_id).subquery("combo")
-    )
+    return select(_S.request_id, combo.label("combo")).group_by(_S.request_id).subquery("combo")
 
 
 def _savings(conn: Connection, query: ReportQuery) -> list[TechniqueSaving]:

@@ -163,13 +163,15 @@ def clean_row(row: RequestRow) -> RequestRow:
         changed.append("tags")
     if absurd:
         # Negative or impossible figures from a backend are clamped, never credited.
-        log.warning("ledger: request %s: clamped absurd figures %s", row.request_id,
-                    ", ".join(absurd))
+        log.warning(
+            "ledger: request %s: clamped absurd figures %s", row.request_id, ", ".join(absurd)
+        )
         changed.extend(a.split("=", 1)[0] for a in absurd)
     if not changed:
         return row
-    log.warning("ledger: request %s: sanitised %s before storing", row.request_id,
-                ", ".join(changed))
+    log.warning(
+        "ledger: request %s: sanitised %s before storing", row.request_id, ", ".join(changed)
+    )
     tags[MARKER] = ",".join(changed)[:TAG_CHARS]
     updates["tags"] = tags
     return row.model_copy(update=updates)

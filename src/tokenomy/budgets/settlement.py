@@ -131,8 +131,7 @@ def release_tx(
 def abandoned_row(res: Mapping[str, Any]) -> RequestRow:
     """The row a released reservation leaves; built from its columns if its JSON is bad."""
     note = f"reservation released by reconciliation (owner {res['owner']})"
-    fields = {"outcome": "abandoned", "status": 499, "error": note,
-              "request_id": res["request_id"]}
+    fields = {"outcome": "abandoned", "status": 499, "error": note, "request_id": res["request_id"]}
     try:
         row = RequestRow.model_validate_json(res["row"])
     except ValueError as exc:
@@ -192,8 +191,10 @@ class Settler:
         row = clean_row(row)
         clean = clean_savings(row.request_id, savings)
         if clean:  # the row's totals are the sum of its savings, as stored
-            saved = {"saved_tokens": sum(s.tokens for s in clean),
-                     "saved_usd": sum(s.usd for s in clean)}
+            saved = {
+                "saved_tokens": sum(s.tokens for s in clean),
+                "saved_usd": sum(s.usd for s in clean),
+            }
             if saved != {"saved_tokens": row.saved_tokens, "saved_usd": row.saved_usd}:
                 row = row.model_copy(update=saved)
         retries = 0 if self.down else self.settings.settle_retries
@@ -202,7 +203,9 @@ class Settler:
         except SQLAlchemyError as exc:
             entry = _entry(reservation, row, clean)
             if not unavailable(exc):
-                log.error("ledger: settle of %s cannot be stored: %s", row.request_id, exc)
+                log.error(
+                    "ledger: settle of %s cannot be stored: %s", row.request_id, _first_line(exc)
+                )
                 self._keep(entry, reject=_first_line(exc))
                 return
             self.down = True
@@ -258,8 +261,13 @@ class Settler:
         if not self._replaying.acquire(blocking=False):
             return 0  # another thread is replaying
         try:
+            try:
+                pending = self.spool.pending()
+            except OSError as exc:  # an unreadable spool must not stop the ledger
+                log.error("ledger: cannot read the spool %s: %s", self.spool.path, exc)
+                return 0
             landed: set[str] = set()
-            for entry in self.spool.pending():
+            for entry in pending:
                 try:
                     found = entry.get("reservation")
                     reservation = Reservation.model_validate(found) if found else None
@@ -276,7 +284,10 @@ class Settler:
                         break  # still down: the rest waits for the next round
                     self._keep(entry, reject=_first_line(exc))
                 landed.add(entry["id"])
-            self.spool.remove(landed)
+            try:
+                self.spool.remove(landed)
+            except OSError as exc:  # they stay and land again later: a no-op, by request id
+                log.error("ledger: cannot rewrite the spool %s: %s", self.spool.path, exc)
             if landed:
                 log.warning("ledger: replayed %d spooled settle(s)", len(landed))
             return len(landed)
