@@ -1,8 +1,10 @@
 """Crash reconciliation: kill -9 a proxy mid-request; nothing stays reserved,
 nothing is charged twice, and the request ends as exactly one ledger row.
 
-SQLite: the crashed proxy is restarted and reconciles at start. PostgreSQL:
-a second replica sharing the database reconciles while it keeps serving.
+SQLite: the crashed proxy is restarted and reconciles once the dead
+instance's heartbeat is older than owner_ttl (liveness is by heartbeat only,
+never by PID). PostgreSQL: a second replica sharing the database reconciles
+while it keeps serving.
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ def _budget_row(engine: Engine) -> tuple[int, int]:
     return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
 
+def _wait_released(engine: Engine, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _query(engine, "select count(*) from tk_reservations")[0][0] and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+
+
 def _assert_reconciled(engine: Engine, request_id: str) -> None:
     assert _query(engine, "select count(*) from tk_reservations")[0][0] == 0
     assert _budget_row(engine) == (0, 0)
@@ -90,8 +100,10 @@ def test_kill_mid_request_then_restart_sqlite(upstream: Server, tmp_path: Path) 
         victim.process.wait()
     # The reservation outlived its process ...
     assert _query(engine, "select count(*) from tk_reservations")[0][0] == 1
-    # ... until the restarted proxy reconciles it at start.
+    # ... until the restarted proxy reconciles it (at start, or at its next
+    # reconcile once the dead instance's heartbeat is older than owner_ttl).
     with run_proxy(config, folder=tmp_path) as again:
+        _wait_released(engine)
         _assert_reconciled(engine, request_id)
         ok = post(again, chat("crash"))
         assert ok.status_code == 200
@@ -119,11 +131,7 @@ def test_kill_one_replica_the_other_reconciles_postgres(upstream: Server, tmp_pa
                 victim.process.kill()
                 victim.process.wait()
             # The survivor's periodic reconcile (every 1 s here) releases it.
-            deadline = time.monotonic() + 15
-            while _query(engine, "select count(*) from tk_reservations")[0][0] and (
-                time.monotonic() < deadline
-            ):
-                time.sleep(0.2)
+            _wait_released(engine)
             _assert_reconciled(engine, request_id)
             assert post(survivor, chat("crash")).status_code == 200
     finally:

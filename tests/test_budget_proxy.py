@@ -182,10 +182,15 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_keys_cli_auth_and_usage_access(upstream: Server, tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
-    created = _cli("keys", "create", "--team", "alpha", "--name", "ci", "--db", url)
+    # No config declares these teams: --create-team says that is meant.
+    created = _cli(
+        "keys", "create", "--team", "alpha", "--name", "ci", "--create-team", "--db", url
+    )
     alpha_key = created.stdout.strip()
     assert alpha_key.startswith("tkn_") and "shown only once" in created.stderr
-    beta_key = _cli("keys", "create", "--team", "beta", "--budget-tokens", "50", "--db", url)
+    beta_key = _cli(
+        "keys", "create", "--team", "beta", "--budget-tokens", "50", "--create-team", "--db", url
+    )
     beta_key = beta_key.stdout.strip()
     listed = _cli("keys", "list", "--db", url).stdout
     assert "team=alpha" in listed and "team=beta" in listed and alpha_key not in listed

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from budget_support import pg_schema_url, sqlite_url
+import budget_support
 from tokenomy.budgets.ledger import Ledger
 from tokenomy.budgets.migrations import MIGRATIONS, current_version
 from tokenomy.budgets.rows import RequestRow, Saving, Scope
@@ -17,13 +16,7 @@ from tokenomy.budgets.settings import BudgetSpec, LedgerSettings
 from tokenomy.budgets.windows import window_bounds
 from tokenomy.errors import BudgetExceeded
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-    else:
-        yield from pg_schema_url()
+ledger_url = budget_support.ledger_url  # the fixture: a SQLite file, then a PostgreSQL schema
 
 
 @pytest.fixture

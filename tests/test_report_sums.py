@@ -51,7 +51,7 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
-@pytest.mark.parametrize("group_by", [g for g in GROUP_BYS if g != "technique"])
+@pytest.mark.parametrize("group_by", GROUP_BYS)
 def test_group_sums_equal_totals_equal_rows(seeded, group_by: str) -> None:
     budgets, rows, _ = seeded
     report = aggregate(budgets, ReportQuery(group_by=group_by), now=NOW)

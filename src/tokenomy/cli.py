@@ -44,6 +44,10 @@ def serve(config_path: str | None, host: str | None, port: int | None, log_level
         raise click.ClickException(exc.message) from exc
     host = host or settings.server.host
     port = port if port is not None else settings.server.port
+    from tokenomy.budgets.settings import require_keys_off_loopback
+
+    if (notice := require_keys_off_loopback(settings, host)) is not None:
+        click.echo(notice, err=True)
     app = create_app(settings)
     backends = ", ".join(f"{n} ({b.kind})" for n, b in settings.backends.items())
     click.echo(f"tokenomy {__version__} listening on http://{host}:{port}/v1  backends: {backends}",

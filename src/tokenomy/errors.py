@@ -105,3 +105,20 @@ class AssetsMissing(TokenomyError):
     status = 503
     type = "server_error"
     code = "assets_missing"
+
+
+class LedgerUnavailable(TokenomyError):
+    """The ledger database cannot be reached: fail closed, the caller may retry."""
+
+    status = 503
+    type = "server_error"
+    code = "ledger_unavailable"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1, **kwargs: Any) -> None:
+        headers = {"retry-after": str(retry_after), **(kwargs.pop("headers", None) or {})}
+        super().__init__(
+            message
+            or "The budget ledger is unavailable; the request was not sent. Retry shortly.",
+            headers=headers,
+            **kwargs,
+        )

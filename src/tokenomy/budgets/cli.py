@@ -15,6 +15,7 @@ from tokenomy.errors import TokenomyError
 
 if TYPE_CHECKING:
     from tokenomy.budgets.service import Budgets
+    from tokenomy.config import Settings
 
 _CONFIG = click.option(
     "--config",
@@ -33,12 +34,21 @@ _DB = click.option(
 
 
 @contextmanager
-def _budgets(config_path: str | None, db_url: str | None) -> Iterator[Budgets]:
+def _budgets(
+    config_path: str | None, db_url: str | None, *, must_exist: bool = False
+) -> Iterator[Budgets]:
+    """The ledger named by --db or the config; `must_exist`: never create one.
+
+    A read (a report, a key listing) on a mistyped path must say so, not
+    create an empty ledger there and report nothing.
+    """
     from tokenomy.budgets.service import Budgets
     from tokenomy.config import load_settings
 
     try:
         settings = load_settings(config_path)
+        if must_exist:
+            _require_existing(settings, db_url)
         budgets = Budgets.from_settings(settings, db_url=db_url, background=False)
     except TokenomyError as exc:
         raise click.ClickException(exc.message) from exc
@@ -48,6 +58,26 @@ def _budgets(config_path: str | None, db_url: str | None) -> Iterator[Budgets]:
         yield budgets
     finally:
         budgets.close()
+
+
+def _require_existing(settings: Settings, db_url: str | None) -> None:
+    from sqlalchemy import make_url
+
+    from tokenomy.budgets.db import normalize_url
+    from tokenomy.budgets.settings import BudgetConfig
+
+    url = make_url(
+        normalize_url(BudgetConfig.from_settings(settings, db_url).ledger.resolved_url())
+    )
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    path = Path(url.database).expanduser()
+    if not path.is_file():
+        where = "--db" if db_url else "the config's ledger.url (or the default)"
+        raise click.ClickException(
+            f"no ledger database at {path} (from {where}): check the path; "
+            "a ledger is created by `tokenomy serve` or `tokenomy keys create`"
+        )
 
 
 @click.command()
@@ -92,7 +122,7 @@ def report(
     from tokenomy.budgets.render import to_csv, to_json, to_table
     from tokenomy.budgets.report import ReportQuery, aggregate, parse_when
 
-    with _budgets(config_path, db_url) as budgets:
+    with _budgets(config_path, db_url, must_exist=True) as budgets:
         try:
             query = ReportQuery(
                 team=team,
@@ -148,6 +178,11 @@ def keys() -> None:
 @click.option(
     "--soft-action", type=click.Choice(["degrade", "warn"]), default="degrade", show_default=True
 )
+@click.option(
+    "--create-team",
+    is_flag=True,
+    help="Allow a team the config does not declare in [teams] (no team budget applies).",
+)
 @_DB
 @_CONFIG
 def keys_create(
@@ -158,11 +193,13 @@ def keys_create(
     window: str,
     soft_limit: float,
     soft_action: str,
+    create_team: bool,
     db_url: str | None,
     config_path: str | None,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
     from tokenomy.budgets.settings import BudgetSpec
+    from tokenomy.middleware.auth import DEFAULT_TEAM
 
     spec = BudgetSpec(
         tokens=budget_tokens,
@@ -172,6 +209,15 @@ def keys_create(
         soft_action=soft_action,
     )  # type: ignore[arg-type]
     with _budgets(config_path, db_url) as budgets:
+        declared = budgets.config.teams
+        if team not in declared and team != DEFAULT_TEAM and not create_team:
+            # A typo here would mint a key whose spend no team budget ever sees.
+            known = ", ".join(sorted(declared)) or "none"
+            raise click.ClickException(
+                f"team {team!r} is not declared in the config's [teams] (declared: {known}). "
+                f"Declare it (TOML: a [teams.{team}] table, with a budget or empty) and pass "
+                "that config with --config, or pass --create-team to create the key anyway."
+            )
         info, key = budgets.keys.create(team, name=name, budget=spec)
     click.echo(key)
     click.echo(

@@ -2,9 +2,12 @@
 
 Lookup order: `[ledger.prices.MODEL]`, then the model alias's
 `input_cost_per_token`/`output_cost_per_token` in `[models]`, then litellm's
-cost map. Reading the map straight from litellm's bundled JSON avoids a ~10 s
-`import litellm` in processes that only need prices (the CLI, the ledger); if
-litellm is already imported its live `model_cost` is used, so both agree.
+cost map. Cache rates use litellm's names: `cache_read_input_token_cost`,
+`cache_creation_input_token_cost` (5-minute writes) and
+`cache_creation_input_token_cost_above_1hr` (1-hour writes). Reading the map
+straight from litellm's bundled JSON avoids a ~10 s `import litellm` in
+processes that only need prices (the CLI, the ledger); if litellm is already
+imported its live `model_cost` is used, so both agree.
 Unknown models (the embedded local model included) cost nothing.
 """
 
@@ -25,17 +28,46 @@ from tokenomy.config import Settings
 
 
 class Price(BaseModel):
+    """USD per token for each bucket. An unset cache rate costs what it replaces:
+    a read or a write at the input rate, a 1-hour write at the 5-minute rate."""
+
     input: float = 0.0
     output: float = 0.0
     cache_read: float | None = None
+    cache_write: float | None = None  # 5-minute TTL writes
+    cache_write_1h: float | None = None
+
+    def _rates(self) -> tuple[float, float, float]:
+        read = self.input if self.cache_read is None else self.cache_read
+        write = self.input if self.cache_write is None else self.cache_write
+        write_1h = write if self.cache_write_1h is None else self.cache_write_1h
+        return read, write, write_1h
 
     def cost(self, usage: Usage) -> float:
-        cached = min(usage.cached_tokens, usage.prompt_tokens)
-        cache_rate = self.input if self.cache_read is None else self.cache_read
+        """Each input bucket at its own rate, plus output (reasoning included)."""
+        read, write, write_1h = self._rates()
+        w1h = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
         return (
-            (usage.prompt_tokens - cached) * self.input
-            + cached * cache_rate
+            usage.uncached_tokens * self.input
+            + usage.cached_tokens * read
+            + (usage.cache_write_tokens - w1h) * write
+            + w1h * write_1h
             + usage.completion_tokens * self.output
+        )
+
+    def cache_saving(self, usage: Usage) -> float:
+        """What the provider's prompt cache saved on this request, in USD.
+
+        Cache reads at the full input price minus what they cost, minus the
+        premium the writes paid over the input price. Negative when a request
+        wrote more to the cache than it read back (later reads repay it).
+        """
+        read, write, write_1h = self._rates()
+        w1h = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
+        return (
+            usage.cached_tokens * (self.input - read)
+            - (usage.cache_write_tokens - w1h) * (write - self.input)
+            - w1h * (write_1h - self.input)
         )
 
     def estimate(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -74,9 +106,16 @@ def _from_map(model: str) -> Price | None:
             return Price(
                 input=float(entry.get("input_cost_per_token") or 0.0),
                 output=float(entry.get("output_cost_per_token") or 0.0),
-                cache_read=entry.get("cache_read_input_token_cost"),
+                cache_read=_rate(entry, "cache_read_input_token_cost"),
+                cache_write=_rate(entry, "cache_creation_input_token_cost"),
+                cache_write_1h=_rate(entry, "cache_creation_input_token_cost_above_1hr"),
             )
     return None
+
+
+def _rate(entry: dict[str, Any], key: str) -> float | None:
+    value = entry.get(key)
+    return float(value) if isinstance(value, int | float) else None
 
 
 class Pricer:
@@ -103,6 +142,8 @@ class Pricer:
                     input=override.input_cost_per_token,
                     output=override.output_cost_per_token,
                     cache_read=override.cache_read_input_token_cost,
+                    cache_write=override.cache_creation_input_token_cost,
+                    cache_write_1h=override.cache_creation_input_token_cost_above_1hr,
                 )
         if self._settings is not None and alias in self._settings.models:
             target = self._settings.models[alias]

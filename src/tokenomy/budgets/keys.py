@@ -5,6 +5,10 @@ compared as HMAC-SHA256 digests with `hmac.compare_digest` (constant time).
 The secret has 256 bits of entropy, so a fast keyed hash is enough (the same
 choice GitHub and Stripe make for their tokens); `ledger.key_pepper` adds a
 server-side secret so a stolen database alone cannot confirm a guessed key.
+
+The request path's reads (`auth_enabled`, `verify`) raise LedgerUnavailable
+(503) when the database cannot be reached: a key that cannot be checked is
+refused, never waved through.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, select, update
 
 from tokenomy.budgets import schema
-from tokenomy.budgets.db import reader
+from tokenomy.budgets.db import guarded, reader
 from tokenomy.budgets.settings import BudgetSpec, LedgerSettings
 
 _KEYS = schema.api_keys
@@ -96,6 +100,7 @@ class KeyStore:
             ).rowcount
         return bool(changed)
 
+    @guarded("reading the API keys")
     def any_keys(self) -> bool:
         with self.reader.connect() as conn:
             return conn.execute(select(_KEYS.c.key_id).limit(1)).first() is not None
@@ -105,6 +110,10 @@ class KeyStore:
             return True
         if self.settings.auth == "off":
             return False
+        if self.settings.require_keys:
+            # Not "on once a key exists": a ledger that comes back empty (a new
+            # database, a wiped volume) must not open the proxy to anyone.
+            return True
         # Keys are revoked, never deleted: once one exists, auth stays on, so a
         # True answer never needs asking again. "No keys yet" is re-checked at
         # most once a second: a key created by the CLI turns auth on within 1 s.
@@ -116,6 +125,7 @@ class KeyStore:
             self._auth_checked_at = now
         return self._auth_seen_on
 
+    @guarded("checking the API key")
     def verify(self, token: str) -> KeyInfo | None:
         """The key's info if `token` is a live key; None if unknown, malformed or revoked."""
         match = _FORMAT.fullmatch(token.strip())

@@ -1,21 +1,29 @@
 """The ledger: atomic budget reservations, settlement, and one row per request.
 
-Reserve, settle and reconcile each run in one database transaction:
-
 - reserve: for every scope (team, then key: always the same order, so two
   transactions never wait on each other in a cycle) one conditional
   `UPDATE tk_budget_usage SET reserved = reserved + :n WHERE spent + reserved
   + :n <= :limit RETURNING ...`. On PostgreSQL the UPDATE takes the row lock
   and re-checks the condition after any wait; on SQLite the transaction
   starts with BEGIN IMMEDIATE. If any scope refuses, the transaction rolls
-  back and nothing is held. The reservation row records its owner (this
-  process) and an expiry.
-- settle: delete the reservation (if the reconciler has not already), move the
-  estimate from reserved to the real spend, and upsert the request row, all
-  in one transaction: nothing is charged twice or lost.
-- reconcile: reservations past their expiry, or owned by a process that is
-  gone (no heartbeat, or a dead pid on this host), are released and their
+  back and nothing is held. A window's row is created once, from what the
+  window already spent; after that a refusal is one UPDATE and one keyed
+  SELECT, never a sum over the requests. The reservation row records its
+  owner (this process's random instance id) and an expiry.
+- settle (settlement.py): one transaction per request, idempotent by request
+  id. If the database cannot be reached it is retried with backoff in the
+  ledger's worker thread, then written to a local spool (spool.py) that is
+  replayed at open and by the background loop: spend is never lost, never
+  charged twice. Settle never raises for database trouble.
+- reconcile: reservations past their expiry, or owned by an instance whose
+  heartbeat is older than `owner_ttl` (liveness by heartbeat only: PIDs mean
+  nothing across containers), are released one transaction each, and their
   request gets an `abandoned` row (a later settle by a live owner replaces it).
+- rows are cleaned before they are written (sanitize.py): a row the database
+  cannot store never blocks a settle, a reconciliation or a restart.
+
+The request path's calls (reserve, and the key store's) raise LedgerUnavailable
+(503) when the database cannot be reached: budgets fail closed.
 """
 
 from __future__ import annotations
@@ -32,36 +40,26 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from tokenomy.budgets import schema
-from tokenomy.budgets.db import is_sqlite, make_engine, reader
+from tokenomy.budgets.db import guard, is_sqlite, make_engine, reader, unavailable
 from tokenomy.budgets.limits import refusal, soft_hit
 from tokenomy.budgets.migrations import migrate
 from tokenomy.budgets.rows import RequestRow, Reservation, Saving, Scope, SoftHit
+from tokenomy.budgets.sanitize import clean_row
 from tokenomy.budgets.settings import LedgerSettings
+from tokenomy.budgets.settlement import Settler, abandoned_row, release_tx, with_fallback
+from tokenomy.budgets.spool import Spool
 from tokenomy.budgets.statements import Statements, dialect_insert, scope_key
-from tokenomy.budgets.windows import day_of, window_bounds
+from tokenomy.budgets.windows import window_bounds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _USAGE = schema.budget_usage
 _RES = schema.reservations
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child its parent has not reaped yet is a zombie: dead to us
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 class Ledger:
@@ -76,11 +74,18 @@ class Ledger:
         self.reader = reader(self.engine)
         self._sql = Statements(self.engine.dialect.name)
         self.host = socket.gethostname()
-        self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        # A random instance id: two replicas with one hostname and colliding PIDs
+        # (containers) are still two owners. The host is only a label for people.
+        self.owner = f"{uuid.uuid4().hex[:16]}@{self.host}"[:128]
+        settings = self.settings
+        if settings.spool_path is None and settings.url != url:
+            settings = settings.model_copy(update={"url": url})
+        self.settler = Settler(
+            self.engine, self._sql, self.settings, Spool(settings.resolved_spool())
+        )
         # SQLite has one writer at a time: one thread keeps the process's writes
         # queued in order instead of spinning on the busy handler.
         workers = 1 if is_sqlite(self.engine) else 16
-        self.inline = is_sqlite(self.engine) and self.settings.sqlite_inline
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tk-ledger")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -93,6 +98,9 @@ class Ledger:
             return self
         migrate(self.engine)
         self.heartbeat()
+        # Settles spooled before a restart land before reconciliation could
+        # call their reservations abandoned (it would be corrected, but later).
+        self.replay_spool()
         self.reconcile()
         self._opened = True
         if background:
@@ -108,8 +116,11 @@ class Ledger:
             self._thread.join(timeout=5)
         self._executor.shutdown(wait=True)
         if self._opened:
-            with self.engine.begin() as conn:
-                conn.execute(delete(schema.owners).where(schema.owners.c.owner == self.owner))
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(delete(schema.owners).where(schema.owners.c.owner == self.owner))
+            except SQLAlchemyError as exc:  # others will see our heartbeat age out
+                log.warning("ledger: could not deregister %s: %s", self.owner, exc)
         self.engine.dispose()
         self._opened = False
 
@@ -119,22 +130,23 @@ class Ledger:
         while not self._stop.wait(beat):
             try:
                 self.heartbeat()
+                if self.settler.spool.depth():
+                    self.replay_spool()
                 if time.time() - last_reconcile >= self.settings.reconcile_interval:
                     self.reconcile()
                     last_reconcile = time.time()
-            except Exception:  # a database blip must not kill the loop
-                log.exception("ledger heartbeat/reconcile failed")
+            except SQLAlchemyError as exc:  # a database blip must not kill the loop
+                log.warning("ledger: heartbeat/reconcile failed: %s", str(exc).splitlines()[0])
+            except Exception:
+                log.exception("ledger: heartbeat/reconcile failed")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking ledger call: inline on SQLite, else in the ledger's threads.
+        """Run a blocking ledger call in the ledger's worker threads, off the event loop.
 
-        A SQLite transaction here takes a fraction of a millisecond, less than
-        handing it to a thread and back (which, on a busy machine, waits for the
-        scheduler twice); the event loop also serialises this process's writers
-        for free. PostgreSQL waits on the network and fsync, so it gets threads.
+        A lock wait, a slow disk or a settle's retry backoff then delays only
+        this call, never the other requests on the loop. On SQLite one worker
+        keeps this process's writes in order (SQLite has one writer anyway).
         """
-        if self.inline:
-            return fn(*args)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
@@ -144,23 +156,24 @@ class Ledger:
         now = time.time() if now is None else now
         with self.engine.begin() as conn:
             stmt = dialect_insert(conn, schema.owners).values(
-                owner=self.owner, host=self.host, pid=os.getpid(), started_at=now, heartbeat_at=now
+                owner=self.owner,
+                host=self.host[:256],
+                pid=os.getpid(),
+                started_at=now,
+                heartbeat_at=now,
             )
             conn.execute(
                 stmt.on_conflict_do_update(index_elements=["owner"], set_={"heartbeat_at": now})
             )
+        self.settler.down = False
 
     def _dead_owners(self, conn: Connection, now: float) -> set[str]:
-        dead: set[str] = set()
-        rows = conn.execute(select(schema.owners)).mappings().all()
-        for row in rows:
-            if row["owner"] == self.owner:
-                continue
-            stale = row["heartbeat_at"] < now - self.settings.owner_ttl
-            gone = row["host"] == self.host and not _pid_alive(int(row["pid"]))
-            if stale or gone:
-                dead.add(row["owner"])
-        return dead
+        """Owners whose heartbeat is older than owner_ttl. Nothing else says "dead"."""
+        o = schema.owners.c
+        rows = conn.execute(
+            select(o.owner).where(o.heartbeat_at < now - self.settings.owner_ttl)
+        ).scalars()
+        return {owner for owner in rows if owner != self.owner}
 
     # -- reserve ---------------------------------------------------------
 
@@ -173,9 +186,28 @@ class Ledger:
         row: RequestRow,
         now: float | None = None,
     ) -> Reservation:
-        """Hold `tokens`/`usd` against every scope, or raise BudgetExceeded holding nothing."""
+        """Hold `tokens`/`usd` against every scope, or raise BudgetExceeded holding nothing.
+
+        Raises LedgerUnavailable when the database cannot be reached.
+        """
         now = time.time() if now is None else now
         ordered = sorted(scopes, key=lambda s: (s.kind != "team", s.id))
+        row = clean_row(row)
+        with guard("reserve"):
+            while True:
+                try:
+                    return self._reserve(ordered, tokens, usd, row, now)
+                except _NoWindow as missing:
+                    # The window's row is created (once, from what the window
+                    # already spent) and committed on its own: a refused first
+                    # request must not roll it back, or every later refusal
+                    # would sum the requests again.
+                    with self.engine.begin() as conn:
+                        self._ensure_window(conn, *missing.args)
+
+    def _reserve(
+        self, ordered: list[Scope], tokens: int, usd: float, row: RequestRow, now: float
+    ) -> Reservation:
         held: list[tuple[str, str, int]] = []
         soft: list[SoftHit] = []
         with self.engine.begin() as conn:
@@ -183,10 +215,9 @@ class Ledger:
                 start, end = window_bounds(scope.spec.window, now)
                 values = self._take(conn, scope, start, end, tokens, usd)
                 if values is None:
-                    self._ensure_window(conn, scope, start, end)
-                    values = self._take(conn, scope, start, end, tokens, usd)
-                if values is None:
                     current = self._window_row(conn, scope, start)
+                    if current is None:  # the first reservation of this window
+                        raise _NoWindow(scope, start, end)
                     raise refusal(scope, current, tokens, usd, end)
                 held.append((scope.kind, scope.id, start))
                 hit = soft_hit(scope, values)
@@ -194,7 +225,7 @@ class Ledger:
                     soft.append(hit)
             reservation = Reservation(
                 id=uuid.uuid4().hex,
-                request_id=request_id,
+                request_id=row.request_id,
                 tokens=tokens,
                 usd=usd,
                 scopes=held,
@@ -205,7 +236,7 @@ class Ledger:
                     self._sql.add_reservation,
                     {
                         "id": reservation.id,
-                        "request_id": request_id,
+                        "request_id": row.request_id,
                         "owner": self.owner,
                         "created_at": now,
                         "expires_at": now + self.settings.reservation_ttl,
@@ -231,7 +262,7 @@ class Ledger:
         found = conn.execute(stmt, params).mappings().first()
         return dict(found) if found is not None else None
 
-    def _window_row(self, conn: Connection, scope: Scope, start: int) -> dict[str, Any]:
+    def _window_row(self, conn: Connection, scope: Scope, start: int) -> dict[str, Any] | None:
         c = _USAGE.c
         found = (
             conn.execute(
@@ -242,29 +273,19 @@ class Ledger:
             .mappings()
             .first()
         )
-        return (
-            dict(found)
-            if found
-            else {"spent_tokens": 0, "reserved_tokens": 0, "spent_usd": 0.0, "reserved_usd": 0.0}
-        )
+        return dict(found) if found is not None else None
 
     def _ensure_window(self, conn: Connection, scope: Scope, start: int, end: int) -> None:
-        """Create the window's row, starting from what requests already spent in it."""
-        r = schema.requests.c
-        who = r.team == scope.id if scope.kind == "team" else r.key_id == scope.id
-        spent = conn.execute(
-            select(
-                func.coalesce(func.sum(r.total_tokens), 0), func.coalesce(func.sum(r.cost_usd), 0.0)
-            ).where(who, r.ts >= start, r.ts < end)
-        ).one()
+        """Create the window's row once, starting from what requests already spent in it."""
+        spent = _spent(conn, scope, start, end)
         stmt = dialect_insert(conn, _USAGE).values(
             scope=scope.kind,
             scope_id=scope.id,
             window_start=start,
             window_end=end,
-            spent_tokens=int(spent[0]),
+            spent_tokens=spent[0],
             reserved_tokens=0,
-            spent_usd=float(spent[1]),
+            spent_usd=spent[1],
             reserved_usd=0.0,
         )
         conn.execute(stmt.on_conflict_do_nothing())
@@ -274,61 +295,35 @@ class Ledger:
     def settle(
         self, reservation: Reservation | None, row: RequestRow, savings: list[Saving] | None = None
     ) -> None:
-        """Replace the estimate with the real usage and write the request row, atomically.
+        """Replace the estimate with the real usage and write the request row, once.
 
         With no reservation (no budget applied) it only writes the row. A
         failed request settles with zero usage, which releases the estimate.
+        Never raises for database trouble: retried, then spooled (see Settler).
         """
-        with self.engine.begin() as conn:
-            if reservation is not None and reservation.scopes:
-                sql = self._sql
-                gone = conn.execute(sql.drop_reservation, {"rid": reservation.id}).rowcount
-                # If the reconciler released it already, only the spend is added.
-                held_t, held_u = (reservation.tokens, reservation.usd) if gone else (0, 0.0)
-                for kind, scope_id, start in reservation.scopes:
-                    params = scope_key(kind, scope_id, start)
-                    params.update(
-                        held_tokens=held_t,
-                        held_usd=held_u,
-                        add_tokens=row.total_tokens,
-                        add_usd=row.cost_usd,
-                    )
-                    conn.execute(sql.charge, params)
-            self._write_row(conn, row, savings or [], replace=True)
+        self.settler.settle(reservation, row, savings or [])
 
     def record(self, row: RequestRow, savings: list[Saving] | None = None) -> None:
         self.settle(None, row, savings)
 
-    def _write_row(
-        self, conn: Connection, row: RequestRow, savings: list[Saving], *, replace: bool
-    ) -> None:
-        values = row.model_dump()
-        values["tags"] = json.dumps(row.tags) if row.tags else None
-        values["day"] = day_of(row.ts)
-        sql = self._sql
-        conn.execute(sql.upsert_row if replace else sql.insert_row_once, values)
-        if replace and savings:
-            conn.execute(
-                sql.add_savings,
-                [
-                    {
-                        "request_id": row.request_id,
-                        "technique": s.technique,
-                        "ts": row.ts,
-                        "team": row.team,
-                        "tokens_saved": s.tokens,
-                        "usd_saved": s.usd,
-                    }
-                    for s in savings
-                ],
-            )
+    def replay_spool(self) -> int:
+        """Land spooled settles; returns how many landed (or had already)."""
+        return self.settler.replay()
+
+    def spool_depth(self) -> int:
+        """Settles waiting in the local spool for the database (0 when all landed)."""
+        return self.settler.spool.depth()
 
     # -- reconcile -------------------------------------------------------
 
     def reconcile(self, now: float | None = None) -> int:
-        """Release reservations that expired or whose owner is gone; returns how many."""
+        """Release reservations that expired or whose owner is gone; returns how many.
+
+        Each reservation is released in its own transaction: one that cannot
+        be written is logged and skipped, and never holds up the others.
+        """
         now = time.time() if now is None else now
-        with self.engine.begin() as conn:
+        with self.reader.connect() as conn:
             dead = self._dead_owners(conn, now)
             cond = _RES.c.expires_at < now
             if dead:
@@ -336,31 +331,24 @@ class Ledger:
             # Reservations of an owner that never registered (or was already removed).
             cond = cond | _RES.c.owner.not_in(select(schema.owners.c.owner))
             stale = conn.execute(select(_RES).where(cond)).mappings().all()
-            released = 0
-            for res in stale:
-                if not conn.execute(delete(_RES).where(_RES.c.id == res["id"])).rowcount:
-                    continue
-                for kind, scope_id, start in json.loads(res["scopes"]):
-                    c = _USAGE.c
-                    conn.execute(
-                        update(_USAGE)
-                        .where(c.scope == kind, c.scope_id == scope_id, c.window_start == start)
-                        .values(
-                            reserved_tokens=c.reserved_tokens - res["tokens"],
-                            reserved_usd=c.reserved_usd - res["usd"],
-                        )
-                    )
-                row = RequestRow.model_validate_json(res["row"])
-                row = row.model_copy(
-                    update={
-                        "outcome": "abandoned",
-                        "status": 499,
-                        "error": f"reservation released by reconciliation (owner {res['owner']})",
-                    }
-                )
-                self._write_row(conn, row, [], replace=False)
-                released += 1
-            if dead:
+        released = 0
+        sql = self._sql
+        for res in stale:
+            try:
+                row = abandoned_row(res)
+                if with_fallback(
+                    self.engine,
+                    row,
+                    lambda conn, r, res=res: release_tx(conn, sql, res, r),
+                    "reconcile",
+                ):
+                    released += 1
+            except SQLAlchemyError as exc:
+                if unavailable(exc):
+                    raise
+                log.error("ledger: could not release reservation %s: %s", res["id"], exc)
+        if dead:
+            with self.engine.begin() as conn:
                 conn.execute(delete(schema.owners).where(schema.owners.c.owner.in_(dead)))
         if released:
             log.warning("ledger: released %d stale reservation(s)", released)
@@ -373,19 +361,36 @@ class Ledger:
         start, end = window_bounds(scope.spec.window, now)
         with self.reader.connect() as conn:
             row = self._window_row(conn, scope, start)
-            if "window_start" not in row:  # no reservation yet in this window
-                r = schema.requests.c
-                who = r.team == scope.id if scope.kind == "team" else r.key_id == scope.id
-                spent = conn.execute(
-                    select(
-                        func.coalesce(func.sum(r.total_tokens), 0),
-                        func.coalesce(func.sum(r.cost_usd), 0.0),
-                    ).where(who, r.ts >= start, r.ts < end)
-                ).one()
-                row.update(spent_tokens=int(spent[0]), spent_usd=float(spent[1]))
+            if row is None:  # no reservation yet in this window
+                spent = _spent(conn, scope, start, end)
+                row = {**_EMPTY, "spent_tokens": spent[0], "spent_usd": spent[1]}
         row.update(window_start=start, window_end=end)
         return row
 
     def open_reservations(self) -> int:
         with self.reader.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(_RES)).scalar() or 0)
+
+
+class _NoWindow(Exception):
+    """Raised inside a reservation (rolling it back) when a scope's window has no row yet."""
+
+
+_EMPTY: dict[str, Any] = {
+    "spent_tokens": 0,
+    "reserved_tokens": 0,
+    "spent_usd": 0.0,
+    "reserved_usd": 0.0,
+}
+
+
+def _spent(conn: Connection, scope: Scope, start: int, end: int) -> tuple[int, float]:
+    """What a scope's requests spent in a window: the one sum over tk_requests."""
+    r = schema.requests.c
+    who = r.team == scope.id if scope.kind == "team" else r.key_id == scope.id
+    found = conn.execute(
+        select(
+            func.coalesce(func.sum(r.total_tokens), 0), func.coalesce(func.sum(r.cost_usd), 0.0)
+        ).where(who, r.ts >= start, r.ts < end)
+    ).one()
+    return int(found[0]), float(found[1])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy import Connection, Engine, case, inspect, select, text, update
 
 from tokenomy.budgets import schema
 
@@ -28,7 +28,46 @@ def _m001_initial(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Migration] = [_m001_initial]
+def _m002_buckets_and_settled(conn: Connection) -> None:
+    """The input buckets beside `prompt_tokens`/`cached_tokens`, `estimated`, and `settled`.
+
+    `settled` marks a row written by a settle (not by reconciliation): it makes
+    a retried or replayed settle charge nothing twice. Existing rows were
+    settled unless reconciliation abandoned them; their uncached input is
+    all input minus cache reads (the ledger kept no cache writes before).
+    Migration 1 creates tables from the current schema module, so on a new
+    database these columns exist already: only the missing ones are added.
+    """
+    table = schema.requests
+    have = {column["name"] for column in inspect(conn).get_columns(table.name)}
+    added = []
+    for name in (
+        "uncached_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "estimated",
+        "settled",
+    ):
+        if name in have:
+            continue
+        column = table.c[name]
+        kind = column.type.compile(dialect=conn.dialect)
+        default = column.server_default.arg  # type: ignore[union-attr]
+        if not isinstance(default, str):
+            default = str(default.compile(dialect=conn.dialect))
+        conn.execute(
+            text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind} NOT NULL DEFAULT {default}")
+        )
+        added.append(name)
+    c = table.c
+    if "uncached_tokens" in added:
+        rest = c.prompt_tokens - c.cached_tokens
+        conn.execute(update(table).values(uncached_tokens=case((rest > 0, rest), else_=0)))
+    if "settled" in added:
+        conn.execute(update(table).where(c.outcome == "abandoned").values(settled=False))
+
+
+MIGRATIONS: list[Migration] = [_m001_initial, _m002_buckets_and_settled]
 
 
 def current_version(conn: Connection) -> int:

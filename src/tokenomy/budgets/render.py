@@ -30,7 +30,8 @@ def _cell(value: object) -> object:
 
 
 def _money(value: float) -> str:
-    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+    sign, value = ("-", -value) if value < 0 else ("", value)
+    return sign + (f"${value:,.4f}" if value < 100 else f"${value:,.2f}")
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -60,7 +61,11 @@ def to_table(report: Report) -> str:
         "requests",
         "prompt in",
         "sent",
-        "completion",
+        "uncached",
+        "cache read",
+        "cache write",
+        "hit rate",
+        "output",
         "reasoning",
         "cost",
         "saved tok",
@@ -73,6 +78,10 @@ def to_table(report: Report) -> str:
             f"{g.requests:,}",
             f"{g.prompt_tokens_original:,}",
             f"{g.prompt_tokens:,}",
+            f"{g.uncached_tokens:,}",
+            f"{g.cached_tokens:,}",
+            _writes(g),
+            f"{g.cache_hit_rate:.0%}",
             f"{g.completion_tokens:,}",
             f"{g.reasoning_tokens:,}",
             _money(g.cost_usd),
@@ -81,6 +90,8 @@ def to_table(report: Report) -> str:
         ]
 
     parts.append(_table(headers, [row(g) for g in report.groups] + [row(report.totals)]))
+    if q.group_by == "technique":
+        parts.append("(each request in one group: the set of techniques that saved on it)")
     if report.savings_by_technique:
         parts += _section(
             "Saved by technique",
@@ -109,6 +120,12 @@ def to_table(report: Report) -> str:
             ],
         )
     return "\n".join(parts) + "\n"
+
+
+def _writes(g: Group) -> str:
+    """Cache writes, with the 1-hour part when there is one."""
+    text = f"{g.cache_write_tokens:,}"
+    return f"{text} ({g.cache_write_1h_tokens:,} 1h)" if g.cache_write_1h_tokens else text
 
 
 def _used(b: BudgetStatus) -> str:

@@ -1,6 +1,13 @@
 """One aggregation behind every report: CLI table/CSV/JSON/HTML, the usage API
 and the dashboard. Sums are computed in SQL over the same filter, so totals
-equal the sum of the groups and the sum of the rows.
+equal the sum of the groups and the sum of the rows, for every grouping.
+
+Grouping by technique puts each request in exactly one group, named by the
+set of techniques that saved on it ("extractive+lossless", "cache", "none"),
+so the groups add up to the totals like every other grouping; what each
+single technique saved is `savings_by_technique` (which adds up too).
+Input is reported in its buckets (uncached, cache read, cache write with its
+1-hour part) with the cache hit rate: cache reads / all input.
 """
 
 from __future__ import annotations
@@ -10,8 +17,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-from sqlalchemy import Connection, and_, case, func, select
+from pydantic import BaseModel, Field, computed_field
+from sqlalchemy import Connection, and_, case, func, literal, select
 
 from tokenomy.budgets import schema
 from tokenomy.budgets.rows import Scope, UsageTotals
@@ -73,10 +80,25 @@ class Group(UsageTotals):
     requests: int = 0
     refused: int = 0
     errors: int = 0
+    estimated: int = 0  # requests whose usage tokenomy counted (the backend reported none)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cache_hit_rate(self) -> float:
+        """Cache reads as a share of all input sent."""
+        return self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
 
 
 # The CSV columns: the group key and counts first, then the summed figures.
-COLUMNS: tuple[str, ...] = ("key", "requests", "refused", "errors", *UsageTotals.model_fields)
+COLUMNS: tuple[str, ...] = (
+    "key",
+    "requests",
+    "refused",
+    "errors",
+    "estimated",
+    *UsageTotals.model_fields,
+    "cache_hit_rate",
+)
 
 
 class TechniqueSaving(BaseModel):
@@ -132,6 +154,7 @@ def _metrics() -> list[Any]:
         func.coalesce(
             func.sum(case((_R.outcome.in_(["error", "cancelled", "abandoned"]), 1), else_=0)), 0
         ).label("errors"),
+        func.coalesce(func.sum(case((_R.estimated, 1), else_=0)), 0).label("estimated"),
     ]
     cols += [func.coalesce(func.sum(getattr(_R, name)), 0).label(name) for name in _SUMS]
     return cols
@@ -192,20 +215,30 @@ def aggregate(budgets: Budgets, query: ReportQuery, now: float | None = None) ->
 
 def _groups(conn: Connection, query: ReportQuery, where: Any) -> list[Group]:
     if query.group_by == "technique":
-        return [
-            Group(
-                key=s.technique,
-                requests=s.requests,
-                saved_tokens=s.tokens_saved,
-                saved_usd=s.usd_saved,
-            )
-            for s in _savings(conn, query)
-        ]
+        combo = _techniques(conn)
+        key = func.coalesce(func.substr(combo.c.combo, 2), "none")
+        source = schema.requests.outerjoin(combo, combo.c.request_id == _R.request_id)
+        stmt = select(key.label("k"), *_metrics()).select_from(source)
+        rows = conn.execute(stmt.where(where).group_by(key).order_by(key)).mappings()
+        return [_group(row["k"], row) for row in rows]
     column = _COLUMN[query.group_by]
     rows = conn.execute(
         select(column.label("k"), *_metrics()).where(where).group_by(column).order_by(column)
     ).mappings()
     return [_group(row["k"], row) for row in rows]
+
+
+def _techniques(conn: Connection) -> Any:
+    """request_id -> "+a+b": the sorted set of techniques that saved on it.
+
+    Built from one CASE per technique name (there are few) rather than a
+    string aggregate, whose order neither SQLite nor PostgreSQL promises alike.
+    """
+    names = sorted(conn.execute(select(_S.technique).distinct()).scalars())
+    combo: Any = literal("")
+    for name in names:
+        combo = combo + func.max(case((_S.technique == name, "+" + name), else_=""))
+    return select(_S.request_id, combo.label("combo")).group_by(_S.request_id).subquery("combo")
 
 
 def _savings(conn: Connection, query: ReportQuery) -> list[TechniqueSaving]:

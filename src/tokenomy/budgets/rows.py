@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
 
 from tokenomy.budgets.settings import BudgetSpec
+from tokenomy.call import Usage
 
 
 class UsageTotals(BaseModel):
-    """The additive figures of a request; a report group is their sum over its rows."""
+    """The additive figures of a request; a report group is their sum over its rows.
+
+    Input comes in buckets that add up to `prompt_tokens` (all input sent):
+    `uncached_tokens` + `cached_tokens` (cache reads) + `cache_write_tokens`
+    (of which `cache_write_1h_tokens` had the 1-hour TTL). Output is
+    `completion_tokens`, reasoning included and also shown apart.
+    """
 
     prompt_tokens_original: int = 0
     prompt_tokens: int = 0
+    uncached_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
-    cached_tokens: int = 0
     total_tokens: int = 0
     cost_usd: float = 0.0
     saved_tokens: int = 0
@@ -39,7 +51,34 @@ class RequestRow(UsageTotals):
     outcome: str = "ok"  # ok|error|refused|cancelled|abandoned
     error: str | None = None
     stream: bool = False
+    estimated: bool = False  # usage counted by tokenomy, not reported by the backend
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _uncached(self) -> RequestRow:
+        # Callers that give only all-input and cache reads (older code, tests) get
+        # the uncached bucket derived, so the buckets always add up.
+        if "uncached_tokens" not in self.model_fields_set:
+            rest = self.prompt_tokens - self.cached_tokens - self.cache_write_tokens
+            self.uncached_tokens = max(0, rest)
+        return self
+
+
+def usage_columns(usage: Usage | None) -> dict[str, Any]:
+    """The row's usage columns from a call's Usage (all zero when nothing was used)."""
+    if usage is None:
+        return {"uncached_tokens": 0}
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "uncached_tokens": usage.uncached_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "total_tokens": usage.total_tokens,
+        "estimated": usage.estimated,
+    }
 
 
 class Saving(BaseModel):

@@ -19,6 +19,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    true,
 )
 
 metadata = MetaData()
@@ -51,7 +53,7 @@ requests = Table(
     Column("prompt_tokens", Integer, nullable=False, default=0),
     Column("completion_tokens", Integer, nullable=False, default=0),
     Column("reasoning_tokens", Integer, nullable=False, default=0),
-    Column("cached_tokens", Integer, nullable=False, default=0),
+    Column("cached_tokens", Integer, nullable=False, default=0),  # cache reads
     Column("total_tokens", Integer, nullable=False, default=0),
     Column("cost_usd", Float, nullable=False, default=0.0),
     Column("saved_tokens", Integer, nullable=False, default=0),
@@ -63,6 +65,13 @@ requests = Table(
     Column("error", Text),
     Column("stream", Boolean, nullable=False, default=False),
     Column("tags", Text),  # JSON object
+    # Added by migration 2 (see migrations.py): the other input buckets, whether
+    # usage was estimated, and whether a settle (not reconciliation) wrote the row.
+    Column("uncached_tokens", Integer, nullable=False, default=0, server_default="0"),
+    Column("cache_write_tokens", Integer, nullable=False, default=0, server_default="0"),
+    Column("cache_write_1h_tokens", Integer, nullable=False, default=0, server_default="0"),
+    Column("estimated", Boolean, nullable=False, default=False, server_default=false()),
+    Column("settled", Boolean, nullable=False, default=True, server_default=true()),
     Index("tk_requests_team_ts", "team", "ts"),
     Index("tk_requests_ts", "ts"),
     Index("tk_requests_key_ts", "key_id", "ts"),

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tokenomy.budgets.rows import RequestRow, Reservation, Saving
+from tokenomy.budgets.rows import RequestRow, Reservation, Saving, usage_columns
 from tokenomy.budgets.service import Budgets
 from tokenomy.call import Call, Chunk, Result, Usage
-from tokenomy.errors import BudgetExceeded, TokenomyError
+from tokenomy.errors import BudgetExceeded, LedgerUnavailable, TokenomyError
 from tokenomy.pipeline import Next
 from tokenomy.tokenizers import count_text
 
@@ -62,12 +62,7 @@ class BudgetStage:
             except SQLAlchemyError as exc:
                 # Fail closed: a budget that cannot be checked is not enforced by luck.
                 log.exception("ledger: reserve failed")
-                raise TokenomyError(
-                    "The budget ledger is unavailable; the request was not sent. Retry shortly.",
-                    status=503,
-                    code="ledger_unavailable",
-                    headers={"retry-after": "1"},
-                ) from exc
+                raise LedgerUnavailable() from exc
             except BudgetExceeded as exc:
                 await self._settle(
                     call, None, None, status=429, outcome="refused", error=exc.message
@@ -167,13 +162,11 @@ class BudgetStage:
             Saving(technique=technique, tokens=saved, usd=saved * price.input)
             for technique, saved in _saved_by_technique(call).items()
         ]
+        if usage is not None and (usage.cached_tokens or usage.cache_write_tokens):
+            savings.append(Saving(technique="cache", tokens=0, usd=price.cache_saving(usage)))
         row = self._row(
             call,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            reasoning_tokens=usage.reasoning_tokens if usage else 0,
-            cached_tokens=usage.cached_tokens if usage else 0,
-            total_tokens=usage.total_tokens if usage else 0,
+            **usage_columns(usage),
             cost_usd=cost,
             saved_tokens=sum(s.tokens for s in savings),
             saved_usd=sum(s.usd for s in savings),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, update
+from sqlalchemy import Connection, and_, bindparam, delete, false, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tokenomy.budgets import schema
@@ -71,16 +71,22 @@ class Statements:
         )
         self.add_reservation = _RES.insert()
         self.drop_reservation = delete(_RES).where(_RES.c.id == bindparam("rid"))
-        upsert = insert(schema.requests)
-        columns = [col.name for col in schema.requests.columns if col.name not in ("id",)]
-        self.upsert_row = upsert.on_conflict_do_update(
+        requests = schema.requests
+        upsert = insert(requests)
+        columns = [col.name for col in requests.columns if col.name not in ("id",)]
+        # A settle writes its row unless a settle already did: the `settled` mark
+        # makes a retried or replayed settle a no-op (no row returned), while the
+        # `abandoned` row reconciliation left (settled = false) is replaced.
+        # RETURNING, not rowcount: psycopg reports -1 for this upsert.
+        self.settle_row = upsert.on_conflict_do_update(
             index_elements=["request_id"],
             set_={name: upsert.excluded[name] for name in columns if name != "request_id"},
-        )
-        self.insert_row_once = insert(schema.requests).on_conflict_do_nothing(
+            where=requests.c.settled == false(),
+        ).returning(requests.c.id)
+        self.insert_row_once = insert(requests).on_conflict_do_nothing(
             index_elements=["request_id"]
         )
-        # One settle per request, but an upsert keeps a repeated one harmless.
+        # Written only by the settle that wrote the row; an upsert all the same.
         savings = insert(schema.savings)
         self.add_savings = savings.on_conflict_do_update(
             index_elements=["request_id", "technique"],
