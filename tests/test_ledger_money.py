@@ -26,9 +26,11 @@ from tokenomy.budgets.report import GROUP_BYS, ReportQuery, aggregate
 from tokenomy.budgets.rows import RequestRow, Saving
 from tokenomy.budgets.service import Budgets
 from tokenomy.budgets.settings import LedgerSettings
+from tokenomy.budgets.stage import BudgetStage
 from tokenomy.call import Call, Result, TokenomyOptions, Usage
 from tokenomy.cli import main
 from tokenomy.config import Settings
+from tokenomy.identify import IdentifyStage
 from tokenomy.pipeline import Pipeline
 
 ledger_url = budget_support.ledger_url  # the fixture: a SQLite file, then a PostgreSQL schema
@@ -103,7 +105,7 @@ async def test_a_settled_call_stores_its_buckets_and_the_caching_saving(ledger_u
     budgets = Budgets.from_settings(settings, background=False)
     try:
         pipeline = Pipeline(
-            [budgets.identify_stage(), budgets.budget_stage()], _anthropic_backend(None)
+            [IdentifyStage(budgets), BudgetStage(budgets)], _anthropic_backend(None)
         )
         body = {"model": SONNET, "messages": [{"role": "user", "content": "hi"}]}
         call = Call(body=body, options=TokenomyOptions(team="acme"))

@@ -51,10 +51,13 @@ def new_request_id() -> str:
     return "tk-" + uuid.uuid4().hex
 
 
+DEFAULT_TEAM = "default"
+
+
 class Identity(BaseModel):
     """Who a call is attributed to, and the budget of the key that authenticated it."""
 
-    team: str = "default"
+    team: str = DEFAULT_TEAM
     key_id: str | None = None
     key_name: str | None = None
     key_budget: BudgetSpec | None = None

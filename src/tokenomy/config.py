@@ -138,6 +138,16 @@ class Settings(_Strict):
         value = (self.model_extra or {}).get(name)
         return dict(value) if isinstance(value, dict) else {}
 
+    def set_default(self, section: str, key: str, value: Any) -> None:
+        """Set `[section] key` unless the config set it (start-up decisions such as
+        `require_keys` on a non-loopback bind); forgets the validated sections."""
+        extra = self.model_extra if self.model_extra is not None else {}
+        table = extra.setdefault(section, {})
+        if isinstance(table, dict):
+            table.setdefault(key, value)
+        self._sections.clear()
+        self._teams.clear()
+
     def section(self, name: str, model: type[M]) -> M:
         """The `[name]` section, validated by its subsystem's model (cached)."""
         found = self._sections.get(name)

@@ -15,15 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from tokenomy.call import Call, Result
+from tokenomy.call import DEFAULT_TEAM, Call, Result
 from tokenomy.errors import Forbidden, Unauthorized
 from tokenomy.pipeline import Next, Services
 from tokenomy.plugins import hookimpl
 
 if TYPE_CHECKING:
     from tokenomy.budgets.service import Budgets
-
-DEFAULT_TEAM = "default"
 
 
 def api_key_from_headers(headers: Mapping[str, str]) -> str | None:

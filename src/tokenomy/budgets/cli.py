@@ -199,15 +199,15 @@ def keys_create(
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
     from tokenomy.budgets.settings import BudgetSpec
-    from tokenomy.middleware.auth import DEFAULT_TEAM
+    from tokenomy.call import DEFAULT_TEAM
 
     spec = BudgetSpec(
         tokens=budget_tokens,
         usd=budget_usd,
-        window=window,  # type: ignore[arg-type]
+        window=window,
         soft_limit=soft_limit,
         soft_action=soft_action,
-    )  # type: ignore[arg-type]
+    )
     with _budgets(config_path, db_url) as budgets:
         declared = budgets.config.teams
         if team not in declared and team != DEFAULT_TEAM and not create_team:

@@ -77,7 +77,8 @@ def _sqlite_engine(url: str) -> Engine:
 
 def _postgres_engine(url: str) -> Engine:
     parsed = make_url(url)
-    schema = parsed.query.get("schema")
+    raw_schema = parsed.query.get("schema")
+    schema = raw_schema if isinstance(raw_schema, str) else None
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
     if schema:
         parsed = parsed.difference_update_query(["schema"])

@@ -110,14 +110,14 @@ def _hbars(points: list[tuple[str, float]], fmt, *, color: str) -> str:
 def _burn(budget: BudgetStatus) -> str:
     """Cumulative spend across the window (x: time in the window) against the limit line."""
     by_tokens = budget.limit_tokens is not None
-    limit = float(budget.limit_tokens if by_tokens else budget.limit_usd or 0.0)
+    limit = float((budget.limit_tokens if by_tokens else budget.limit_usd) or 0.0)
     spent = float(budget.spent_tokens if by_tokens else budget.spent_usd)
     start = _ts(budget.window_start)
     span = max(_ts(budget.resets_at) - start, 1.0)
     values = [float(p.total_tokens if by_tokens else p.cost_usd) for p in budget.burn]
     top = max([limit, spent, *values]) or 1.0
     width, height, left = 420, 110, 4
-    points = [(left, float(height))]
+    points: list[tuple[float, float]] = [(float(left), float(height))]
     for point, value in zip(budget.burn, values, strict=True):
         end_of_day = min(_ts(point.day + "T00:00:00Z") + 86400 - start, span)
         x = left + (end_of_day / span) * (width - left - 4)

@@ -335,13 +335,13 @@ class Ledger:
         sql = self._sql
         for res in stale:
             try:
-                row = abandoned_row(res)
-                if with_fallback(
-                    self.engine,
-                    row,
-                    lambda conn, r, res=res: release_tx(conn, sql, res, r),
-                    "reconcile",
-                ):
+                found = dict(res)
+                row = abandoned_row(found)
+
+                def release(conn: Any, r: Any, found: dict[str, Any] = found) -> Any:
+                    return release_tx(conn, sql, found, r)
+
+                if with_fallback(self.engine, row, release, "reconcile"):
                     released += 1
             except SQLAlchemyError as exc:
                 if unavailable(exc):

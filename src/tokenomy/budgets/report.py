@@ -276,9 +276,9 @@ def _days(conn: Connection, where: Any) -> list[DayPoint]:
 
 def _budgets(budgets: Budgets, query: ReportQuery, now: float) -> list[BudgetStatus]:
     scopes: list[Scope] = []
-    for team, spec in budgets.config.teams.items():
-        if spec.active and query.team in (None, team):
-            scopes.append(Scope(kind="team", id=team, spec=spec))
+    for team, settings in budgets.config.teams.items():
+        if settings.active and query.team in (None, team):
+            scopes.append(Scope(kind="team", id=team, spec=settings))
     for info in budgets.keys.list(query.team, include_revoked=False):
         if info.budget is not None and query.key_id in (None, info.key_id):
             scopes.append(Scope(kind="key", id=info.key_id, spec=info.budget))

@@ -144,7 +144,7 @@ def require_keys_off_loopback(settings: Settings, host: str) -> str | None:
     """
     if _loopback(host):
         return None
-    ledger = settings.ledger
+    ledger = settings.raw_section("ledger")
     open_to_all = (
         "anyone who can reach this address can use the proxy and its backends' credentials"
     )
@@ -152,7 +152,7 @@ def require_keys_off_loopback(settings: Settings, host: str) -> str | None:
         return f"WARNING: serving on {host} with the ledger disabled: {open_to_all}."
     if ledger.get("auth", "auto") == "off" or ledger.get("require_keys") is False:
         return f"WARNING: serving on {host} with API keys turned off in the config: {open_to_all}."
-    ledger.setdefault("require_keys", True)
+    settings.set_default("ledger", "require_keys", True)
     return (
         f"tokenomy: serving on {host} (not loopback): API keys are required on every request; "
         "create one with `tokenomy keys create --team TEAM` (same --config)."

@@ -20,12 +20,12 @@ def window_bounds(window: str, now: float) -> tuple[int, int]:
         return start, start + size
     if window == "month":
         moment = datetime.fromtimestamp(now, UTC)
-        start = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+        first = datetime(moment.year, moment.month, 1, tzinfo=UTC)
         year, month = (
             (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
         )
-        end = datetime(year, month, 1, tzinfo=UTC)
-        return int(start.timestamp()), int(end.timestamp())
+        following = datetime(year, month, 1, tzinfo=UTC)
+        return int(first.timestamp()), int(following.timestamp())
     raise ValueError(f"unknown budget window {window!r}")
 
 
