@@ -174,3 +174,20 @@ def test_two_replicas_and_a_restart_send_identical_prefixes(
                    folder=tmp_path / "single") as single:
         alone = _replay_through([single], upstream, run, lambda: None)
     assert alone == sent
+
+
+async def test_a_memo_that_cannot_record_means_no_compression_not_a_cache_break(
+        runs: list[Any], tmp_path: Path) -> None:
+    # Replicas find a compressed form again only through the database. When it cannot
+    # be recorded, the part goes as the client sent it, so every replica agrees.
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'memo.db'}")
+    memo = Memo(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE tk_compress_memo"))
+    run = runs[0]
+    recorder, _ = await _replay(run, CompressStage(Settings(), memo=memo))
+    assert _stable(recorder.sent) == 0
+    for k, messages in enumerate(recorder.sent):
+        assert messages == run.request(k)["messages"]

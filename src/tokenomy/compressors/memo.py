@@ -105,9 +105,11 @@ class Memo:
             log.warning("memo: lookup failed", exc_info=True)
         return found
 
-    def put(self, key: str, value: str) -> str:
+    def put(self, key: str, value: str) -> str | None:
         """Record `value` under `key`; returns the value that is recorded (another replica's
-        if it recorded one first, so every replica sends the same bytes)."""
+        if it recorded one first, so every replica sends the same bytes), or None when it
+        could not be recorded: then the caller sends the original, because a form no
+        replica can find again would change at the next turn and break the cache."""
         now = time.time()
         if self.engine is not None:
             try:
@@ -124,7 +126,8 @@ class Memo:
                 if self._writes % 1000 == 0:
                     self.trim()
             except SQLAlchemyError:
-                log.warning("memo: write failed", exc_info=True)
+                log.warning("memo: write failed; this part goes uncompressed", exc_info=True)
+                return None
         self._remember(key, value, now)
         return value
 

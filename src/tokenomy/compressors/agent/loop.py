@@ -125,7 +125,8 @@ class AgentCompressor:
             for index in sorted(live, key=lambda i: parts[i].kind is PartKind.TOOL_RESULT):
                 part = parts[index]
                 new = self._compress(part, parts, zone, query, model, seen, stats)
-                value = self.memo.put(keys[index], new)
+                value = self.memo.put(keys[index], new) if new != part.text else None
+                value = part.text if value is None else value
                 if value != part.text:
                     changes.append((part, value))
                 if seen is not None:
