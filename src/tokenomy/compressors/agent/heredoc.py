@@ -75,7 +75,7 @@ def compress_tool_call(arguments: str, *, query: str, model: str, min_tokens: in
         body = command[doc.start:doc.end]
         result = compress_tool_output(body, command=f"cat {doc.path}", tool_name=None,
                                       query=query, model=model, min_tokens=min_tokens,
-                                      seen=seen)
+                                      seen=seen, authored=True)
         out.append(command[position:doc.start])
         text = result.text if result.text.endswith("\n") or not body.endswith("\n") \
             else result.text + "\n"

@@ -31,7 +31,7 @@ from tokenomy.compressors.memo import Memo, memo_key
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
 from tokenomy.transcript import Part, PartKind
 
-VERSION = "agent-v1"  # part of every memo key: a new algorithm never reuses old forms
+VERSION = "agent-v2"  # part of every memo key: a new algorithm never reuses old forms
 MIN_MEMO_CHARS = 200  # shorter parts are never compressed, so never looked up
 
 

@@ -44,7 +44,8 @@ _PIECE_CHARS = 8_192
 
 def compress_tool_output(output: str, *, command: str | None, tool_name: str | None,
                          query: str, model: str, min_tokens: int = 300,
-                         seen: SeenLines | None = None) -> ToolOutputResult:
+                         seen: SeenLines | None = None,
+                         authored: bool = False) -> ToolOutputResult:
     """One tool output, compressed once: never longer, nothing hidden, deterministic.
 
     `command` is the tool call that printed it (a shell command, or a short rendering
@@ -52,6 +53,8 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     upstream model whose tokens count. Outputs under `min_tokens` come back unchanged.
     `seen` (optional): the lines of the conversation as already sent; runs of lines it
     holds are replaced by a marker saying they were shown before.
+    `authored`: the text is a file the agent itself wrote (a heredoc body, `command`
+    then reads it back): its outline rules apply from a few lines on.
     """
     started = time.perf_counter()
     before = _count(output, model)
@@ -76,7 +79,7 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     for part in parts:
         if part.body and part.text:
             part.text = _compress_body(part, detected, shell, items, model, command, elisions,
-                                       seen)
+                                       seen, authored)
     text = wrapper.join(parts)
     if text == output:
         return result(output, [], before)
@@ -115,7 +118,7 @@ def _count(text: str, model: str) -> int:
 
 def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: QueryItems,
                    model: str, command: str | None, elisions: list[Elision],
-                   seen: SeenLines | None) -> str:
+                   seen: SeenLines | None, authored: bool) -> str:
     body = part.text
     items = items.within(body)
     lines = body.split("\n")
@@ -127,12 +130,13 @@ def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: 
             text, found = compact_json(body, value, items, model=model, recover=recover)
             elisions.extend(found)
             return text
-    if shell.windowed and sum(1 for line in lines if line.strip()) <= WINDOW_LINES:
-        # A window the agent sized itself is what it means to read: only lines the
-        # conversation already holds may go (see `seen`).
-        plan: Plan | None = Plan(lines)
-    else:
-        plan = _plan(lines, detected, items, command, part.position, len(body))
+    # A window the agent sized itself is what it means to read: its code stays (the prose
+    # around it, and lines the conversation already holds, may go). Not when the agent's
+    # harness cut the output (`<output_head>`): then the agent did not get its window.
+    window = (shell.windowed and part.position == "whole"
+              and sum(1 for line in lines if line.strip()) <= WINDOW_LINES)
+    plan = _plan(lines, detected, items, command, part.position, len(body), window,
+                 authored)
     if plan is not None and seen is not None:
         fold.seen_before(plan, seen)
     if plan is None or not plan.changed():
@@ -146,13 +150,19 @@ def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: 
 
 
 def _plan(lines: list[str], detected: Detected, items: QueryItems, command: str | None,
-          position: wrapper.Position, chars: int) -> Plan | None:
+          position: wrapper.Position, chars: int, window: bool,
+          authored: bool = False) -> Plan | None:
     if chars > MAX_STRUCTURED_CHARS:
         return plan_large(lines, items)
     kind = detected.kind
     if kind == "read":
         return plan_read(lines, detected.source, items, command=command,
-                         head_offset_known=position != "tail")
+                         head_offset_known=position != "tail", window=window,
+                         authored=authored)
+    if window and kind in ("search", "generic", "json") and detected.search != "grep":
+        # `find | head -50`: a list the agent sized (a run piped to `tail -100` is still
+        # a run: its window says how much to print, not what to read).
+        return Plan(lines)
     if kind == "diff":
         return plan_diff(lines)
     if kind == "run":
@@ -161,8 +171,10 @@ def _plan(lines: list[str], detected: Detected, items: QueryItems, command: str 
         plan = Plan(lines)
         if detected.search == "grep":
             if grep_lines(plan, items, single_path=detected.single_path,
-                          context=detected.context):
+                          context=detected.context, window=window):
                 return plan
+            if window:  # not grep's own line format (a pipeline reshaped it): as printed
+                return Plan(lines)
             if _mostly_paths(lines):  # `grep -l`, Claude Code's Grep listing files
                 paths_list(plan, items)
                 return plan
