@@ -84,7 +84,7 @@ class _SeenCache:
 
 
 class AgentCompressor:
-    def __init__(self, memo: Memo, *, min_tokens: int = 300, seen: bool = True,
+    def __init__(self, memo: Memo, *, min_tokens: int = 100, seen: bool = True,
                  tool_calls: bool = True):
         self.memo = memo
         self.min_tokens = min_tokens

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from tokenomy.compressors.tool_outputs.plan import Plan
+from tokenomy.compressors.tool_outputs.plan import REPEATED, SHOWN_BEFORE, Plan
 from tokenomy.compressors.tool_outputs.query import QueryItems
 from tokenomy.compressors.tool_outputs.seen import SeenLines, key
 from tokenomy.compressors.tool_outputs.signals import is_error, is_frame, is_warning
@@ -21,7 +21,6 @@ from tokenomy.compressors.tool_outputs.signals import is_error, is_frame, is_war
 SIMILAR_RUN = 8
 # A passage already shown goes when it has at least this many substantial lines.
 SEEN_RUN = 4
-SHOWN_BEFORE = "lines already shown earlier in this conversation"
 # A line longer than this (minified code, a data dump) keeps its two ends.
 LONG_LINE = 2000
 # A screenful at each end of a long output: what a person scrolls to first.
@@ -178,9 +177,6 @@ def seen_before(plan: Plan, seen: SeenLines, *, min_lines: int = SEEN_RUN,
             for k in range(i, end):
                 plan.drop(k, why)
         i = max(end, i + 1)
-
-
-REPEATED = "lines repeated from earlier in this output"
 
 
 def repeated_within(plan: Plan, *, min_lines: int = SEEN_RUN) -> None:

@@ -11,12 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tokenomy.compressors.tool_outputs.marker import Locator, marker
+from tokenomy.compressors.tool_outputs.marker import Locator, brief, marker
 from tokenomy.compressors.tool_outputs.query import QueryItems
 from tokenomy.compressors.tool_outputs.result import Elision
 
 # A marker costs about 15 tokens; below this many lines eliding is not worth the gap.
 MIN_RUN = 6
+# Lines the prompt still holds elsewhere (in an earlier message, earlier in the output):
+# their markers need not say how to re-run anything.
+SHOWN_BEFORE = "lines shown before"
+REPEATED = "lines repeated from earlier in this output"
+RESTATED = frozenset({SHOWN_BEFORE, REPEATED})
 _MARKER_CHARS = 60  # "[... 12 lines omitted: sed -n 140,151p src/pkg/module.py]"
 _INDENT = re.compile(r"^[ \t]*")
 
@@ -136,24 +141,29 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
         model = next((plan.lines[k] for k in range(first, j) if plan.lines[k].strip()),
                      plan.lines[first])
         indent = _INDENT.match(model).group(0)  # type: ignore[union-attr]
-        out.append(marker(j - i, plan.why[i], recover, first, last, indent))
+        if plan.why[i] in RESTATED and (recover is None or " | " in recover):
+            # The lines are in the prompt already: the marker need not say how to re-run.
+            out.append(f"{indent}[... {j - i} {plan.why[i]} omitted]")
+        else:
+            out.append(marker(j - i, plan.why[i], brief(recover, locator), first, last,
+                              indent))
         elisions.append(Elision(first_line=offset + first + 1, last_line=offset + last + 1,
                                 lines=j - i, what=plan.why[i], recover=recover))
         i = j
-    how = "re-run the command" if locator.shell.text else "not recoverable"
+    how = "re-run to see them" if locator.shell.text else "not recoverable"
     reasons: dict[str, int] = {}
     for i, why in plan.shortened.items():
         if keep[i] and plan.shown[i] != plan.lines[i]:
             reasons[why] = reasons.get(why, 0) + 1
     for why, count in sorted(reasons.items()):
-        out.append(f"[{why} omitted from {count} lines; {how} to see them]")
+        out.append(f"[{why} omitted from {count} lines; {how}]")
         elisions.append(Elision(first_line=offset + 1, last_line=offset + n, lines=0,
                                 what=f"{why} ({count} lines)",
                                 recover=locator.shell.text.strip() or None))
     silent = sorted(i for i in plan.silent if not keep[i])
     for why in sorted({plan.why[i] for i in silent}):
         group = [i for i in silent if plan.why[i] == why]
-        out.append(f"[{len(group)} {why} omitted; {how} to see them]")
+        out.append(f"[{len(group)} {why} omitted; {how}]")
         elisions.append(Elision(first_line=offset + group[0] + 1,
                                 last_line=offset + group[-1] + 1, lines=len(group), what=why,
                                 recover=locator.shell.text.strip() or None))

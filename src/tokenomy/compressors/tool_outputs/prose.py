@@ -32,6 +32,8 @@ _KEYWORD = re.compile(
 _ASSIGN = re.compile(r"^[\w.\[\]'\", ]+\s*(?:[-+*/%|&^]|//|\*\*)?=(?!=)")
 _CALL_LINE = re.compile(r"^[\w.]+\(.*[),(\[{]$")
 _BRACKETS = re.compile(r"^[)\]}][)\]},:;]*$")
+_ANNOTATION = re.compile(r"^\w+\s*:\s*[\w.\[\], |]+(?:\s*=.*)?$")  # `value: Optional[int] = 0`
+_HEADER = re.compile(r"^(?:async\s+)?(?:def|class)\s|^@\w|^(?:import|from)\s")
 _WORDS = re.compile(r"[A-Za-z]{2,}")
 # Comment lines in the common languages; C preprocessor lines and shebangs are code.
 _COMMENT = re.compile(r"^(?:#(?!include|define|if|ifdef|ifndef|endif|else|elif|pragma|undef|!)"
@@ -41,7 +43,8 @@ _COMMENT = re.compile(r"^(?:#(?!include|define|if|ifdef|ifndef|endif|else|elif|p
 def code_like(text: str) -> bool:
     s = text.strip()
     return bool(_KEYWORD.match(s) or _ASSIGN.match(s) or _CALL_LINE.match(s)
-                or _BRACKETS.match(s) or s.startswith("@") or s.endswith((":", "{", ";")))
+                or _ANNOTATION.match(s) or _BRACKETS.match(s) or s.startswith("@")
+                or s.endswith((":", "{", ";")))
 
 
 def prose_like(text: str) -> bool:
@@ -73,7 +76,8 @@ def string_lines(contents: list[str], *, may_start_inside: bool = True) -> list[
     the one with the most prose inside strings and code outside them is taken.
     """
     readings = [_scan(contents, None)]
-    if may_start_inside:
+    first = next((text.strip() for text in contents if text.strip()), "")
+    if may_start_inside and not _HEADER.match(first):  # a range that starts at a definition
         # Starting inside a string is a reading only if that string closes in the excerpt.
         quotes = {m.group(0) for text in contents for m in _TRIPLE.finditer(text)}
         readings += [_scan(contents, quote) for quote in ('"""', "'''") if quote in quotes]
@@ -92,7 +96,9 @@ def string_lines(contents: list[str], *, may_start_inside: bool = True) -> list[
                 score += -1 if is_string else 1
         return score
 
-    return max(readings, key=fit)  # the first (outside) wins ties
+    # Starting outside is the usual case: another reading must fit clearly better.
+    scores = [fit(inside) + (2 if k == 0 else 0) for k, inside in enumerate(readings)]
+    return readings[scores.index(max(scores))]
 
 
 def elide_prose(plan: Plan, contents: list[str], query: QueryItems,

@@ -47,12 +47,11 @@ def plan_run(lines: list[str], query: QueryItems) -> Plan:
     fold.protect(plan, query)
     for i, line in enumerate(lines):
         if _CARETS.match(line) and i > 0 and line.strip():
-            plan.drop(i, "caret lines (^^^ under traceback code)", silent=True)
+            plan.drop(i, "^^^ caret lines", silent=True)
         elif _INSTALLER.match(line) and not plan.protected[i]:
-            plan.drop(i, "installer progress lines (Collecting, Downloading, Installing ...)",
-                      silent=True)
+            plan.drop(i, "installer progress lines", silent=True)
         elif _PYTEST_HEADER.match(line) and not plan.protected[i]:
-            plan.drop(i, "pytest header lines (platform, rootdir, plugins)", silent=True)
+            plan.drop(i, "pytest header lines", silent=True)
         elif _PYTEST_TEST.match(line) or line.rstrip().endswith("%]"):
             plan.show(i, _PYTEST_PERCENT.sub("", line), "progress percentages ([ 42%])")
     library_frame_code(plan)
@@ -120,6 +119,6 @@ def library_frame_code(plan: Plan) -> None:
         j = i + 1
         while j < len(lines) and lines[j].strip() and not _FRAME.match(lines[j]) and (
                 len(lines[j]) - len(lines[j].lstrip()) > indent):
-            plan.drop(j, "code lines of library traceback frames (their file:line stays)",
+            plan.drop(j, "code lines of library frames",
                       silent=True)
             j += 1

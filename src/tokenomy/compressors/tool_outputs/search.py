@@ -48,7 +48,7 @@ def ls_long(plan: Plan) -> bool:
             continue
         hits += 1
         kind, size, name = m.group(1), m.group(2), m.group(4)
-        why = "ls -l columns (permissions, links, owner, group, date; directories end in /)"
+        why = "ls -l permissions, owner and date columns (directories end in /)"
         if kind == "d":
             plan.show(i, f"{name}/", why)
         elif kind == "l":
