@@ -54,7 +54,7 @@ def without_heredoc_bodies(command: str) -> str:
     return "".join(out)
 
 
-def compress_tool_call(arguments: str, *, query: str, model: str, min_tokens: int,
+def compress_tool_call(arguments: str, *, model: str, min_tokens: int,
                        seen: SeenLines | None = None) -> tuple[str, int, int] | None:
     """The arguments with every file-writing heredoc body compressed, and the body tokens
     before and after; None when nothing changed (not JSON, no heredoc, too short)."""
@@ -73,8 +73,10 @@ def compress_tool_call(arguments: str, *, query: str, model: str, min_tokens: in
     position = 0
     for doc in docs:
         body = command[doc.start:doc.end]
+        # No query: the agent wrote these lines, the names the task gives included, so
+        # naming a task item says nothing about what it needs to see again.
         result = compress_tool_output(body, command=f"cat {doc.path}", tool_name=None,
-                                      query=query, model=model, min_tokens=min_tokens,
+                                      query="", model=model, min_tokens=min_tokens,
                                       seen=seen, authored=True)
         out.append(command[position:doc.start])
         text = result.text if result.text.endswith("\n") or not body.endswith("\n") \

@@ -153,8 +153,8 @@ class AgentCompressor:
         if part.kind is PartKind.TOOL_CALL:
             if not self.tool_calls:
                 return part.text
-            done = compress_tool_call(part.text, query=query, model=model,
-                                      min_tokens=self.min_tokens, seen=seen)
+            done = compress_tool_call(part.text, model=model, min_tokens=self.min_tokens,
+                                      seen=seen)
             if done is None:
                 return part.text
             text, before, after = done

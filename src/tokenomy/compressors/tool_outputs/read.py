@@ -107,6 +107,8 @@ def plan_read(lines: list[str], source: ReadSource | None, query: QueryItems, *,
             elide_prose(plan, contents, query, string_lines(contents, may_start_inside=ranged))
     elif code:
         elide_bodies(plan, contents, query, path=path, ranged=ranged)
+        if authored:
+            paragraph_heads(plan, contents)
     else:  # prose, flat config, logs: a log's errors are a report, so they stay
         fold.protect(plan, query)
         fold.standard(plan)
@@ -114,3 +116,19 @@ def plan_read(lines: list[str], source: ReadSource | None, query: QueryItems, *,
     fold.protect(plan, query, errors=False)
     fold.long_lines(plan)  # minified or generated code: its ends say what it is
     return plan
+
+
+_TOP_KEEP = re.compile(r"^(?:import |from \S+ import |def |class |async def |@|if __name__)")
+
+
+def paragraph_heads(plan: Plan, contents: list[str]) -> None:
+    """A script the agent wrote: of its top-level statements only the first line of each
+    paragraph stays (usually the comment or call that says what the paragraph does),
+    with imports and definitions; the agent wrote the rest and it is on disk."""
+    previous_blank = True
+    for i, text in enumerate(contents):
+        blank = not text.strip()
+        if not blank and plan.keep[i] and not text[:1].isspace() \
+                and not previous_blank and not _TOP_KEEP.match(text):
+            plan.drop(i)
+        previous_blank = blank

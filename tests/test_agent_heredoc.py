@@ -1,0 +1,88 @@
+"""Files the agent writes with a heredoc: the body keeps its outline, the rest is a re-read away.
+
+The agent's own tool call (`cat > check.py << 'EOF' ... EOF`) sits in every later
+request; once written, the file is on disk. Its body keeps imports, definitions
+and the first line of each paragraph; every elided run is named by the `sed -n`
+range that prints it from the file, so expanding the markers gives the body back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tokenomy.compressors.agent.heredoc import compress_tool_call, find_heredocs
+from tokenomy.compressors.tool_outputs import SeenLines
+
+MODEL = "deepseek-chat"
+MARKER = re.compile(r"^\s*\[\.\.\. (\d+) (.+?) omitted: sed -n (\d+),(\d+)p (\S+)\]$")
+
+
+def script() -> list[str]:
+    lines = ["import sys", "import numpy as np", "from pkg.iam import physical", "",
+             "def check(aoi, n):", '    """Print the modifier for one angle."""',
+             "    value = physical(aoi, n=n)",
+             "    status = 'nan' if np.isnan(value) else 'ok'",
+             "    print(f'aoi={aoi} n={n}: {value} ({status})')",
+             "    sys.stdout.flush()", "    return value", ""]
+    for case in range(4):
+        lines += [f"# Case {case}: angles around {case * 30} degrees",
+                  *[f"check({case * 30 + k}, {1 + case / 10})  # angle {k} of case {case}"
+                    for k in range(8)], ""]
+    lines += ["print('done')"]
+    return lines
+
+
+def arguments(body: list[str], command: str = "cat > check.py << 'EOF'") -> str:
+    return json.dumps({"command": f"{command}\n" + "\n".join(body) + "\nEOF\npython check.py"})
+
+
+def expand(text: str, body: list[str]) -> list[str]:
+    out: list[str] = []
+    for line in text.split("\n"):
+        m = MARKER.fullmatch(line)
+        if m is None:
+            out.append(line)
+            continue
+        start, end = int(m.group(3)), int(m.group(4))
+        assert m.group(5) == "check.py" and end - start + 1 == int(m.group(1))
+        out += body[start - 1 : end]
+    return out
+
+
+def test_a_written_file_keeps_its_outline_and_every_marker_reads_it_back():
+    body = script()
+    done = compress_tool_call(arguments(body), model=MODEL, min_tokens=50)
+    assert done is not None
+    new_arguments, before, after = done
+    assert after < before
+    command = json.loads(new_arguments)["command"]
+    assert command.startswith("cat > check.py << 'EOF'\n") and command.endswith(
+        "\nEOF\npython check.py")
+    written = command.split("\n")[1:-2]
+    for kept in ("import numpy as np", "def check(aoi, n):",
+                 '    """Print the modifier for one angle."""',
+                 "# Case 2: angles around 60 degrees", "print('done')"):
+        assert kept in written
+    assert "check(61, 1.2)  # angle 1 of case 2" not in written
+    assert expand("\n".join(written), body) == body
+
+
+def test_scripts_that_live_nowhere_else_and_short_files_stay():
+    body = script()
+    for command in ("python - << 'EOF'", "cat << 'EOF' | python"):
+        assert compress_tool_call(arguments(body, command), model=MODEL, min_tokens=50) is None
+    assert compress_tool_call(arguments(body[:6]), model=MODEL, min_tokens=50) is None
+    assert compress_tool_call(arguments(body), model=MODEL, min_tokens=10**6) is None
+    assert compress_tool_call("not json", model=MODEL, min_tokens=50) is None
+    assert find_heredocs("cat > out.txt << 'EOF'\nnever closed") == []
+
+
+def test_lines_the_conversation_holds_fold():
+    body = script()
+    seen = SeenLines(["\n".join(body[:12])])  # the agent wrote check() before
+    done = compress_tool_call(arguments(body), model=MODEL, min_tokens=50, seen=seen)
+    assert done is not None
+    command = json.loads(done[0])["command"]
+    assert "lines shown before omitted" in command
+    assert "    status = 'nan' if np.isnan(value) else 'ok'" not in command
