@@ -19,8 +19,9 @@ from tokenomy.compressors.tool_outputs.signals import is_error, is_frame, is_war
 
 # Look-alike runs shorter than this are a list the reader wants whole.
 SIMILAR_RUN = 8
-# A passage already shown goes when it has at least this many substantial lines.
-SEEN_RUN = 4
+# A passage already shown goes when it has at least this many substantial lines (and
+# the lines cost more than the marker: see `plan.render`).
+SEEN_RUN = 2
 # A line longer than this (minified code, a data dump) keeps its two ends.
 LONG_LINE = 2000
 # A screenful at each end of a long output: what a person scrolls to first.
@@ -156,8 +157,10 @@ def seen_before(plan: Plan, seen: SeenLines, *, min_lines: int = SEEN_RUN,
     """
     n = len(plan)
     for i in range(n):
-        if plan.protected[i] and (i in plan.soft or is_frame(plan.lines[i])) \
-                and plan.lines[i] in seen:
+        # A line the conversation already holds names nothing new (a query item it names
+        # was named before), so protection does not keep it, except a failure's own line.
+        if plan.protected[i] and plan.lines[i] in seen \
+                and (not is_error(plan.lines[i]) or is_frame(plan.lines[i])):
             plan.protected[i] = False
     i = 0
     while i < n:

@@ -22,7 +22,6 @@ MIN_RUN = 6
 SHOWN_BEFORE = "lines shown before"
 REPEATED = "lines repeated from earlier in this output"
 RESTATED = frozenset({SHOWN_BEFORE, REPEATED})
-_MARKER_CHARS = 60  # "[... 12 lines omitted: sed -n 140,151p src/pkg/module.py]"
 _INDENT = re.compile(r"^[ \t]*")
 
 
@@ -104,7 +103,8 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
     n = len(plan)
     keep = list(plan.keep)
     # Put back runs the marker would not pay for: plain lines shorter than `min_run`,
-    # and any run with fewer characters than its marker.
+    # and any run with fewer characters than its marker (with a margin: the lines may
+    # tokenize more densely than the marker's words).
     i = 0
     while i < n:
         if keep[i] or i in plan.silent:
@@ -115,7 +115,7 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
             j += 1
         chars = sum(len(plan.shown[k]) + 1 for k in range(i, j))
         short = plan.why[i] == "lines" and j - i < min_run
-        if short or chars < 2 * (_MARKER_CHARS + len(plan.why[i])):
+        if short or chars < 1.5 * len(_marker(plan, locator, i, j)[0]):
             for k in range(i, j):
                 keep[k] = True
         i = j
@@ -134,20 +134,9 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
         j = i
         while j < n and not keep[j] and plan.why[j] == plan.why[i] and j not in plan.silent:
             j += 1
-        first, last = i, j - 1
-        path = plan.paths[first] if plan.paths[first] == plan.paths[last] else None
-        recover = locator.recover(first, last, (plan.numbers[first], plan.numbers[last]), path)
-        # The marker sits at the indentation of the first non-blank line it replaces.
-        model = next((plan.lines[k] for k in range(first, j) if plan.lines[k].strip()),
-                     plan.lines[first])
-        indent = _INDENT.match(model).group(0)  # type: ignore[union-attr]
-        if plan.why[i] in RESTATED and (recover is None or " | " in recover):
-            # The lines are in the prompt already: the marker need not say how to re-run.
-            out.append(f"{indent}[... {j - i} {plan.why[i]} omitted]")
-        else:
-            out.append(marker(j - i, plan.why[i], brief(recover, locator), first, last,
-                              indent))
-        elisions.append(Elision(first_line=offset + first + 1, last_line=offset + last + 1,
+        text, recover = _marker(plan, locator, i, j)
+        out.append(text)
+        elisions.append(Elision(first_line=offset + i + 1, last_line=offset + j,
                                 lines=j - i, what=plan.why[i], recover=recover))
         i = j
     how = "re-run to see them" if locator.shell.text else "not recoverable"
@@ -168,6 +157,22 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
                                 last_line=offset + group[-1] + 1, lines=len(group), what=why,
                                 recover=locator.shell.text.strip() or None))
     return "\n".join(out), elisions
+
+
+def _marker(plan: Plan, locator: Locator, first: int, end: int) -> tuple[str, str | None]:
+    """The marker for dropped lines first..end-1, and the command that prints them again."""
+    last = end - 1
+    path = plan.paths[first] if plan.paths[first] == plan.paths[last] else None
+    recover = locator.recover(first, last, (plan.numbers[first], plan.numbers[last]), path)
+    # The marker sits at the indentation of the first non-blank line it replaces.
+    model = next((plan.lines[k] for k in range(first, end) if plan.lines[k].strip()),
+                 plan.lines[first])
+    indent = _INDENT.match(model).group(0)  # type: ignore[union-attr]
+    why = plan.why[first]
+    if why in RESTATED and (recover is None or " | " in recover):
+        # The lines are in the prompt already: the marker need not say how to re-run.
+        return f"{indent}[... {end - first} {why} omitted]", recover
+    return marker(end - first, why, brief(recover, locator), first, last, indent), recover
 
 
 def _cut(plan: Plan, i: int, locator: Locator, elisions: list[Elision], offset: int) -> str:
