@@ -15,7 +15,7 @@ from tokenomy.compressors.agent.heredoc import compress_tool_call, find_heredocs
 from tokenomy.compressors.tool_outputs import SeenLines
 
 MODEL = "deepseek-chat"
-MARKER = re.compile(r"^\s*\[\.\.\. (\d+) (.+?) omitted: sed -n (\d+),(\d+)p (\S+)\]$")
+MARKER = re.compile(r"^\s*\[\.\.\. (\d+) (.+?) omitted: sed -n (\d+),(\d+)p(?: (\S+))?\]$")
 
 
 def script() -> list[str]:
@@ -45,7 +45,7 @@ def expand(text: str, body: list[str]) -> list[str]:
             out.append(line)
             continue
         start, end = int(m.group(3)), int(m.group(4))
-        assert m.group(5) == "check.py" and end - start + 1 == int(m.group(1))
+        assert m.group(5) in ("check.py", None) and end - start + 1 == int(m.group(1))
         out += body[start - 1 : end]
     return out
 

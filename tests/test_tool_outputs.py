@@ -23,7 +23,8 @@ from agent_traces import content_text, load_runs
 
 MODEL = "deepseek-chat"
 TASK = "Fix the bug in the report module."
-SED = re.compile(r"\[\.\.\. (\d+) (.+?) omitted: sed -n (\d+),(\d+)p (\S+)\]")
+# A marker after the first of an output may leave out the file it already named.
+SED = re.compile(r"\[\.\.\. (\d+) (.+?) omitted: sed -n (\d+),(\d+)p(?: (\S+))?\]")
 
 
 def wrap(body: str, code: int = 0) -> str:
@@ -93,7 +94,8 @@ def test_shell_parsing_finds_the_printing_program_and_the_first_line():
 
 def _expand(text: str, file_lines: list[str], path: str) -> tuple[list[str], int]:
     """The output with every `sed -n A,Bp path` marker replaced by what that command
-    prints: equal to the original output when the markers name exactly what went."""
+    prints: equal to the original output when the markers name exactly what went. The
+    first marker names the file; later ones may leave it out."""
     out: list[str] = []
     markers = 0
     for line in text.split("\n"):
@@ -102,7 +104,8 @@ def _expand(text: str, file_lines: list[str], path: str) -> tuple[list[str], int
             out.append(line)
             continue
         count, start, end = int(m.group(1)), int(m.group(3)), int(m.group(4))
-        assert m.group(5) == path and end - start + 1 == count
+        assert (m.group(5) or (path if markers else None)) == path
+        assert end - start + 1 == count
         out += file_lines[start - 1 : end]
         markers += 1
     return out, markers

@@ -52,8 +52,12 @@ class Locator:
         return f"{command} | sed -n {first + 1},{last + 1}p"
 
 
-def brief(recover: str | None, locator: Locator) -> str | None:
-    """`recover` as a marker prints it: a long command is called "the command"."""
+def brief(recover: str | None, locator: Locator, named: str | None = None) -> str | None:
+    """`recover` as a marker prints it: a long command is called "the command", and a
+    file range of the file an earlier marker of the same output `named` omits the path."""
+    if recover is not None and named and recover.endswith(f"p {named}") \
+            and recover.startswith("sed -n "):
+        return recover[: -len(named) - 1]
     command = locator.shell.text.strip()
     if recover is None or len(command) <= BRIEF_COMMAND_CHARS:
         return recover

@@ -121,6 +121,7 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
         i = j
     out: list[str] = []
     elisions: list[Elision] = []
+    named: str | None = None  # the file the last full `sed -n` marker named
     i = 0
     while i < n:
         if i in plan.silent and not keep[i]:
@@ -134,8 +135,10 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
         j = i
         while j < n and not keep[j] and plan.why[j] == plan.why[i] and j not in plan.silent:
             j += 1
-        text, recover = _marker(plan, locator, i, j)
+        text, recover = _marker(plan, locator, i, j, named)
         out.append(text)
+        if recover and recover.startswith("sed -n ") and text.endswith(f"{recover}]"):
+            named = recover.split(" ", 3)[3]
         elisions.append(Elision(first_line=offset + i + 1, last_line=offset + j,
                                 lines=j - i, what=plan.why[i], recover=recover))
         i = j
@@ -159,8 +162,10 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
     return "\n".join(out), elisions
 
 
-def _marker(plan: Plan, locator: Locator, first: int, end: int) -> tuple[str, str | None]:
-    """The marker for dropped lines first..end-1, and the command that prints them again."""
+def _marker(plan: Plan, locator: Locator, first: int, end: int,
+            named: str | None = None) -> tuple[str, str | None]:
+    """The marker for dropped lines first..end-1, and the command that prints them again
+    (`named`: the file an earlier marker of this output named, see `brief`)."""
     last = end - 1
     path = plan.paths[first] if plan.paths[first] == plan.paths[last] else None
     recover = locator.recover(first, last, (plan.numbers[first], plan.numbers[last]), path)
@@ -172,7 +177,8 @@ def _marker(plan: Plan, locator: Locator, first: int, end: int) -> tuple[str, st
     if why in RESTATED and (recover is None or " | " in recover):
         # The lines are in the prompt already: the marker need not say how to re-run.
         return f"{indent}[... {end - first} {why} omitted]", recover
-    return marker(end - first, why, brief(recover, locator), first, last, indent), recover
+    return marker(end - first, why, brief(recover, locator, named), first, last,
+                  indent), recover
 
 
 def _cut(plan: Plan, i: int, locator: Locator, elisions: list[Elision], offset: int) -> str:
