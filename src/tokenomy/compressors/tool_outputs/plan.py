@@ -2,8 +2,8 @@
 
 Every kind decides line by line (keep, drop with a reason, or show a shorter form);
 `render` turns the plan into text. Protected lines (query items, errors) can never be
-dropped, and a run of plain dropped lines shorter than `min_run` is put back, since
-a marker would cost about as much as the lines it replaces.
+dropped, and a run of dropped lines that costs less than its marker (with a margin)
+is put back: an elision must pay for itself.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from tokenomy.compressors.tool_outputs.marker import Locator, brief, marker
 from tokenomy.compressors.tool_outputs.query import QueryItems
 from tokenomy.compressors.tool_outputs.result import Elision
 
-# A marker costs about 15 tokens; below this many lines eliding is not worth the gap.
-MIN_RUN = 6
+# Dropped lines must have this many times the characters of their marker to go (the
+# lines may tokenize more densely than the marker's words).
+MARKER_MARGIN = 1.5
 # Lines the prompt still holds elsewhere (in an earlier message, earlier in the output):
 # their markers need not say how to re-run anything.
 SHOWN_BEFORE = "lines shown before"
@@ -97,14 +98,11 @@ class Plan:
                 self.shown[i] = self.lines[i]
 
 
-def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
-           offset: int = 0) -> tuple[str, list[Elision]]:
+def render(plan: Plan, locator: Locator, *, offset: int = 0) -> tuple[str, list[Elision]]:
     """The plan as text plus its elisions (line numbers 1-based, shifted by `offset`)."""
     n = len(plan)
     keep = list(plan.keep)
-    # Put back runs the marker would not pay for: plain lines shorter than `min_run`,
-    # and any run with fewer characters than its marker (with a margin: the lines may
-    # tokenize more densely than the marker's words).
+    # Put back runs the marker would not pay for.
     i = 0
     while i < n:
         if keep[i] or i in plan.silent:
@@ -114,8 +112,7 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
         while j < n and not keep[j] and plan.why[j] == plan.why[i] and j not in plan.silent:
             j += 1
         chars = sum(len(plan.shown[k]) + 1 for k in range(i, j))
-        short = plan.why[i] == "lines" and j - i < min_run
-        if short or chars < 1.5 * len(_marker(plan, locator, i, j)[0]):
+        if chars < MARKER_MARGIN * len(_marker(plan, locator, i, j)[0]):
             for k in range(i, j):
                 keep[k] = True
         i = j
