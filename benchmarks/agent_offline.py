@@ -95,7 +95,7 @@ def saved_by_kind(run: Run, sent: dict[int, list[dict[str, Any]]],
         saved = renderer.tokens(renderer.message(before)) - renderer.tokens(
             renderer.message(after))
         kind = "tool outputs" if before.get("role") == "tool" else (
-            "tool calls" if before.get("tool_calls") else before.get("role", "?"))
+            "assistant turns" if before.get("role") == "assistant" else before.get("role", "?"))
         out[kind] += saved * carried[i]
     return dict(out)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from tokenomy.compressors.agent.heredoc import compress_tool_call, without_heredoc_bodies
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
 from tokenomy.compressors.memo import Memo, memo_key
-from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
+from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated
 from tokenomy.transcript import Part, PartKind
 
 VERSION = "agent-v2"  # part of every memo key: a new algorithm never reuses old forms
@@ -150,6 +150,13 @@ class AgentCompressor:
 
     def _compress(self, part: Part, parts: list[Part], zone: Zones, query: str, model: str,
                   seen: SeenLines | None, stats: AgentStats) -> str:
+        if part.kind is PartKind.ASSISTANT_TEXT:
+            folded = fold_restated(part.text, seen=seen, model=model,
+                                   min_tokens=self.min_tokens) if seen is not None else None
+            if folded is None:
+                return part.text
+            stats.add(stats.new, "assistant_text", folded[1], folded[2])
+            return folded[0]
         if part.kind is PartKind.TOOL_CALL:
             if not self.tool_calls:
                 return part.text
@@ -171,7 +178,11 @@ class AgentCompressor:
 
 
 def _technique(part: Part) -> str:
-    return "tool_calls" if part.kind is PartKind.TOOL_CALL else "tool_outputs"
+    return TECHNIQUES[part.kind]
+
+
+TECHNIQUES = {PartKind.TOOL_CALL: "tool_calls", PartKind.TOOL_RESULT: "tool_outputs",
+              PartKind.ASSISTANT_TEXT: "assistant_text"}
 
 
 def _query(parts: list[Part], zone: Zones) -> str:

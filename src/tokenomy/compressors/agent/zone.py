@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from tokenomy.compressors.memo import memo_key
 from tokenomy.transcript import Part, PartKind
 
-AGENT_KINDS = frozenset({PartKind.TOOL_RESULT, PartKind.TOOL_CALL})
+# What agent compression may change: tool results, the agent's tool calls (file-writing
+# heredocs) and its text (only passages it quoted from the conversation).
+AGENT_KINDS = frozenset({PartKind.TOOL_RESULT, PartKind.TOOL_CALL, PartKind.ASSISTANT_TEXT})
 
 
 @dataclass(frozen=True)

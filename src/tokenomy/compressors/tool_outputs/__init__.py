@@ -13,8 +13,8 @@ rule may drop), `plan` + `marker` (line plans and recoverable markers), `fold`
 module per kind: `read` + `source`, `search`, `runs`, `diff`, `json_output`, `generic`.
 """
 
-from tokenomy.compressors.tool_outputs.compress import compress_tool_output
+from tokenomy.compressors.tool_outputs.compress import compress_tool_output, fold_restated
 from tokenomy.compressors.tool_outputs.result import Elision, ToolOutputResult
 from tokenomy.compressors.tool_outputs.seen import SeenLines
 
-__all__ = ["Elision", "SeenLines", "ToolOutputResult", "compress_tool_output"]
+__all__ = ["Elision", "SeenLines", "ToolOutputResult", "compress_tool_output", "fold_restated"]

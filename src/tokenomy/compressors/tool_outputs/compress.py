@@ -89,6 +89,28 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     return result(text, elisions, after)
 
 
+def fold_restated(text: str, *, seen: SeenLines, model: str,
+                  min_tokens: int = 300) -> tuple[str, int, int] | None:
+    """The agent's own words with the passages it quoted from the conversation folded.
+
+    An agent restates what it read (a function it is about to change, a traceback it is
+    explaining); those lines are in the prompt already, verbatim. Nothing else of its
+    text changes: its reasoning exists nowhere else. Returns (text, tokens before,
+    tokens after), or None when nothing is folded.
+    """
+    if len(text) < min_tokens or not len(seen):  # fewer characters than the floor's tokens
+        return None
+    plan = Plan(text.split("\n"))
+    fold.seen_before(plan, seen)
+    if not plan.changed():
+        return None
+    folded, _ = render(plan, Locator(parse(None)))
+    before, after = _count(text, model), _count(folded, model)
+    if folded == text or after >= before or before < min_tokens:
+        return None
+    return folded, before, after
+
+
 _PATHISH = re.compile(r"^\.?/?[\w.-]+(?:/[\w.-]+)*/?$")
 
 

@@ -1,9 +1,10 @@
-"""Files the agent writes with a heredoc: the body keeps its outline, the rest is a re-read away.
+"""The agent's own turn in the live zone: files it writes with a heredoc, and its text.
 
-The agent's own tool call (`cat > check.py << 'EOF' ... EOF`) sits in every later
+The agent's tool call (`cat > check.py << 'EOF' ... EOF`) sits in every later
 request; once written, the file is on disk. Its body keeps imports, definitions
 and the first line of each paragraph; every elided run is named by the `sed -n`
 range that prints it from the file, so expanding the markers gives the body back.
+Its text loses only passages it quoted from the conversation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import re
 
 from tokenomy.compressors.agent.heredoc import compress_tool_call, find_heredocs
-from tokenomy.compressors.tool_outputs import SeenLines
+from tokenomy.compressors.tool_outputs import SeenLines, fold_restated
 
 MODEL = "deepseek-chat"
 MARKER = re.compile(r"^\s*\[\.\.\. (\d+) (.+?) omitted: sed -n (\d+),(\d+)p(?: (\S+))?\]$")
@@ -86,3 +87,22 @@ def test_lines_the_conversation_holds_fold():
     command = json.loads(done[0])["command"]
     assert "lines shown before omitted" in command
     assert "    status = 'nan' if np.isnan(value) else 'ok'" not in command
+
+
+def test_the_agents_text_loses_only_what_it_quoted():
+    # Its reasoning exists nowhere else; a passage it quotes from an output is in the
+    # prompt already, verbatim.
+    quoted = script()[4:11]
+    text = "\n".join(["The modifier goes wrong at grazing angles. Here is check() again:", "",
+                      "```python", *quoted, "```", "",
+                      "So `physical` must clip the cosine before the power; I will fix it."])
+    folded = fold_restated(text, seen=SeenLines(["\n".join(script())]), model=MODEL,
+                           min_tokens=20)
+    assert folded is not None
+    new, before, after = folded
+    assert after < before
+    assert new.startswith("The modifier goes wrong at grazing angles. Here is check() again:")
+    assert new.endswith("So `physical` must clip the cosine before the power; I will fix it.")
+    assert "lines shown before omitted]" in new and "    sys.stdout.flush()" not in new
+    assert fold_restated(text, seen=SeenLines(["unrelated text of no interest here"]),
+                         model=MODEL, min_tokens=20) is None
