@@ -106,3 +106,35 @@ def test_the_agents_text_loses_only_what_it_quoted():
     assert "lines shown before omitted]" in new and "    sys.stdout.flush()" not in new
     assert fold_restated(text, seen=SeenLines(["unrelated text of no interest here"]),
                          model=MODEL, min_tokens=20) is None
+
+
+def test_a_file_the_agent_wrote_is_known_when_it_reads_it_back():
+    # The heredoc travels as JSON (one line, escaped newlines); the lines the model read
+    # are the command's, so a later `cat check.py` folds against them (heredocs are sent
+    # whole here, so every line of the file is in the prompt).
+    from tokenomy.compressors.agent.loop import AgentCompressor
+    from tokenomy.compressors.memo import Memo
+    from tokenomy.transcript import OPENAI_CHAT
+
+    body = script()
+
+    def call(number: int, command: str) -> dict[str, object]:
+        return {"role": "assistant", "content": None, "tool_calls": [{
+            "id": f"c{number}", "type": "function",
+            "function": {"name": "bash", "arguments": json.dumps({"command": command})}}]}
+
+    messages: list[dict[str, object]] = [
+        {"role": "system", "content": "You are a coding agent."},
+        {"role": "user", "content": "Check the modifier at grazing angles."},
+        call(1, "cat > check.py << 'EOF'\n" + "\n".join(body) + "\nEOF"),
+        {"role": "tool", "tool_call_id": "c1", "content": "<returncode>0</returncode>"},
+        call(2, "cat check.py"),
+        {"role": "tool", "tool_call_id": "c2",
+         "content": "<returncode>0</returncode>\n<output>\n" + "\n".join(body) + "\n</output>"}]
+    compressor = AgentCompressor(Memo(), min_tokens=50, tool_calls=False)
+    compressor.run(OPENAI_CHAT.parts({"messages": messages[:4]}), team="t", model=MODEL)
+    changes, _ = compressor.run(OPENAI_CHAT.parts({"messages": messages}), team="t",
+                                model=MODEL)
+    read_back = next(text for part, text in changes if part.tool_call_id == "c2")
+    assert "lines shown before omitted" in read_back
+    assert "    status = 'nan' if np.isnan(value) else 'ok'" not in read_back

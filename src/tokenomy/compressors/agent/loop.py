@@ -118,8 +118,8 @@ class AgentCompressor:
             if self.use_seen:
                 first_live = min(live)
                 seen = self._seen.index(zone.conversation,
-                                        [sent.get(i, p.text) for i, p in enumerate(parts)
-                                         if i < first_live])
+                                        [_readable(p, sent.get(i, p.text))
+                                         for i, p in enumerate(parts) if i < first_live])
             query = _query(parts, zone)
             # The assistant's tool calls first: their sent form is what the results follow.
             for index in sorted(live, key=lambda i: parts[i].kind is PartKind.TOOL_RESULT):
@@ -130,7 +130,7 @@ class AgentCompressor:
                 if value != part.text:
                     changes.append((part, value))
                 if seen is not None:
-                    seen.add(value)
+                    seen.add(_readable(part, value))
         stats.ms = (time.perf_counter() - started) * 1000
         return changes, stats
 
@@ -175,6 +175,14 @@ class AgentCompressor:
         if result.text != part.text:
             stats.add(stats.new, "tool_outputs", result.tokens_before, result.tokens_after)
         return result.text
+
+
+def _readable(part: Part, text: str) -> str:
+    """A part's text as the model reads it: a tool call's command, not its JSON (where a
+    heredoc is one line with escaped newlines, and no line of it could be found again)."""
+    if part.kind is PartKind.TOOL_CALL:
+        return command_of(part.tool_name, text) or text
+    return text
 
 
 def _technique(part: Part) -> str:
