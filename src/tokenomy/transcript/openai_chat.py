@@ -192,6 +192,9 @@ class OpenAIChat:
         return None if client_wants_usage(body) else without_usage
 
 
+    def reasoning_fields(self, knobs: dict[str, Any]) -> dict[str, Any]:
+        return knobs
+
     def error_body(self, error: TokenomyError) -> dict[str, Any]:
         return error.to_dict()
 

@@ -74,6 +74,12 @@ class WireProtocol(Protocol):
         """A chunk transform that hides usage tokenomy asked for and the client did not."""
         ...
 
+    def reasoning_fields(self, knobs: dict[str, Any]) -> dict[str, Any]:
+        """The planner's knobs, named as OpenAI chat and Anthropic name them
+        (`reasoning_effort`, `thinking`, `output_config`, `max_tokens`,
+        `chat_template_kwargs`, `extra_body`), as this protocol's request fields."""
+        ...
+
     # -- the wire format ---------------------------------------------------------------
 
     def error_body(self, error: TokenomyError) -> dict[str, Any]:
