@@ -21,12 +21,13 @@ from tokenomy.config import Settings, load_settings
 from tokenomy.engine import Engine
 from tokenomy.errors import TokenomyError
 from tokenomy.plugins import compressor_methods
-from tokenomy.server.chat import ChatEndpoint, error_headers
+from tokenomy.server.endpoint import ProtocolEndpoint, error_headers
 from tokenomy.server.openapi import chat_request_schema
+from tokenomy.transcript import OPENAI_CHAT
 
 log = logging.getLogger("tokenomy.server")
 
-CHAT_PATH = "/v1/chat/completions"
+CHAT_PATH = OPENAI_CHAT.path
 JSON = "application/json"
 
 
@@ -38,7 +39,7 @@ def error_response(error: TokenomyError, headers: dict[str, str] | None = None) 
 class _Delegate(Response):
     """A response that hands the whole exchange to a plain ASGI app."""
 
-    def __init__(self, app: ChatEndpoint):
+    def __init__(self, app: ProtocolEndpoint):
         self.app = app
         self.background = None  # FastAPI may attach background tasks; there are none
 
@@ -47,17 +48,20 @@ class _Delegate(Response):
 
 
 class ProxyApp(FastAPI):
-    """FastAPI for everything but the hot path, which skips its middleware and routing.
+    """FastAPI for everything but the hot paths, which skip its middleware and routing.
 
-    Note for anyone adding middleware: it does not see POST /v1/chat/completions.
+    The hot paths are the model endpoints, one per registered wire protocol
+    (`/v1/chat/completions`, `/v1/messages`, `/v1/responses`). Note for anyone
+    adding middleware: it does not see POST requests to them.
     """
 
-    chat: ChatEndpoint
+    endpoints: dict[str, ProtocolEndpoint]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if (scope["type"] == "http" and scope["path"] == CHAT_PATH
-                and scope["method"] == "POST"):
-            return await self.chat(scope, receive, send)
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self.endpoints.get(scope["path"])
+            if endpoint is not None:
+                return await endpoint(scope, receive, send)
         await super().__call__(scope, receive, send)
 
 
@@ -80,7 +84,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app = ProxyApp(title="tokenomy", version=__version__, lifespan=lifespan,
                   summary="Token-economy proxy with an OpenAI-compatible API.")
     app.state.engine = engine
-    app.chat = chat = ChatEndpoint(engine, limit)
+    app.endpoints = {protocol.path: ProtocolEndpoint(engine, protocol, limit)
+                     for protocol in engine.registry.protocols.values()}
+    chat = app.endpoints[CHAT_PATH]
     app.state.settings = settings
 
     @app.exception_handler(TokenomyError)

@@ -24,7 +24,7 @@ from tokenomy.errors import BadRequest, TokenomyError, UpstreamError, UpstreamTi
 from tokenomy.transcript import OPENAI_CHAT, WireProtocol
 from tokenomy.upstreams.base import speaks
 from tokenomy.upstreams.retry import RETRYABLE_STATUS, backoff, retry_after_seconds
-from tokenomy.upstreams.sse import chat_chunks, events
+from tokenomy.upstreams.sse import events, protocol_chunks
 
 # After `[DONE]` the rest of the body (the chunked terminator) is read so the
 # connection goes back to the pool; a backend that keeps it open longer loses it.
@@ -67,10 +67,16 @@ def status_error(backend: str, status: int, headers: Mapping[str, str],
     return UpstreamError(f"backend '{backend}' failed with {status}: {message}")
 
 
-SPOKEN = frozenset({"openai.chat"})
+# The path each protocol is served at, under the backend's base URL (which ends in /v1),
+# and the field a well-formed answer of that protocol always has.
+PATHS = {"openai.chat": "/chat/completions"}
+ANSWER_FIELD = {"openai.chat": "choices"}
+SPOKEN = frozenset(PATHS)
 
 
 class OpenAICompatible:
+    spoken = SPOKEN
+
     def __init__(self, name: str, settings: BackendSettings):
         self.name = name
         self.settings = settings
@@ -79,7 +85,7 @@ class OpenAICompatible:
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         self._headers = headers
-        self._url = settings.base_url.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
+        self._base = settings.base_url.rstrip("/")  # type: ignore[union-attr]
         self._timeout = aiohttp.ClientTimeout(
             total=None,
             connect=settings.timeout,  # waiting for a pooled connection, then connecting
@@ -93,7 +99,7 @@ class OpenAICompatible:
         self._proxy: Any = None
         self._proxy_auth: Any = None
         with contextlib.suppress(LookupError):
-            self._proxy, self._proxy_auth = get_env_proxy_for_url(URL(self._url))
+            self._proxy, self._proxy_auth = get_env_proxy_for_url(URL(self._base))
 
     def _client(self) -> aiohttp.ClientSession:
         """One pooled session per event loop (the SDK may run calls on several loops)."""
@@ -118,8 +124,11 @@ class OpenAICompatible:
             with contextlib.suppress(RuntimeError):
                 await session.close()
 
-    async def _send(self, body: dict[str, Any]) -> aiohttp.ClientResponse:
+    async def _send(self, body: dict[str, Any], protocol: WireProtocol
+                    ) -> aiohttp.ClientResponse:
         """POST with retries that are safe: nothing has reached the caller yet."""
+        speaks(self.name, protocol, SPOKEN)
+        url = self._base + PATHS[protocol.name]
         try:
             content = orjson.dumps(body)
         except orjson.JSONEncodeError as exc:  # e.g. nested deeper than orjson writes (255)
@@ -129,7 +138,7 @@ class OpenAICompatible:
         while True:
             wait: float | None = None
             try:
-                response = await session.post(self._url, data=content, proxy=self._proxy,
+                response = await session.post(url, data=content, proxy=self._proxy,
                                               proxy_auth=self._proxy_auth)
             except aiohttp.ServerTimeoutError as exc:
                 # A read timeout may mean the backend is still working (and billing):
@@ -181,8 +190,7 @@ class OpenAICompatible:
 
     async def complete(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
                        headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        speaks(self.name, protocol, SPOKEN)
-        response = await self._send(body)
+        response = await self._send(body, protocol)
         try:
             with self._reading(timed_out="timed out", broke="response"):
                 content = await response.read()
@@ -192,22 +200,24 @@ class OpenAICompatible:
             data = orjson.loads(content)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"backend '{self.name}' returned malformed JSON") from exc
-        if not isinstance(data, dict) or "choices" not in data:
-            raise UpstreamError(f"backend '{self.name}' returned a response without choices")
+        field = ANSWER_FIELD[protocol.name]
+        if not isinstance(data, dict) or field not in data:
+            raise UpstreamError(f"backend '{self.name}' returned a response without {field}")
         return data
 
     async def open_stream(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
                           headers: Mapping[str, str] | None = None
                           ) -> AsyncIterator[dict[str, Any]]:
-        speaks(self.name, protocol, SPOKEN)
-        response = await self._send(body)
-        return self._chunks(response)
+        response = await self._send(body, protocol)
+        return self._chunks(response, protocol)
 
-    async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def _chunks(self, response: aiohttp.ClientResponse,
+                      protocol: WireProtocol) -> AsyncIterator[dict[str, Any]]:
         clean = False
         try:
             with self._reading(timed_out="stalled mid-stream", broke="stream"):
-                async for chunk in chat_chunks(events(response.content.iter_any()), self.name):
+                async for chunk in protocol_chunks(events(response.content.iter_any()),
+                                                   self.name, protocol):
                     yield chunk
             clean = True
         finally:

@@ -10,6 +10,7 @@ from tokenomy.config import BackendSettings, Settings
 from tokenomy.errors import ConfigError, NotFound, TokenomyError
 from tokenomy.upstreams.base import Upstream
 from tokenomy.upstreams.local import LOCAL_MODEL_NAME
+from tokenomy.upstreams.translate import Translator, serving
 
 log = logging.getLogger("tokenomy.upstreams")
 
@@ -22,9 +23,11 @@ UpstreamFactory = Callable[[str, BackendSettings], Upstream]
 class Router:
     """Resolves model names to routes and owns one upstream per backend."""
 
-    def __init__(self, settings: Settings, kinds: dict[str, UpstreamFactory]):
+    def __init__(self, settings: Settings, kinds: dict[str, UpstreamFactory],
+                 translators: dict[str, Translator] | None = None):
         self.settings = settings
         self.kinds = kinds
+        self.translators = translators or {}
         for name, backend in settings.backends.items():
             if backend.kind not in kinds:
                 raise ConfigError(f"backend '{name}' has kind '{backend.kind}'; "
@@ -102,7 +105,8 @@ class UpstreamHandler:
         routes = call.routes or self.router.routes(call.model)
         protocol = call.protocol
         for index, route in enumerate(routes):
-            upstream = self.router.upstream(route.backend)
+            upstream = serving(self.router.upstream(route.backend), protocol,
+                               self.router.translators)
             call.backend, call.upstream_model = route.backend, route.upstream_model
             body = protocol.forwarded(call.body, route.upstream_model)
             try:
