@@ -60,6 +60,8 @@ class Memo:
         self._local_max = local_entries
         self._lock = threading.Lock()
         self._writes = 0
+        # Refresh `used_at` often enough that an entry in use never reaches its TTL.
+        self._touch_every = min(TOUCH_EVERY, ttl / 4)
         if engine is not None:
             try:
                 _metadata.create_all(engine, checkfirst=True)
@@ -75,12 +77,17 @@ class Memo:
         with self._lock:
             for key in keys:
                 entry = self._local.get(key)
+                if entry is not None and now - entry[1] > self.ttl:
+                    # Unused past the TTL here too: whatever the database says (another
+                    # replica may have used it since) is what every replica sends.
+                    del self._local[key]
+                    entry = None
                 if entry is None:
                     missing.append(key)
                     continue
                 self._local.move_to_end(key)
                 found[key] = entry[0]
-                if now - entry[1] > TOUCH_EVERY:
+                if now - entry[1] > self._touch_every:
                     stale.append(key)
                     self._local[key] = (entry[0], now)
         if self.engine is None or not (missing or stale):
