@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from tokenomy.compressors.agent.heredoc import compress_tool_call, find_heredocs
+from tokenomy.compressors.agent.written import compress_tool_call, find_heredocs
 from tokenomy.compressors.tool_outputs import SeenLines, fold_restated
 
 MODEL = "deepseek-chat"
@@ -138,3 +138,79 @@ def test_a_file_the_agent_wrote_is_known_when_it_reads_it_back():
     read_back = next(text for part, text in changes if part.tool_call_id == "c2")
     assert "lines shown before omitted" in read_back
     assert "    status = 'nan' if np.isnan(value) else 'ok'" not in read_back
+
+
+# -- other agents' tools: Claude Code (Read, Write), the text editor tool, Codex's shell --
+
+
+def _module(functions: int = 30) -> list[str]:
+    lines = ["import os", ""]
+    for f in range(functions):
+        lines += [f"def step_{f}(value, scale={f}):", f'    """Step {f}."""',
+                  *[f"    value += scale * {k}  # step {f}, part {k}" for k in range(10)],
+                  "    return value", ""]
+    return lines
+
+
+def _agent(tool: str, arguments: dict[str, object], output: str) -> list[dict[str, object]]:
+    """A conversation whose live zone is one call of `tool` and its output."""
+    return [{"role": "system", "content": "You are a coding agent."},
+            {"role": "user", "content": "Fix the report totals."},
+            {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "c1", "type": "function",
+                "function": {"name": tool, "arguments": json.dumps(arguments)}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": output}]
+
+
+def _live(messages: list[dict[str, object]]) -> dict[str, str]:
+    from tokenomy.compressors.agent.loop import AgentCompressor
+    from tokenomy.compressors.memo import Memo
+    from tokenomy.transcript import OPENAI_CHAT
+
+    changes, _ = AgentCompressor(Memo()).run(OPENAI_CHAT.parts({"messages": messages}),
+                                             team="t", model=MODEL)
+    return {str(part.kind): text for part, text in changes}
+
+
+def test_claude_code_read_whole_and_sized():
+    module = _module()
+    numbered = "\n".join(f"{i:>6}\t{line}" for i, line in enumerate(module, 1))
+    whole = _live(_agent("Read", {"file_path": "/repo/report.py"}, numbered))["tool_result"]
+    assert "     [... 12 lines omitted: sed -n 5,16p /repo/report.py]" in whole  # by file line
+    assert "     3\tdef step_0(value, scale=0):" in whole
+    window = "\n".join(numbered.split("\n")[99:189])
+    sized = _live(_agent("Read", {"file_path": "/repo/report.py", "offset": 100, "limit": 90},
+                         window))
+    assert sized == {}  # a window the agent sized: its code stays whole
+
+
+def test_files_written_with_write_or_the_editor_keep_their_outline():
+    text = "\n".join(_module(8))
+    for tool, arguments in (("Write", {"file_path": "/repo/new.py", "content": text}),
+                            ("str_replace_based_edit_tool",
+                             {"command": "create", "path": "/repo/new.py", "file_text": text})):
+        changed = _live(_agent(tool, arguments, "File created successfully."))
+        written = json.loads(changed["tool_call"])
+        field = "content" if tool == "Write" else "file_text"
+        assert "def step_5(value, scale=5):" in written[field]
+        assert "    value += scale * 4  # step 5, part 4" not in written[field]
+        assert "omitted: sed -n " in written[field] and "/repo/new.py]" in written[field]
+        assert {k: v for k, v in written.items() if k != field} == {
+            k: v for k, v in arguments.items() if k != field}
+
+
+def test_codex_shell_commands_and_output_wrappers():
+    module = _module()
+    body = "\n".join(module)
+    command = {"command": ["bash", "-lc", "sed -n '1,400p' src/report.py"]}
+    header = "Exit code: 0\nWall time: 0.1 seconds\nOutput:\n"
+    text = _live(_agent("shell", command, header + body))["tool_result"]
+    assert text.startswith(header)
+    assert "    [... 12 lines omitted: sed -n 5,16p src/report.py]" in text
+    envelope = json.dumps({"output": body, "metadata": {"exit_code": 0,
+                                                        "duration_seconds": 0.1}})
+    text = _live(_agent("shell", command, envelope))["tool_result"]
+    value = json.loads(text)
+    assert value["metadata"] == {"exit_code": 0, "duration_seconds": 0.1}
+    assert "def step_7(value, scale=7):" in value["output"]
+    assert "    [... 12 lines omitted: sed -n 5,16p src/report.py]" in value["output"]

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from tokenomy.compressors.agent.heredoc import compress_tool_call, without_heredoc_bodies
+from tokenomy.compressors.agent.written import compress_tool_call, without_heredoc_bodies
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
 from tokenomy.compressors.memo import Memo, memo_key
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated

@@ -14,7 +14,7 @@ import time
 
 from tokenomy.compressors.tool_outputs import fold, wrapper
 from tokenomy.compressors.tool_outputs.command import Shell, parse
-from tokenomy.compressors.tool_outputs.detect import Detected, detect
+from tokenomy.compressors.tool_outputs.detect import Detected, detect, sized_by_tool
 from tokenomy.compressors.tool_outputs.diff import plan_diff
 from tokenomy.compressors.tool_outputs.generic import plan_generic, plan_large
 from tokenomy.compressors.tool_outputs.json_output import compact_json, parse_json
@@ -57,6 +57,18 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     then reads it back): its outline rules apply from a few lines on.
     """
     started = time.perf_counter()
+    envelope = wrapper.json_envelope(output)
+    if envelope is not None:  # Codex's `{"output": "...", "metadata": {...}}`
+        inner = compress_tool_output(envelope["output"], command=command, tool_name=tool_name,
+                                     query=query, model=model, min_tokens=min_tokens,
+                                     seen=seen, authored=authored)
+        text = wrapper.json_envelope_with(envelope, inner.text)
+        before, after = _count(output, model), _count(text, model)
+        changed = inner.text != envelope["output"] and after < before
+        return ToolOutputResult(text=text if changed else output, kind=inner.kind,
+                                tokens_before=before, tokens_after=after if changed else before,
+                                elisions=inner.elisions if changed else [],
+                                ms=round((time.perf_counter() - started) * 1000, 3))
     before = _count(output, model)
     parts = wrapper.split(output)
     shell = parse(command)
@@ -79,7 +91,7 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     for part in parts:
         if part.body and part.text:
             part.text = _compress_body(part, detected, shell, items, model, command, elisions,
-                                       seen, authored)
+                                       seen, authored, tool_name)
     text = wrapper.join(parts)
     if text == output:
         return result(output, [], before)
@@ -140,7 +152,7 @@ def _count(text: str, model: str) -> int:
 
 def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: QueryItems,
                    model: str, command: str | None, elisions: list[Elision],
-                   seen: SeenLines | None, authored: bool) -> str:
+                   seen: SeenLines | None, authored: bool, tool_name: str | None) -> str:
     body = part.text
     items = items.within(body)
     lines = body.split("\n")
@@ -155,7 +167,7 @@ def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: 
     # A window the agent sized itself is what it means to read: its code stays (the prose
     # around it, and lines the conversation already holds, may go). Not when the agent's
     # harness cut the output (`<output_head>`): then the agent did not get its window.
-    window = (shell.windowed and part.position == "whole"
+    window = ((shell.windowed or sized_by_tool(tool_name, command)) and part.position == "whole"
               and sum(1 for line in lines if line.strip()) <= WINDOW_LINES)
     plan = _plan(lines, detected, items, command, part.position, len(body), window,
                  authored)
