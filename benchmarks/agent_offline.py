@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_traces import DATA, Run, load_runs, recall_checks
+from agent_traces import DATA, HOLDOUT_FROM, Run, load_runs, recall_checks
 from cache_sim import PROFILES, CallCost, Renderer, dollars, simulate_run
 from harness import percentile
 
@@ -42,7 +42,6 @@ from tokenomy.compressors.settings import AgentSettings
 from tokenomy.transcript import OPENAI_CHAT, Transcript
 
 MODEL = "deepseek-chat"  # the traces' upstream model: the compressor counts in its tokens
-HOLDOUT_FROM = 15
 
 
 @dataclass
