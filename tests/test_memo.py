@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from budget_support import ledger_url  # noqa: F401  (the fixture)
 from tokenomy.budgets.db import make_engine
-from tokenomy.compressors.memo import Memo, memo_key, memo_table
+from tokenomy.compressors.memo import UNCHANGED, Memo, memo_key, memo_table
 
 
 @pytest.fixture()
@@ -75,3 +75,35 @@ def test_without_a_database_the_memo_is_in_process_and_bounded() -> None:
     assert memo.get_many(keys[-10:]) == {k: f"form {10 + i}" for i, k in enumerate(keys[-10:])}
     assert memo.get_many(keys[:10]) == {}
     assert memo.trim() == 0
+
+
+def test_parts_left_as_they_were_are_recorded_once_with_the_compressed_ones(
+        engine: Engine) -> None:
+    # One write per request holds every live part, the ones compression left alone
+    # too (UNCHANGED), so no later turn asks the database about them again.
+    from tokenomy.compressors.agent.loop import AgentCompressor
+    from tokenomy.transcript import OPENAI_CHAT
+
+    listing = "\n".join(f"src/pkg/module_{i}.py" for i in range(40))
+    messages = [
+        {"role": "system", "content": "You are a coding agent."},
+        {"role": "user", "content": "Find the module that parses dates."},
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "c1", "type": "function",
+            "function": {"name": "bash", "arguments": '{"command": "find src -name *.py"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": listing}]
+    memo = Memo(engine)
+    writes: list[int] = []
+    put_many = memo.put_many
+    memo.put_many = lambda items: writes.append(len(items)) or put_many(items)  # type: ignore
+    compressor = AgentCompressor(memo, min_tokens=10**6)  # nothing is worth compressing
+    changes, _ = compressor.run(OPENAI_CHAT.parts({"messages": messages}), team="t",
+                                model="gpt-4o")
+    assert changes == [] and writes == [1]
+    with engine.connect() as conn:
+        assert conn.execute(select(memo_table.c.value)).scalars().all() == [UNCHANGED]
+    # The next turn finds it in the process's cache: nothing to write, nothing to read.
+    later = [*messages, {"role": "assistant", "content": "It is not listed; let me grep."}]
+    changes, _ = compressor.run(OPENAI_CHAT.parts({"messages": later}), team="t",
+                                model="gpt-4o")
+    assert changes == [] and writes == [1]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from tokenomy.compressors.agent.written import compress_tool_call, without_heredoc_bodies
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
-from tokenomy.compressors.memo import Memo, memo_key
+from tokenomy.compressors.memo import UNCHANGED, Memo, memo_key
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated
 from tokenomy.transcript import Part, PartKind
 
@@ -61,12 +61,13 @@ class _SeenCache:
         self._size = size
         self._lock = threading.Lock()
 
-    def index(self, conversation: str, texts: list[str]) -> SeenLines:
+    def index(self, conversation: str, texts: list[str], parts: list[Part]) -> SeenLines:
         """The index of `texts` (a conversation's parts before the live zone, as sent).
 
         Reused only when this request's history starts with exactly the texts it was
         built from: an index holding a line the model was never sent would let the
-        compressor fold that line away as "shown before".
+        compressor fold that line away as "shown before". Only texts new since are read
+        (a tool call's JSON decoded, see `_readable`).
         """
         with self._lock:
             entry = self._entries.pop(conversation, None)
@@ -74,13 +75,18 @@ class _SeenCache:
         if entry is not None and entry[0] <= len(texts) \
                 and entry[1] == hash(tuple(texts[:entry[0]])):
             count, seen = entry[0], entry[2]
-        for text in texts[count:]:
-            seen.add(text)
+        for part, text in zip(parts[count:], texts[count:], strict=True):
+            seen.add(_readable(part, text))
         with self._lock:
             self._entries[conversation] = (len(texts), hash(tuple(texts)), seen)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
         return seen
+
+    def forget(self, conversation: str) -> None:
+        """Drop a conversation's index (it holds a form that was not sent)."""
+        with self._lock:
+            self._entries.pop(conversation, None)
 
 
 class AgentCompressor:
@@ -101,38 +107,54 @@ class AgentCompressor:
         recorded = self.memo.get_many(keys.values())
         changes: list[tuple[Part, str]] = []
         sent: dict[int, str] = {}  # part index -> text as sent
+        unrecorded: dict[str, str] = {}  # earlier parts the memo does not know: sent as is
         for index, part in enumerate(parts):
             key = keys.get(index)
             if key is None or (zone.is_live(part) and key not in recorded):
                 continue
             value = recorded.get(key)
-            if value is not None and value != part.text:
+            if value is None:
+                unrecorded[key] = UNCHANGED
+            elif value and value != part.text:  # UNCHANGED (""): as the client sent it
                 changes.append((part, value))
                 sent[index] = value
                 stats.replayed[_technique(part)] = stats.replayed.get(_technique(part), 0) + 1
         live = [i for i, p in enumerate(parts) if zone.is_live(p) and i in keys
                 and keys[i] not in recorded]
         stats.live_parts = len(live)
-        if live:
-            seen = None
-            if self.use_seen:
-                first_live = min(live)
-                seen = self._seen.index(zone.conversation,
-                                        [_readable(p, sent.get(i, p.text))
-                                         for i, p in enumerate(parts) if i < first_live])
-            query = _query(parts, zone)
-            # The assistant's tool calls first: their sent form is what the results follow.
-            for index in sorted(live, key=lambda i: parts[i].kind is PartKind.TOOL_RESULT):
-                part = parts[index]
-                new = self._compress(part, parts, zone, query, model, seen, stats)
-                value = self.memo.put(keys[index], new) if new != part.text else None
-                value = part.text if value is None else value
-                if value != part.text:
-                    changes.append((part, value))
-                if seen is not None:
-                    seen.add(_readable(part, value))
+        computed = self._live(parts, live, sent, zone, model, stats) if live else {}
+        # One write per request: the live zone's forms, and what the memo did not know.
+        written = self.memo.put_many({**unrecorded, **{
+            keys[i]: UNCHANGED if text == parts[i].text else text
+            for i, text in computed.items()}}) if unrecorded or computed else {}
+        for index, text in computed.items():
+            value = (written or {}).get(keys[index]) or parts[index].text
+            if value != text:  # not recorded, or another replica recorded another form
+                self._seen.forget(zone.conversation)
+            if value != parts[index].text:
+                changes.append((parts[index], value))
         stats.ms = (time.perf_counter() - started) * 1000
         return changes, stats
+
+    def _live(self, parts: list[Part], live: list[int], sent: dict[int, str], zone: Zones,
+              model: str, stats: AgentStats) -> dict[int, str]:
+        """The live zone's parts, compressed (part index -> text; unchanged ones too)."""
+        seen = None
+        if self.use_seen:
+            first_live = min(live)
+            seen = self._seen.index(zone.conversation,
+                                    [sent.get(i, p.text) for i, p in enumerate(parts)
+                                     if i < first_live],
+                                    [parts[i] for i in range(first_live)])
+        query = _query(parts, zone)
+        computed: dict[int, str] = {}
+        # The assistant's turn first: its sent form is what the results follow.
+        for index in sorted(live, key=lambda i: parts[i].kind is PartKind.TOOL_RESULT):
+            part = parts[index]
+            computed[index] = self._compress(part, parts, zone, query, model, seen, stats)
+            if seen is not None:
+                seen.add(_readable(part, computed[index]))
+        return computed
 
     def _keys(self, parts: list[Part], zone: Zones) -> dict[int, str]:
         """Memo keys of the parts agent compression may change (long tool results and calls)."""
