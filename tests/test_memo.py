@@ -104,6 +104,13 @@ def test_parts_left_as_they_were_are_recorded_once_with_the_compressed_ones(
         assert conn.execute(select(memo_table.c.value)).scalars().all() == [UNCHANGED]
     # The next turn finds it in the process's cache: nothing to write, nothing to read.
     later = [*messages, {"role": "assistant", "content": "It is not listed; let me grep."}]
-    changes, _ = compressor.run(OPENAI_CHAT.parts({"messages": later}), team="t",
+    done = compressor.run_local(OPENAI_CHAT.parts({"messages": later}), team="t",
                                 model="gpt-4o")
-    assert changes == [] and writes == [1]
+    assert done is not None and done[0] == [] and writes == [1]  # on the event loop
+    # A process that does not know the earlier parts (a restart) must ask the database.
+    restarted = AgentCompressor(Memo(engine), min_tokens=10**6)
+    assert restarted.run_local(OPENAI_CHAT.parts({"messages": later}), team="t",
+                               model="gpt-4o") is None
+    changes, _ = restarted.run(OPENAI_CHAT.parts({"messages": later}), team="t",
+                               model="gpt-4o")
+    assert changes == []

@@ -72,6 +72,13 @@ class Memo:
                 log.warning("memo: could not create its table; using it if it exists",
                             exc_info=True)
 
+    def peek(self, keys: Iterable[str]) -> dict[str, str]:
+        """What this process already knows of `keys` (no database round trip)."""
+        now = time.time()
+        with self._lock:
+            return {key: entry[0] for key in keys
+                    if (entry := self._local.get(key)) is not None and now - entry[1] <= self.ttl}
+
     def get_many(self, keys: Iterable[str]) -> dict[str, str]:
         now = time.time()
         found: dict[str, str] = {}

@@ -112,8 +112,11 @@ class CompressStage:
         compressor = self._agent_compressor(settings)
         parts = call.transcript.parts
         try:
-            changes, stats = await asyncio.to_thread(
-                compressor.run, parts, team=call.identity.team, model=call.token_model)
+            done = compressor.run_local(parts, team=call.identity.team, model=call.token_model)
+            if done is None:  # compressing, or the memo's database: in a worker thread
+                done = await asyncio.to_thread(compressor.run, parts, team=call.identity.team,
+                                               model=call.token_model)
+            changes, stats = done
         except Exception as exc:  # an optimisation: send the request as it came
             logger.exception("agent compression failed; sending the request unchanged")
             call.record(self.name, technique="error", detail={"error": f"{type(exc).__name__}"})

@@ -100,11 +100,34 @@ class AgentCompressor:
 
     def run(self, parts: list[Part], *, team: str,
             model: str) -> tuple[list[tuple[Part, str]], AgentStats]:
+        """What to send: (part, text) changes, and what this request's compression did."""
+        done = self._run(parts, team=team, model=model, local_only=False)
+        assert done is not None  # only a local-only run gives up
+        return done
+
+    def run_local(self, parts: list[Part], *, team: str,
+                  model: str) -> tuple[list[tuple[Part, str]], AgentStats] | None:
+        """`run` when it needs neither the database nor any compressing (every earlier
+        part known to this process, nothing new to compress), else None: cheap enough for
+        the event loop, so such a request skips the hop to a worker thread."""
+        return self._run(parts, team=team, model=model, local_only=True)
+
+    def _run(self, parts: list[Part], *, team: str, model: str,
+             local_only: bool) -> tuple[list[tuple[Part, str]], AgentStats] | None:
         started = time.perf_counter()
         stats = AgentStats()
         zone = zones(parts, team)
         keys = self._keys(parts, zone)
-        recorded = self.memo.get_many(keys.values())
+        earlier = [k for i, k in keys.items() if not zone.is_live(parts[i])]
+        current = [k for i, k in keys.items() if zone.is_live(parts[i])]
+        recorded = self.memo.peek(keys.values())
+        if local_only and (len(recorded) < len(keys)):
+            return None  # something to look up or to compress: not on the event loop
+        # Earlier parts are looked up (in the database when this process does not know
+        # them: another replica may have sent them); the live zone's only here: if another
+        # replica recorded a form first, recording ours returns that one (`put_many`).
+        if not local_only and any(k not in recorded for k in earlier):
+            recorded = {**self.memo.get_many(earlier), **self.memo.peek(current)}
         changes: list[tuple[Part, str]] = []
         sent: dict[int, str] = {}  # part index -> text as sent
         unrecorded: dict[str, str] = {}  # earlier parts the memo does not know: sent as is
