@@ -2,20 +2,22 @@
 
 For every request of an agent loop:
 
-1. Every tool result and tool call *before* the live zone is looked up in the
-   memo; what was compressed when it was new is sent in that same form again,
-   everything else exactly as the client sent it. Nothing already sent is ever
-   compressed anew, so the provider's prompt cache keeps hitting.
+1. Every tool result, tool call and assistant text *before* the live zone is looked
+   up in the memo; what was compressed when it was new is sent in that same form
+   again, everything else exactly as the client sent it. Nothing already sent is
+   ever compressed anew, so the provider's prompt cache keeps hitting.
 2. The live zone (the last assistant turn and the tool results after it) is new:
-   a file-writing heredoc in the assistant's tool call and each tool result are
-   compressed by kind (`tool_outputs`), relevance judged against the task and
-   the agent's latest step, every elision naming the command that prints it
-   again, lines the conversation already holds folded (the `seen` index). The
-   results go into the memo.
+   files the assistant's tool call writes (`written`), passages its text quotes,
+   and each tool result are compressed (`tool_outputs`), relevance judged against
+   the task and the agent's latest step, every elision naming the command that
+   prints it again, lines the conversation already holds folded (the `seen`
+   index, built from the conversation as sent). The results, parts left as they
+   were included, go into the memo in one write.
 
 An exact repeat of content is scoped by its occurrence (the second identical
 `git diff` output is a different memo entry from the first), so each position
-in the history has exactly one form.
+in the history has exactly one form. A request with nothing new to compress
+whose earlier parts this process knows is answered on the event loop (`run_local`).
 """
 
 from __future__ import annotations
