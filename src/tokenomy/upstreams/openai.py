@@ -69,8 +69,8 @@ def status_error(backend: str, status: int, headers: Mapping[str, str],
 
 # The path each protocol is served at, under the backend's base URL (which ends in /v1),
 # and the field a well-formed answer of that protocol always has.
-PATHS = {"openai.chat": "/chat/completions"}
-ANSWER_FIELD = {"openai.chat": "choices"}
+PATHS = {"openai.chat": "/chat/completions", "openai.responses": "/responses"}
+ANSWER_FIELD = {"openai.chat": "choices", "openai.responses": "output"}
 SPOKEN = frozenset(PATHS)
 
 
@@ -124,10 +124,14 @@ class OpenAICompatible:
             with contextlib.suppress(RuntimeError):
                 await session.close()
 
-    async def _send(self, body: dict[str, Any], protocol: WireProtocol
-                    ) -> aiohttp.ClientResponse:
-        """POST with retries that are safe: nothing has reached the caller yet."""
-        speaks(self.name, protocol, SPOKEN)
+    async def _send(self, body: dict[str, Any], protocol: WireProtocol,
+                    headers: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
+        """POST with retries that are safe: nothing has reached the caller yet.
+
+        `headers` are the client headers on the protocol's allowlist (never credentials:
+        the allowlist names none, and ours are the session's own).
+        """
+        speaks(self.name, protocol, self.spoken)
         url = self._base + PATHS[protocol.name]
         try:
             content = orjson.dumps(body)
@@ -138,8 +142,8 @@ class OpenAICompatible:
         while True:
             wait: float | None = None
             try:
-                response = await session.post(url, data=content, proxy=self._proxy,
-                                              proxy_auth=self._proxy_auth)
+                response = await session.post(url, data=content, headers=headers or None,
+                                              proxy=self._proxy, proxy_auth=self._proxy_auth)
             except aiohttp.ServerTimeoutError as exc:
                 # A read timeout may mean the backend is still working (and billing):
                 # only a connect timeout is safe to retry.
@@ -190,7 +194,7 @@ class OpenAICompatible:
 
     async def complete(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
                        headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        response = await self._send(body, protocol)
+        response = await self._send(body, protocol, headers)
         try:
             with self._reading(timed_out="timed out", broke="response"):
                 content = await response.read()
@@ -208,7 +212,7 @@ class OpenAICompatible:
     async def open_stream(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
                           headers: Mapping[str, str] | None = None
                           ) -> AsyncIterator[dict[str, Any]]:
-        response = await self._send(body, protocol)
+        response = await self._send(body, protocol, headers)
         return self._chunks(response, protocol)
 
     async def _chunks(self, response: aiohttp.ClientResponse,
