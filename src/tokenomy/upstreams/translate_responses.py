@@ -55,6 +55,17 @@ def _response_id(chat_id: Any) -> str:
     return ident if ident.startswith("resp_") else "resp_" + ident.removeprefix("chatcmpl-")
 
 
+def _with_usage_details(response: dict[str, Any]) -> None:
+    """The API always reports both details objects; litellm leaves them null when the
+    chat backend reported no cache or reasoning figures."""
+    usage = response.get("usage")
+    if isinstance(usage, dict):
+        if not isinstance(usage.get("input_tokens_details"), dict):
+            usage["input_tokens_details"] = {"cached_tokens": 0}
+        if not isinstance(usage.get("output_tokens_details"), dict):
+            usage["output_tokens_details"] = {"reasoning_tokens": 0}
+
+
 class _ChatStream:
     """A chat stream as litellm's streaming iterator reads it (a CustomStreamWrapper's
     `__anext__` and `logging_obj`); each chunk becomes litellm's ModelResponseStream."""
@@ -106,6 +117,7 @@ class ResponsesTranslator:
             chat_completion_response=response)
         out: dict[str, Any] = answer.model_dump()
         out["id"] = _response_id(response.get("id"))
+        _with_usage_details(out)
         return out
 
     async def stream_from_chat(self, chunks: AsyncIterator[dict[str, Any]],
@@ -132,6 +144,7 @@ class ResponsesTranslator:
                 sequence += 1
                 if isinstance(data.get("response"), dict):
                     data["response"]["id"] = _response_id(source.first_id)
+                    _with_usage_details(data["response"])
                 yield data
         except TokenomyError:
             raise
