@@ -8,8 +8,8 @@ with `sequence_number`s, usage with `input_tokens_details.cached_tokens` and
 
 - the last input item is a function_call_output: a message `result: <output>`;
 - function tools offered (and `tool_choice` is not "none"): a `function_call` to
-  the first one (or the one `tool_choice` names), with arguments filled from its
-  JSON schema (strings from the last user text);
+  the first one (or the one `tool_choice` names), with its required arguments
+  filled from its JSON schema (strings: the last user text, up to 40 characters);
 - otherwise a message `echo: <last user text>` (` [N image(s)]` when the last user
   message held images), cut to `max_output_tokens` words (status `incomplete`);
 - `reasoning` asked: a `reasoning` item first (a summary; `encrypted_content`
@@ -103,10 +103,12 @@ def _value(schema: dict[str, Any], text: str) -> Any:
         item = schema.get("items") or {}
         return ["echo", text] if item.get("type") == "string" else [_value(item, text)]
     if kind == "object":
+        # Only the required properties, as a model fills them (all, when none is required).
         properties = schema.get("properties") or {}
+        required = schema.get("required") or list(properties)
         return {name: _value(sub, text) for name, sub in properties.items()
-                if isinstance(sub, dict)}
-    return {"integer": 1, "number": 1.0, "boolean": True}.get(str(kind), text)
+                if isinstance(sub, dict) and name in required}
+    return {"integer": 1, "number": 1, "boolean": True}.get(str(kind), text)
 
 
 def _call(tools: list[Any], choice: Any, text: str) -> dict[str, Any] | None:

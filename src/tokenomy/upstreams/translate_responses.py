@@ -105,6 +105,14 @@ class ResponsesTranslator:
             stream=bool(body.get("stream")))
         # Only chat's own fields (litellm adds its routing fields, e.g. custom_llm_provider).
         chat = dict(only_fields(chat, OPENAI_CHAT.request_fields))
+        # Hosted tools (file search, computer use, MCP, ...) run at OpenAI; a chat backend
+        # would refuse their types. Function tools (and custom tools, as functions) stay.
+        tools = [tool for tool in chat.get("tools") or () if tool.get("type") == "function"]
+        if tools:
+            chat["tools"] = tools
+        else:
+            for field in ("tools", "tool_choice", "parallel_tool_calls"):
+                chat.pop(field, None)
         for message in chat.get("messages") or ():
             for call in message.get("tool_calls") or ():
                 if isinstance(call, dict):
