@@ -79,6 +79,11 @@ def test_stream_through_a_chat_backend(client: openai.OpenAI) -> None:
     with client.responses.stream(model="echo", input="once more") as stream:
         final = stream.get_final_response()
     assert final.output_text == "echo: once more"
+    with httpx.stream("POST", str(client.base_url) + "responses", timeout=60,
+                      json={"model": "echo", "input": "x", "stream": True}) as response:
+        wire = response.read().decode()
+    assert wire.startswith("event: response.created\ndata: {")
+    assert wire.rstrip().split("\n")[-2] == "event: response.completed"
 
 
 def test_function_calls_through_a_chat_backend(client: openai.OpenAI, upstream: Server) -> None:
