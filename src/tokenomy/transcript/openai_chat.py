@@ -139,6 +139,11 @@ class OpenAIChat:
     def is_stream(self, body: dict[str, Any]) -> bool:
         return bool(body.get("stream"))
 
+    def deterministic(self, body: dict[str, Any]) -> bool:
+        temperature = body.get("temperature")
+        return (isinstance(temperature, int | float) and not isinstance(temperature, bool)
+                and temperature == 0)
+
     def forwarded(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         out = dict(only_fields(body, self.request_fields))
         out["model"] = model
