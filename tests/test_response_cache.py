@@ -200,7 +200,7 @@ def test_cache_control_no_cache_refreshes_and_no_store_bypasses(
 @pytest.mark.postgres
 def test_keyed_per_team_and_budget_checked_before_a_hit(
         replicas: tuple[Server, Server, str], upstream: Server) -> None:
-    a, b, url = replicas
+    a, b, _ = replicas
     text = f"shared question {uuid.uuid4().hex}"
     assert post(a, body(text, team="cached")).headers["x-tokenomy-cache"] == "miss"
     assert until_hit(b, body(text, team="cached")).headers["x-tokenomy-cache"] == "hit"
