@@ -32,8 +32,9 @@ NOW = time.time()
 def seeded_config(upstream: Server, url: str) -> dict[str, Any]:
     teams = team_config()
     teams["support"]["response_cache"] = {"enabled": True}
-    return echo_config(upstream.v1, server={"admin_key": ADMIN}, ledger={"url": url},
-                       teams=teams)
+    prices = {"echo-model": {"input_cost_per_token": 1.5e-7, "output_cost_per_token": 6e-7}}
+    return echo_config(upstream.v1, server={"admin_key": ADMIN},
+                       ledger={"url": url, "prices": prices}, teams=teams)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,9 @@ def test_cross_site_login_is_refused(seeded: tuple[Server, Seeded, str]) -> None
     response = httpx.post(proxy.url + "/dashboard/login", data={"key": ADMIN},
                           headers={"origin": "https://evil.example"})
     assert response.status_code == 403 and "set-cookie" not in response.headers
+    fetched = httpx.post(proxy.url + "/dashboard/login", data={"key": ADMIN},
+                         headers={"origin": "null", "sec-fetch-site": "cross-site"})
+    assert fetched.status_code == 403 and "set-cookie" not in fetched.headers
     same = httpx.post(proxy.url + "/dashboard/login", data={"key": ADMIN},
                       headers={"origin": proxy.url})
     assert same.status_code == 303
@@ -224,3 +228,25 @@ def test_series_add_up_to_the_totals_on_both_bucket_sizes(
         assert aggregate(budgets, ReportQuery()).totals.requests >= len(traffic.rows)
     finally:
         budgets.close()
+
+
+def test_cli_report_shows_refusals_errors_cache_hits_and_key_names(
+        seeded: tuple[Server, Seeded, str]) -> None:
+    from click.testing import CliRunner
+
+    from tokenomy.cli import main
+
+    _, traffic, url = seeded
+    out = CliRunner().invoke(main, ["report", "--group-by", "key", "--db", url])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    header = lines[2]
+    for column in ("refused", "errors", "cache hits", "cache read", "cache write", "hit rate"):
+        assert column in header
+    for name, key_id in traffic.key_ids.items():
+        assert f"{name} ({key_id})" in out.stdout
+    total = next(line for line in lines if line.startswith("total")).split()
+    requests, refused, errors, hits = (int(v.replace(",", "")) for v in total[1:5])
+    assert refused == traffic.count(outcome="refused")
+    assert errors >= traffic.count(outcome="error") + traffic.count(outcome="cancelled")
+    assert hits >= traffic.count(from_cache=True) and requests >= len(traffic.rows)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 Format = Callable[[float], str]
 
 WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 14, 36  # the plot area's margins (axis labels)
+LEFT, RIGHT, TOP, BOTTOM = 64, 30, 14, 36  # the plot area's margins (axis labels)
 
 
 class Rect(BaseModel):
@@ -172,13 +172,18 @@ def _moment(ts: float, short: bool) -> str:
 
 
 def money(value: float) -> str:
+    """$1,234 · $12.50 · $0.0062: cents at least, four decimals for small amounts."""
+    sign, value = ("-", -value) if value < 0 else ("", value)
     if value == 0:
         return "$0"
-    if abs(value) >= 100:
-        return f"${value:,.0f}"
-    if abs(value) >= 1:
-        return f"${value:,.2f}"
-    return f"${value:,.4f}".rstrip("0")
+    if value < 0.0001:
+        return f"{sign}<$0.0001"
+    if value >= 100:
+        return f"{sign}${value:,.0f}"
+    text = f"{value:,.2f}" if value >= 1 else f"{value:.4f}"
+    while text.endswith("0") and len(text.split(".")[1]) > 2:
+        text = text[:-1]
+    return f"{sign}${text}"
 
 
 def count(value: float) -> str:

@@ -22,12 +22,12 @@ from tokenomy.budgets.service import Budgets
 TEAMS: dict[str, dict[str, Any]] = {
     # team: (share of traffic, key names, budget)
     "research": {"share": 0.34, "keys": ["notebook-ana", "eval-runner"],
-                 "budget": {"tokens": 9_000_000, "window": "7d", "soft_limit": 0.8}},
+                 "budget": {"tokens": 1_500_000, "window": "7d", "soft_limit": 0.8}},
     "support": {"share": 0.30, "keys": ["support-web", "support-bot"],
-                "budget": {"tokens": 900_000, "window": "1d", "soft_limit": 0.8,
+                "budget": {"tokens": 400_000, "window": "1d", "soft_limit": 0.8,
                            "soft_action": "warn"}},
     "platform": {"share": 0.22, "keys": ["ci-agent", "code-review"],
-                 "budget": {"usd": 60.0, "window": "month"}},
+                 "budget": {"usd": 6.0, "window": "month"}},
     "growth": {"share": 0.14, "keys": ["<b>campaign & co</b>"], "budget": None},
 }
 MODELS = {  # model: (input $/token, cache read $/token, output $/token, weight)
