@@ -324,3 +324,43 @@ def test_key_is_what_the_backend_would_receive() -> None:
         key({"model": "fast", "messages": messages, "temperature": 0, "tools": [swapped]}),
     ]
     assert len({base, *different}) == len(different) + 1
+
+
+async def test_consensus_samples_are_never_cached(tmp_path: Path) -> None:
+    """Samples of one request are forks with the same body: an exact cache would make them
+    agree by construction. The stage answers forks upstream, even when asked to cache."""
+    from tokenomy.budgets.service import Budgets
+    from tokenomy.call import Call, Result
+    from tokenomy.options import TokenomyOptions
+    from tokenomy.pipeline import Pipeline, Services
+    from tokenomy.response_cache.stage import build
+
+    settings = Settings(ledger={"url": sqlite_url(tmp_path)})
+    budgets = Budgets.from_settings(settings, background=False)
+    calls: list[str] = []
+
+    async def backend(call: Call) -> Result:  # the stage under test is the real one
+        calls.append(call.request_id)
+        return Result(response={"choices": [{"message": {"content": "4"}}],
+                                "usage": {"prompt_tokens": 5, "completion_tokens": 1}})
+
+    stage = build(Services(settings=settings, router=None, budgets=budgets))  # type: ignore[arg-type]
+    assert stage is not None
+    pipeline = Pipeline([stage], backend)
+    try:
+        body = {"model": "m", "temperature": 0, "messages": [{"role": "user", "content": "2+2"}]}
+        parent = Call(body=body, options=TokenomyOptions(cache=True), backend="b",
+                      upstream_model="m")
+        for _ in range(3):
+            sample = parent.fork(dict(body))
+            await pipeline.run(sample)
+            assert sample.cache is None
+        assert len(calls) == 3
+        await pipeline.run(parent)  # the request itself is cached as usual
+        await stage.aclose()
+        again = Call(body=dict(body), options=TokenomyOptions(cache=True), backend="b",
+                     upstream_model="m")
+        result = await pipeline.run(again)
+        assert again.cache == "hit" and result.cached_usage is not None and len(calls) == 4
+    finally:
+        budgets.close()

@@ -7,6 +7,7 @@ reached is a miss (logged), never an error: the request goes upstream.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -41,8 +42,9 @@ class Store(Protocol):
 class LedgerStore:
     """`tk_response_cache` in the ledger's database, shared by every replica using it.
 
-    Reads and writes run in the ledger's worker threads (`run`), never on the
-    event loop; on SQLite a read takes no write lock.
+    Never on the event loop: writes run in the ledger's worker threads (`run`,
+    one on SQLite, which has one writer anyway); lookups in a thread of their
+    own, since a read takes no write lock and must not queue behind settles.
     """
 
     name = "ledger"
@@ -55,7 +57,7 @@ class LedgerStore:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            return await self.run(self._get, key, time.time())
+            return await asyncio.to_thread(self._get, key, time.time())
         except SQLAlchemyError as exc:
             log.warning("response cache: lookup failed (%s); answering upstream",
                         str(exc).splitlines()[0][:200])
