@@ -61,14 +61,19 @@ def sign_in(proxy: Server, key: str) -> httpx.Client:
 def test_login_sets_a_strict_session_cookie_and_no_key_in_urls(
         seeded: tuple[Server, Seeded, str]) -> None:
     proxy, traffic, _ = seeded
-    anonymous = httpx.get(proxy.url + "/dashboard")
+    browser = {"accept": "text/html,application/xhtml+xml"}
+    anonymous = httpx.get(proxy.url + "/dashboard", headers=browser)
     assert anonymous.status_code == 401
     assert 'action="/dashboard/login"' in anonymous.text  # the login form, not a key prompt
     assert anonymous.headers["referrer-policy"] == "no-referrer"
+    # A script (no HTML in Accept) gets the error in the API's own JSON shape.
+    script = httpx.get(proxy.url + "/dashboard")
+    assert script.status_code == 401 and script.json()["error"]["code"]
     # A key in the URL is not a way in any more (it would end up in logs and histories).
     assert httpx.get(proxy.url + "/dashboard", params={"key": ADMIN}).status_code == 401
-    wrong = httpx.post(proxy.url + "/dashboard/login", data={"key": "nope"})
+    wrong = httpx.post(proxy.url + "/dashboard/login", data={"key": "nope"}, headers=browser)
     assert wrong.status_code == 401 and "not the admin key" in wrong.text
+    assert 'id="login-error"' in wrong.text
     assert "set-cookie" not in wrong.headers
 
     client = httpx.Client(base_url=proxy.url, timeout=60)

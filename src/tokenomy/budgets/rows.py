@@ -88,20 +88,21 @@ def usage_columns(usage: Usage | None) -> dict[str, Any]:
 
 
 def stage_events(events: list[Event]) -> list[dict[str, Any]]:
-    """A call's events as the ledger keeps them (bounded: a stage's detail is for people)."""
+    """A call's events as the ledger keeps them: plain JSON (a detail holding other
+    types is written as text), bounded (a stage's detail is for people to read)."""
     import orjson
 
     out: list[dict[str, Any]] = []
     for event in events[:MAX_EVENTS]:
-        data = event.model_dump()
-        data["ms"] = round(event.ms, 3)
         try:
-            size = len(orjson.dumps(data["detail"], default=str))
+            raw = orjson.dumps(event.detail, default=str, option=orjson.OPT_NON_STR_KEYS)
         except TypeError:
-            size = MAX_DETAIL_CHARS + 1
-        if size > MAX_DETAIL_CHARS:
-            data["detail"] = {key: "…" for key in list(event.detail)[:32]}
-        out.append(data)
+            raw = b"{}"
+        detail = (orjson.loads(raw) if len(raw) <= MAX_DETAIL_CHARS
+                  else {str(key): "…" for key in list(event.detail)[:32]})
+        out.append({"stage": event.stage, "technique": event.technique,
+                    "tokens_before": event.tokens_before, "tokens_after": event.tokens_after,
+                    "ms": round(event.ms, 3), "detail": detail})
     return out
 
 

@@ -65,6 +65,14 @@ def page(html: str, status: int = 200, headers: dict[str, str] | None = None) ->
     return HTMLResponse(html, status_code=status, headers={**HEADERS, **(headers or {})})
 
 
+def login_page(request: Request, exc: Unauthorized, *, error: str | None = None) -> Response:
+    """401: the sign-in form for a browser, the error in the API's JSON shape for anyone
+    else (a script, a fuzzer), as every other error of this proxy."""
+    if "text/html" in request.headers.get("accept", ""):
+        return page(render_login(error=error), 401)
+    return error_of(exc)
+
+
 def _secure(request: Request) -> bool:
     forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
     return request.url.scheme == "https" or forwarded == "https"
@@ -141,8 +149,8 @@ def dashboard_router(engine: Engine) -> APIRouter:
         try:
             reader = await budgets.ledger.run(resolve, budgets, token_of(request),
                                               request.cookies.get(session.COOKIE))
-        except Unauthorized:
-            return page(render_login(), 401)
+        except Unauthorized as exc:
+            return login_page(request, exc)
         except TokenomyError as exc:
             return error_of(exc)
         return budgets, reader
@@ -208,7 +216,7 @@ def dashboard_router(engine: Engine) -> APIRouter:
             opened = await budgets.ledger.run(login, budgets, key)
             value = session.sign(opened, await budgets.ledger.run(secret, budgets))
         except Unauthorized as exc:
-            return page(render_login(error=exc.message), 401)
+            return login_page(request, exc, error=exc.message)
         except TokenomyError as exc:
             return error_of(exc)
         cookie = session.set_cookie(value, max_age=int(config.session_hours * 3600),
