@@ -119,9 +119,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 for name in engine.router.model_names()]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
+    from tokenomy.server.dashboard import dashboard_router
     from tokenomy.server.usage import usage_router
 
     app.include_router(usage_router(engine))
+    app.include_router(dashboard_router(engine))
 
     @app.get("/healthz", summary="Liveness and configured backends")
     async def healthz() -> Response:

@@ -29,6 +29,7 @@ from tokenomy.transcript.checks import (
     check_number,
     check_type,
     require_object,
+    temperature_zero,
 )
 from tokenomy.transcript.parts import Part
 from tokenomy.transcript.protocol import only_fields
@@ -133,6 +134,9 @@ class OpenAIResponses:
 
     def is_stream(self, body: dict[str, Any]) -> bool:
         return bool(body.get("stream"))
+
+    def deterministic(self, body: dict[str, Any]) -> bool:
+        return temperature_zero(body)
 
     def forwarded(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         # Usage is always in the terminal event: nothing to ask for, nothing to hide.
