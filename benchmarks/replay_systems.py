@@ -20,9 +20,10 @@ of the system's latency).
                `x-headroom-session-id` per replayed conversation.
 
 Both tokenomy systems keep the default SQLite ledger (in a temporary folder), as
-a user who just runs `tokenomy serve` would. They serve only the chat protocol
-today; under `--protocol messages|responses` their rows say "not served yet"
-(Headroom gets both an OpenAI and an Anthropic upstream URL, so it can run them).
+a user who just runs `tokenomy serve` would. They serve every protocol the proxy
+registers (chat, and Responses); under a protocol it does not serve yet their rows
+say "not served yet" (Headroom gets both an OpenAI and an Anthropic upstream URL,
+so it can run them).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import yaml
 from agent_traces import Run
 
 from tokenomy.config import deep_merge
+from tokenomy.plugins import registry
 from tokenomy.testing.processes import _stop, free_port, start_proxy, wait_http
 from tokenomy.tokenizers import get_encoder
 
@@ -143,7 +145,7 @@ def recompress6(body: dict[str, Any]) -> dict[str, Any]:
 # -- systems ----------------------------------------------------------------------------
 
 def _tokenomy(stack: ExitStack, ctx: Context, overrides: dict[str, Any], name: str) -> Target:
-    if ctx.protocol != "chat":
+    if not any(protocol.path == ctx.path for protocol in registry().protocols.values()):
         raise Unavailable(f"not served yet: tokenomy serve has no {ctx.path}")
     config = deep_merge(overrides, {
         "backends": {"replay": {"kind": "openai", "base_url": ctx.upstream + "/v1",

@@ -48,6 +48,7 @@ DEFAULT_PLUGINS = (
     "tokenomy.codify.plugin",
     "tokenomy.planners.plugin",
     "tokenomy.budgets.plugin",
+    "tokenomy.response_cache.plugin",
     "tokenomy.sdk.plugin",
 )
 

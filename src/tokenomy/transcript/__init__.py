@@ -9,8 +9,8 @@ OpenAI Chat Completions adapter is `OPENAI_CHAT`.
 
 from tokenomy.transcript.openai_chat import OPENAI_CHAT, OpenAIChat
 from tokenomy.transcript.parts import ROLES, Part, PartKind, Path
-from tokenomy.transcript.protocol import WireProtocol, only_fields
+from tokenomy.transcript.protocol import Deterministic, WireProtocol, only_fields
 from tokenomy.transcript.view import Transcript
 
-__all__ = ["OPENAI_CHAT", "ROLES", "OpenAIChat", "Part", "PartKind", "Path", "Transcript",
-           "WireProtocol", "only_fields"]
+__all__ = ["OPENAI_CHAT", "ROLES", "Deterministic", "OpenAIChat", "Part", "PartKind", "Path",
+           "Transcript", "WireProtocol", "only_fields"]

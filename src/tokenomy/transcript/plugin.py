@@ -11,5 +11,7 @@ from tokenomy.plugins import hookimpl
 @hookimpl
 def register_protocols(register: Callable[[Any], None]) -> None:
     from tokenomy.transcript.openai_chat import OPENAI_CHAT
+    from tokenomy.transcript.openai_responses import OPENAI_RESPONSES
 
     register(OPENAI_CHAT)
+    register(OPENAI_RESPONSES)

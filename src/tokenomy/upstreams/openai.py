@@ -31,23 +31,25 @@ from tokenomy.upstreams.sse import events, protocol_chunks
 _DRAIN_SECONDS = 1.0
 
 
-def _error_message(content: bytes, reason: str | None) -> str:
+def _error_message(content: bytes, reason: str | None) -> tuple[str, str | None]:
+    """The backend's error message, and the request field it names (if it names one)."""
     try:
         body = orjson.loads(content)
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
+            param = error.get("param")
+            return str(error["message"]), param if isinstance(param, str) else None
         if isinstance(error, str):
-            return error
+            return error, None
     except orjson.JSONDecodeError:
         pass
-    return content[:300].decode("utf-8", "replace") or reason or "no details"
+    return content[:300].decode("utf-8", "replace") or reason or "no details", None
 
 
 def status_error(backend: str, status: int, headers: Mapping[str, str],
                  content: bytes, reason: str | None = None) -> TokenomyError:
     """Map a backend's error status to ours, never leaking its credentials."""
-    message = _error_message(content, reason)
+    message, param = _error_message(content, reason)
     if status in (401, 403):
         # The backend refused *our* credentials: a gateway problem, not the caller's.
         return UpstreamError(f"backend '{backend}' refused the proxy's credentials ({status})")
@@ -61,7 +63,7 @@ def status_error(backend: str, status: int, headers: Mapping[str, str],
         )
     if 400 <= status < 500:
         return TokenomyError(message, status=status, type="invalid_request_error",
-                             code="upstream_rejected")
+                             code="upstream_rejected", param=param)
     if status == 504:
         return UpstreamTimeout(f"backend '{backend}' timed out (504): {message}")
     return UpstreamError(f"backend '{backend}' failed with {status}: {message}")
@@ -69,8 +71,8 @@ def status_error(backend: str, status: int, headers: Mapping[str, str],
 
 # The path each protocol is served at, under the backend's base URL (which ends in /v1),
 # and the field a well-formed answer of that protocol always has.
-PATHS = {"openai.chat": "/chat/completions"}
-ANSWER_FIELD = {"openai.chat": "choices"}
+PATHS = {"openai.chat": "/chat/completions", "openai.responses": "/responses"}
+ANSWER_FIELD = {"openai.chat": "choices", "openai.responses": "output"}
 SPOKEN = frozenset(PATHS)
 
 
@@ -124,10 +126,14 @@ class OpenAICompatible:
             with contextlib.suppress(RuntimeError):
                 await session.close()
 
-    async def _send(self, body: dict[str, Any], protocol: WireProtocol
-                    ) -> aiohttp.ClientResponse:
-        """POST with retries that are safe: nothing has reached the caller yet."""
-        speaks(self.name, protocol, SPOKEN)
+    async def _send(self, body: dict[str, Any], protocol: WireProtocol,
+                    headers: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
+        """POST with retries that are safe: nothing has reached the caller yet.
+
+        `headers` are the client headers on the protocol's allowlist (never credentials:
+        the allowlist names none, and ours are the session's own).
+        """
+        speaks(self.name, protocol, self.spoken)
         url = self._base + PATHS[protocol.name]
         try:
             content = orjson.dumps(body)
@@ -138,8 +144,8 @@ class OpenAICompatible:
         while True:
             wait: float | None = None
             try:
-                response = await session.post(url, data=content, proxy=self._proxy,
-                                              proxy_auth=self._proxy_auth)
+                response = await session.post(url, data=content, headers=headers or None,
+                                              proxy=self._proxy, proxy_auth=self._proxy_auth)
             except aiohttp.ServerTimeoutError as exc:
                 # A read timeout may mean the backend is still working (and billing):
                 # only a connect timeout is safe to retry.
@@ -190,7 +196,7 @@ class OpenAICompatible:
 
     async def complete(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
                        headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        response = await self._send(body, protocol)
+        response = await self._send(body, protocol, headers)
         try:
             with self._reading(timed_out="timed out", broke="response"):
                 content = await response.read()
@@ -208,7 +214,7 @@ class OpenAICompatible:
     async def open_stream(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
                           headers: Mapping[str, str] | None = None
                           ) -> AsyncIterator[dict[str, Any]]:
-        response = await self._send(body, protocol)
+        response = await self._send(body, protocol, headers)
         return self._chunks(response, protocol)
 
     async def _chunks(self, response: aiohttp.ClientResponse,

@@ -31,3 +31,10 @@ def register_upstream_kinds(register: Callable[[str, Callable[[str, Any], Any]],
     register("openai", _openai)
     register("litellm", _litellm)
     register("local", _local)
+
+
+@hookimpl
+def register_translators(register: Callable[[Any], None]) -> None:
+    from tokenomy.upstreams.translate_responses import RESPONSES_TRANSLATOR
+
+    register(RESPONSES_TRANSLATOR)
