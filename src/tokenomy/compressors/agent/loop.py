@@ -182,7 +182,8 @@ class AgentCompressor:
         return computed
 
     def _keys(self, parts: list[Part], zone: Zones) -> dict[int, str]:
-        """Memo keys of the parts agent compression may change (long tool results and calls)."""
+        """Memo keys of the parts agent compression may change (long tool results, tool calls
+        and assistant texts)."""
         keys: dict[int, str] = {}
         occurrences: dict[tuple[PartKind, str], int] = {}
         for index, part in enumerate(parts):
