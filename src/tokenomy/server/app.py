@@ -21,9 +21,11 @@ from tokenomy.config import Settings, load_settings
 from tokenomy.engine import Engine
 from tokenomy.errors import TokenomyError
 from tokenomy.plugins import compressor_methods
+from tokenomy.server.count_tokens import CountTokensEndpoint
 from tokenomy.server.endpoint import ProtocolEndpoint, error_headers
 from tokenomy.server.openapi import chat_request_schema
-from tokenomy.transcript import OPENAI_CHAT
+from tokenomy.transcript import ANTHROPIC_MESSAGES, OPENAI_CHAT
+from tokenomy.transcript.anthropic_messages import ANTHROPIC_COUNT_TOKENS
 
 log = logging.getLogger("tokenomy.server")
 
@@ -39,7 +41,7 @@ def error_response(error: TokenomyError, headers: dict[str, str] | None = None) 
 class _Delegate(Response):
     """A response that hands the whole exchange to a plain ASGI app."""
 
-    def __init__(self, app: ProtocolEndpoint):
+    def __init__(self, app: ProtocolEndpoint | CountTokensEndpoint):
         self.app = app
         self.background = None  # FastAPI may attach background tasks; there are none
 
@@ -55,7 +57,7 @@ class ProxyApp(FastAPI):
     adding middleware: it does not see POST requests to them.
     """
 
-    endpoints: dict[str, ProtocolEndpoint]
+    endpoints: dict[str, ProtocolEndpoint | CountTokensEndpoint]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.endpoints = {protocol.path: ProtocolEndpoint(engine, protocol, limit)
                      for protocol in engine.registry.protocols.values()}
+    app.endpoints[ANTHROPIC_COUNT_TOKENS.path] = CountTokensEndpoint(engine, limit)
     chat = app.endpoints[CHAT_PATH]
     app.state.settings = settings
 
@@ -105,6 +108,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def chat_completions(request: Request) -> Response:
         # Reached only when the app is mounted under another path; see ProxyApp.
         return _Delegate(chat)
+
+    @app.post(ANTHROPIC_MESSAGES.path,
+              summary="Create a message (Anthropic Messages API, streaming too)")
+    async def messages(request: Request) -> Response:
+        # Reached only when the app is mounted under another path; see ProxyApp.
+        return _Delegate(app.endpoints[ANTHROPIC_MESSAGES.path])
+
+    @app.post(ANTHROPIC_COUNT_TOKENS.path,
+              summary="Count a message's input tokens (Anthropic Messages API)")
+    async def count_tokens(request: Request) -> Response:
+        return _Delegate(app.endpoints[ANTHROPIC_COUNT_TOKENS.path])
 
     @app.get("/v1/models", summary="List the model names this proxy serves")
     async def models() -> Response:
