@@ -20,9 +20,10 @@ of the system's latency).
                `x-headroom-session-id` per replayed conversation.
 
 Both tokenomy systems keep the default SQLite ledger (in a temporary folder), as
-a user who just runs `tokenomy serve` would. They serve only the chat protocol
-today; under `--protocol messages|responses` their rows say "not served yet"
-(Headroom gets both an OpenAI and an Anthropic upstream URL, so it can run them).
+a user who just runs `tokenomy serve` would, and send each protocol to a backend
+of its own kind (chat: `openai`, messages: `anthropic`); a protocol tokenomy does
+not serve yet gets a "not served yet" row (Headroom gets both an OpenAI and an
+Anthropic upstream URL, so it can run them).
 """
 
 from __future__ import annotations
@@ -142,11 +143,16 @@ def recompress6(body: dict[str, Any]) -> dict[str, Any]:
 
 # -- systems ----------------------------------------------------------------------------
 
+# The backend kind that carries each protocol natively, and its base URL's path.
+BACKENDS = {"chat": ("openai", "/v1"), "messages": ("anthropic", "")}
+
+
 def _tokenomy(stack: ExitStack, ctx: Context, overrides: dict[str, Any], name: str) -> Target:
-    if ctx.protocol != "chat":
+    if ctx.protocol not in BACKENDS:
         raise Unavailable(f"not served yet: tokenomy serve has no {ctx.path}")
+    kind, path = BACKENDS[ctx.protocol]
     config = deep_merge(overrides, {
-        "backends": {"replay": {"kind": "openai", "base_url": ctx.upstream + "/v1",
+        "backends": {"replay": {"kind": kind, "base_url": ctx.upstream + path,
                                 "api_key": API_KEY, "timeout": 300, "max_retries": 0}},
         "default_backend": "replay",
     })
