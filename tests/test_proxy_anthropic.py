@@ -443,3 +443,11 @@ def test_translated_to_the_local_model(local_proxy: Server) -> None:
         text_out = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text_out.strip() and final.usage.output_tokens > 0
+
+
+def test_an_untranslatable_request_is_a_400(proxy: Server) -> None:
+    response = httpx.post(proxy.url + "/v1/messages", timeout=30, json={
+        "model": "echo", "max_tokens": 5, "tool_choice": {"": None},
+        "messages": [{"role": "user", "content": "x"}]})
+    assert response.status_code == 400
+    assert _error(response)["tokenomy"]["code"] == "untranslatable_request"

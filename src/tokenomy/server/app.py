@@ -24,6 +24,7 @@ from tokenomy.plugins import compressor_methods
 from tokenomy.server.count_tokens import CountTokensEndpoint
 from tokenomy.server.endpoint import ProtocolEndpoint, error_headers
 from tokenomy.server.openapi import chat_request_schema
+from tokenomy.server.openapi_messages import messages_request_schema
 from tokenomy.transcript import ANTHROPIC_MESSAGES, OPENAI_CHAT
 from tokenomy.transcript.anthropic_messages import ANTHROPIC_COUNT_TOKENS
 
@@ -110,12 +111,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return _Delegate(chat)
 
     @app.post(ANTHROPIC_MESSAGES.path,
+              openapi_extra=messages_request_schema(compressor_methods()),
               summary="Create a message (Anthropic Messages API, streaming too)")
     async def messages(request: Request) -> Response:
         # Reached only when the app is mounted under another path; see ProxyApp.
         return _Delegate(app.endpoints[ANTHROPIC_MESSAGES.path])
 
     @app.post(ANTHROPIC_COUNT_TOKENS.path,
+              openapi_extra=messages_request_schema(compressor_methods(), count=True),
               summary="Count a message's input tokens (Anthropic Messages API)")
     async def count_tokens(request: Request) -> Response:
         return _Delegate(app.endpoints[ANTHROPIC_COUNT_TOKENS.path])

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from tokenomy.assets import import_litellm
+from tokenomy.errors import BadRequest, TokenomyError, UpstreamError
 from tokenomy.transcript import ANTHROPIC_MESSAGES, OPENAI_CHAT
 from tokenomy.transcript.protocol import only_fields
 
@@ -79,7 +80,12 @@ class AnthropicToChat:
 
     def to_chat(self, body: dict[str, Any]) -> dict[str, Any]:
         # A copy: litellm's translation may change the containers it is given.
-        chat, _ = _litellm().adapter.translate_anthropic_to_openai(_plain(body))
+        try:
+            chat, _ = _litellm().adapter.translate_anthropic_to_openai(_plain(body))
+        except Exception as exc:  # a shape litellm cannot translate: the caller's to fix
+            raise BadRequest(f"this request cannot be translated for a chat backend: "
+                             f"{type(exc).__name__}: {exc}",
+                             code="untranslatable_request") from exc
         chat = dict(chat)
         for message in chat.get("messages") or ():
             if isinstance(message, dict) and message.get("role") == "assistant":
@@ -93,8 +99,12 @@ class AnthropicToChat:
 
     def from_chat(self, response: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         parts = _litellm()
-        answer = parts.adapter.translate_openai_response_to_anthropic(
-            parts.response(**response), _tool_names(request))
+        try:
+            answer = parts.adapter.translate_openai_response_to_anthropic(
+                parts.response(**response), _tool_names(request))
+        except Exception as exc:
+            raise UpstreamError(f"the chat backend's answer cannot be translated: "
+                                f"{type(exc).__name__}") from exc
         return dict(_plain(answer))
 
     async def stream_from_chat(self, chunks: AsyncIterator[dict[str, Any]],
@@ -108,7 +118,7 @@ class AnthropicToChat:
         events = parts.wrapper(typed(), model=str(request.get("model") or ""),
                                tool_name_mapping=_tool_names(request))
         try:
-            async for event in events:
+            async for event in _translated(events):
                 plain = _plain(event)
                 yield plain
                 if plain.get("type") == "message_start":
@@ -118,6 +128,22 @@ class AnthropicToChat:
             close = getattr(chunks, "aclose", None)
             if close is not None:
                 await close()
+
+
+async def _translated(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """litellm's stream events; its own failures become an upstream error (our errors,
+    e.g. the chat backend breaking mid-stream, pass as they are)."""
+    while True:
+        try:
+            event = await events.__anext__()
+        except StopAsyncIteration:
+            return
+        except TokenomyError:
+            raise
+        except Exception as exc:
+            raise UpstreamError(f"the chat backend's stream cannot be translated: "
+                                f"{type(exc).__name__}") from exc
+        yield event
 
 
 ANTHROPIC_TO_CHAT = AnthropicToChat()
