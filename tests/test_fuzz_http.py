@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from perf_support import db_url, post
 from tokenomy.testing.processes import Server, echo_config, run_proxy
 
-MAX_EXAMPLES = 60  # per operation; 7 operations -> ~420 generated requests
+MAX_EXAMPLES = 60  # per operation (a few hundred generated requests in all)
 BODY_LIMIT = 65536
 MESSAGE_LIMIT = 64
 

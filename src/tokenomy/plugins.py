@@ -49,6 +49,7 @@ DEFAULT_PLUGINS = (
     "tokenomy.planners.plugin",
     "tokenomy.prompt_cache.plugin",
     "tokenomy.budgets.plugin",
+    "tokenomy.response_cache.plugin",
     "tokenomy.sdk.plugin",
 )
 

@@ -23,10 +23,11 @@ from tokenomy.errors import TokenomyError
 from tokenomy.plugins import compressor_methods
 from tokenomy.server.count_tokens import CountTokensEndpoint
 from tokenomy.server.endpoint import ProtocolEndpoint, error_headers
-from tokenomy.server.openapi import chat_request_schema
+from tokenomy.server.openapi import chat_request_schema, responses_request_schema
 from tokenomy.server.openapi_messages import messages_request_schema
 from tokenomy.transcript import ANTHROPIC_MESSAGES, OPENAI_CHAT
 from tokenomy.transcript.anthropic_messages import ANTHROPIC_COUNT_TOKENS
+from tokenomy.transcript.openai_responses import OPENAI_RESPONSES
 
 log = logging.getLogger("tokenomy.server")
 
@@ -123,15 +124,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def count_tokens(request: Request) -> Response:
         return _Delegate(app.endpoints[ANTHROPIC_COUNT_TOKENS.path])
 
+    @app.post(OPENAI_RESPONSES.path, openapi_extra=responses_request_schema(compressor_methods()),
+              summary="Create a model response (OpenAI Responses API, streaming too)")
+    async def responses(request: Request) -> Response:
+        # Reached only when the app is mounted under another path; see ProxyApp.
+        return _Delegate(app.endpoints[OPENAI_RESPONSES.path])
+
     @app.get("/v1/models", summary="List the model names this proxy serves")
     async def models() -> Response:
         data = [{"id": name, "object": "model", "created": 0, "owned_by": "tokenomy"}
                 for name in engine.router.model_names()]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
+    from tokenomy.server.dashboard import dashboard_router
     from tokenomy.server.usage import usage_router
 
     app.include_router(usage_router(engine))
+    app.include_router(dashboard_router(engine))
 
     @app.get("/healthz", summary="Liveness and configured backends")
     async def healthz() -> Response:

@@ -16,6 +16,8 @@ the model name picks a fault.
     fault:cut           streams two chunks, then drops the connection
     fault:slow          streams with 20 ms between chunks
 
+POST .../responses is the OpenAI Responses API (tokenomy.testing.upstream_responses).
+
 GET /_last returns the last request body, GET /_last_headers its headers (what a
 proxy sent: credentials included, to prove where they went); GET /_stats the
 request counts (every request, any path); POST /_reset clears them.
@@ -32,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from tokenomy.testing import upstream_responses
 from tokenomy.upstreams.sse import DONE, encode_chunk
 
 Scope = dict[str, Any]
@@ -145,7 +148,7 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
                                             "requests": _state["requests"]})
     if path == "/_reset":
         _state.update(last=None, last_headers=None, count=0, by_model={}, requests=0,
-                      prompt_cache={})
+                      stored={}, prefixes={}, prompt_cache={})
         return await _send_json(send, 200, {"ok": True})
     _state["requests"] += 1
     _state["last_headers"] = {k.decode("latin-1"): v.decode("latin-1")
@@ -157,13 +160,15 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
     if path.endswith("/models"):
         return await _send_json(send, 200, {"object": "list", "data": [
             {"id": "echo-model", "object": "model", "created": 0, "owned_by": "test"}]})
-    if method != "POST" or not path.endswith("/chat/completions"):
+    if method != "POST" or not path.endswith(("/chat/completions", "/responses")):
         return await _send_json(send, 404, _error("not found", 404))
     raw = await _read_body(receive)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return await _send_json(send, 400, _error("invalid JSON", 400))
+    if path.endswith("/responses"):
+        return await upstream_responses.serve(body, send, _state)
     model = str(body.get("model") or "")
     _state["last"] = body
     _state["count"] += 1

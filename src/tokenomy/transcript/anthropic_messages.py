@@ -30,6 +30,7 @@ from tokenomy.errors import TokenomyError
 from tokenomy.tokenizers import get_encoder
 from tokenomy.transcript.anthropic_cache import place_breakpoints
 from tokenomy.transcript.anthropic_checks import check_request
+from tokenomy.transcript.checks import temperature_zero
 from tokenomy.transcript.parts import Part, PartKind
 from tokenomy.transcript.protocol import only_fields
 from tokenomy.usage import Usage
@@ -154,6 +155,10 @@ class AnthropicMessages:
 
     def is_stream(self, body: dict[str, Any]) -> bool:
         return bool(body.get("stream"))
+
+    def deterministic(self, body: dict[str, Any]) -> bool:
+        """`temperature: 0` (the response cache may answer it; see protocol.Deterministic)."""
+        return temperature_zero(body)
 
     def forwarded(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         out = dict(only_fields(body, self.request_fields))

@@ -23,6 +23,7 @@ from tokenomy.transcript.checks import (
     check_number,
     check_type,
     require_object,
+    temperature_zero,
 )
 from tokenomy.transcript.parts import Part, PartKind
 from tokenomy.transcript.protocol import only_fields
@@ -141,6 +142,9 @@ class OpenAIChat:
 
     def is_stream(self, body: dict[str, Any]) -> bool:
         return bool(body.get("stream"))
+
+    def deterministic(self, body: dict[str, Any]) -> bool:
+        return temperature_zero(body)
 
     def forwarded(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         out = dict(only_fields(body, self.request_fields))

@@ -104,6 +104,15 @@ class WireProtocol(Protocol):
         ...
 
 
+@runtime_checkable
+class Deterministic(Protocol):
+    """An optional capability of a protocol: whether a body asks for the same answer
+    every time (temperature 0). The exact response cache answers such requests when a
+    team enables it; a protocol without this capability is cached only on request."""
+
+    def deterministic(self, body: dict[str, Any]) -> bool: ...
+
+
 def only_fields(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
     """`body` without the keys a protocol does not define (order kept, nothing copied deep)."""
     if all(key in allowed for key in body):

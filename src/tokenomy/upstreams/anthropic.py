@@ -55,7 +55,7 @@ class AnthropicBackend(PooledBackend):
 
     async def complete(self, body: dict[str, Any], *, protocol: WireProtocol = ANTHROPIC_MESSAGES,
                        headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        speaks(self.name, protocol, SPOKEN)
+        speaks(self.name, protocol, self.spoken)
         response = await self.post(self._prefix + "/messages", body, self._headers_for(headers))
         return await self.read_json(response, "content")
 
@@ -63,7 +63,7 @@ class AnthropicBackend(PooledBackend):
                           protocol: WireProtocol = ANTHROPIC_MESSAGES,
                           headers: Mapping[str, str] | None = None
                           ) -> AsyncIterator[dict[str, Any]]:
-        speaks(self.name, protocol, SPOKEN)
+        speaks(self.name, protocol, self.spoken)
         response = await self.post(self._prefix + "/messages", body, self._headers_for(headers))
         return complete_usage(self.sse_chunks(response, protocol))
 

@@ -19,13 +19,13 @@ __all__ = ["ANSWER_FIELD", "PATHS", "SPOKEN", "OpenAICompatible", "status_error"
 
 # The path each protocol is served at, under the backend's base URL (which ends in /v1),
 # and the field a well-formed answer of that protocol always has.
-PATHS = {"openai.chat": "/chat/completions"}
-ANSWER_FIELD = {"openai.chat": "choices"}
+PATHS = {"openai.chat": "/chat/completions", "openai.responses": "/responses"}
+ANSWER_FIELD = {"openai.chat": "choices", "openai.responses": "output"}
 SPOKEN = frozenset(PATHS)
 
 
 class OpenAICompatible(PooledBackend):
-    spoken = SPOKEN
+    spoken = SPOKEN  # narrowed per backend by its `protocols` setting (see the router)
 
     def __init__(self, name: str, settings: BackendSettings):
         headers = dict(settings.headers)
@@ -36,13 +36,15 @@ class OpenAICompatible(PooledBackend):
 
     async def complete(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
                        headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        speaks(self.name, protocol, SPOKEN)
-        response = await self.post(PATHS[protocol.name], body)
+        """`headers` are the client headers on the protocol's allowlist (never credentials:
+        the allowlist names none, and ours are the session's own)."""
+        speaks(self.name, protocol, self.spoken)
+        response = await self.post(PATHS[protocol.name], body, headers)
         return await self.read_json(response, ANSWER_FIELD[protocol.name])
 
     async def open_stream(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
                           headers: Mapping[str, str] | None = None
                           ) -> AsyncIterator[dict[str, Any]]:
-        speaks(self.name, protocol, SPOKEN)
-        response = await self.post(PATHS[protocol.name], body)
+        speaks(self.name, protocol, self.spoken)
+        response = await self.post(PATHS[protocol.name], body, headers)
         return self.sse_chunks(response, protocol)

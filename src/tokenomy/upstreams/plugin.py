@@ -43,5 +43,7 @@ def register_upstream_kinds(register: Callable[[str, Callable[[str, Any], Any]],
 @hookimpl
 def register_translators(register: Callable[[Any], None]) -> None:
     from tokenomy.upstreams.translate_anthropic import ANTHROPIC_TO_CHAT
+    from tokenomy.upstreams.translate_responses import RESPONSES_TRANSLATOR
 
     register(ANTHROPIC_TO_CHAT)
+    register(RESPONSES_TRANSLATOR)

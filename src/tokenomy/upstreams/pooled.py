@@ -38,25 +38,27 @@ DRAIN_SECONDS = 1.0
 OVERLOADED = 529  # Anthropic's "overloaded": a server-side, retryable refusal
 
 
-def _error_message(content: bytes, reason: str | None) -> str:
-    """The message of an error body: OpenAI's `{"error": {...}}`, Anthropic's
-    `{"type": "error", "error": {...}}`, a bare string, else the first bytes."""
+def _error_message(content: bytes, reason: str | None) -> tuple[str, str | None]:
+    """The message of an error body (OpenAI's `{"error": {...}}`, Anthropic's
+    `{"type": "error", "error": {...}}`, a bare string, else the first bytes), and the
+    request field it names (if it names one)."""
     try:
         body = orjson.loads(content)
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
+            param = error.get("param")
+            return str(error["message"]), param if isinstance(param, str) else None
         if isinstance(error, str):
-            return error
+            return error, None
     except orjson.JSONDecodeError:
         pass
-    return content[:300].decode("utf-8", "replace") or reason or "no details"
+    return content[:300].decode("utf-8", "replace") or reason or "no details", None
 
 
 def status_error(backend: str, status: int, headers: Mapping[str, str],
                  content: bytes, reason: str | None = None) -> TokenomyError:
     """Map a backend's error status to ours, never leaking its credentials."""
-    message = _error_message(content, reason)
+    message, param = _error_message(content, reason)
     if status in (401, 403):
         # The backend refused *our* credentials: a gateway problem, not the caller's.
         return UpstreamError(f"backend '{backend}' refused the proxy's credentials ({status})")
@@ -70,7 +72,7 @@ def status_error(backend: str, status: int, headers: Mapping[str, str],
         )
     if 400 <= status < 500:
         return TokenomyError(message, status=status, type="invalid_request_error",
-                             code="upstream_rejected")
+                             code="upstream_rejected", param=param)
     if status == 504:
         return UpstreamTimeout(f"backend '{backend}' timed out (504): {message}")
     if status == OVERLOADED:
@@ -145,7 +147,7 @@ class PooledBackend:
         while True:
             wait: float | None = None
             try:
-                response = await session.post(url, data=content, headers=headers,
+                response = await session.post(url, data=content, headers=headers or None,
                                               proxy=self._proxy, proxy_auth=self._proxy_auth)
             except aiohttp.ServerTimeoutError as exc:
                 # A read timeout may mean the backend is still working (and billing):

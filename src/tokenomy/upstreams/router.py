@@ -34,6 +34,9 @@ class Router:
                                   f"known kinds: {', '.join(sorted(kinds))}")
         self._upstreams: dict[str, Upstream] = {}
         self._local = [n for n, b in settings.backends.items() if b.kind == "local"]
+        for name, backend in settings.backends.items():
+            if backend.protocols is not None:
+                self.upstream(name)  # a protocol its kind cannot carry fails at start
 
     def model_names(self) -> list[str]:
         names = list(self.settings.models)
@@ -79,6 +82,13 @@ class Router:
         if upstream is None:
             settings = self.settings.backends[backend]
             upstream = self.kinds[settings.kind](backend, settings)
+            if settings.protocols is not None:
+                declared = frozenset(settings.protocols)
+                if not declared <= upstream.spoken:
+                    raise ConfigError(
+                        f"backend '{backend}' lists protocols {sorted(declared)}; a "
+                        f"'{settings.kind}' backend speaks {sorted(upstream.spoken)}")
+                upstream.spoken = declared  # the others go through a translation
             self._upstreams[backend] = upstream
         return upstream
 

@@ -12,6 +12,7 @@ never translated: they arrive as the client sent them plus tokenomy's edits.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
@@ -50,14 +51,16 @@ class Translated:
 
     async def complete(self, body: dict[str, Any], *, protocol: WireProtocol,
                        headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        chat = self.translator.to_chat(body)
+        # In a thread: the first translation imports litellm (seconds), never on the loop.
+        chat = await asyncio.to_thread(self.translator.to_chat, body)
         response = await self.inner.complete(chat, protocol=OPENAI_CHAT)
         return self.translator.from_chat(response, body)
 
     async def open_stream(self, body: dict[str, Any], *, protocol: WireProtocol,
                           headers: Mapping[str, str] | None = None
                           ) -> AsyncIterator[dict[str, Any]]:
-        chat = OPENAI_CHAT.forwarded(self.translator.to_chat(body), str(body.get("model") or ""))
+        chat = OPENAI_CHAT.forwarded(await asyncio.to_thread(self.translator.to_chat, body),
+                                     str(body.get("model") or ""))
         chunks = await self.inner.open_stream(chat, protocol=OPENAI_CHAT)
         return self.translator.stream_from_chat(chunks, body)
 
