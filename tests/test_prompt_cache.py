@@ -212,3 +212,14 @@ def test_a_misspelt_setting_fails_at_start() -> None:
                                         "teams": {"x": {"prompt_cache": {"enabeld": True}}}})
     with pytest.raises(ConfigError, match="enabeld"):
         Engine(settings)
+
+
+def test_responses_requests_get_the_key_too(proxy: Server, upstream_reset: Server) -> None:
+    body = {"model": "echo", "instructions": "You are terse.",
+            "input": [{"role": "user", "content": "Plan the migration."}]}
+    send(proxy, "/v1/responses", body, "cachers")
+    key = received(upstream_reset).get("prompt_cache_key")
+    assert key is not None and key.startswith("tokenomy-")
+    send(proxy, "/v1/responses", {**body, "input": [*body["input"], {
+        "role": "user", "content": "And the rollback?"}]}, "cachers")
+    assert received(upstream_reset)["prompt_cache_key"] == key
