@@ -47,6 +47,7 @@ DEFAULT_PLUGINS = (
     "tokenomy.compressors.plugin",
     "tokenomy.codify.plugin",
     "tokenomy.planners.plugin",
+    "tokenomy.prompt_cache.plugin",
     "tokenomy.budgets.plugin",
     "tokenomy.response_cache.plugin",
     "tokenomy.sdk.plugin",

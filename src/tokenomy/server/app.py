@@ -21,9 +21,12 @@ from tokenomy.config import Settings, load_settings
 from tokenomy.engine import Engine
 from tokenomy.errors import TokenomyError
 from tokenomy.plugins import compressor_methods
+from tokenomy.server.count_tokens import CountTokensEndpoint
 from tokenomy.server.endpoint import ProtocolEndpoint, error_headers
 from tokenomy.server.openapi import chat_request_schema, responses_request_schema
-from tokenomy.transcript import OPENAI_CHAT
+from tokenomy.server.openapi_messages import messages_request_schema
+from tokenomy.transcript import ANTHROPIC_MESSAGES, OPENAI_CHAT
+from tokenomy.transcript.anthropic_messages import ANTHROPIC_COUNT_TOKENS
 from tokenomy.transcript.openai_responses import OPENAI_RESPONSES
 
 log = logging.getLogger("tokenomy.server")
@@ -40,7 +43,7 @@ def error_response(error: TokenomyError, headers: dict[str, str] | None = None) 
 class _Delegate(Response):
     """A response that hands the whole exchange to a plain ASGI app."""
 
-    def __init__(self, app: ProtocolEndpoint):
+    def __init__(self, app: ProtocolEndpoint | CountTokensEndpoint):
         self.app = app
         self.background = None  # FastAPI may attach background tasks; there are none
 
@@ -56,7 +59,7 @@ class ProxyApp(FastAPI):
     adding middleware: it does not see POST requests to them.
     """
 
-    endpoints: dict[str, ProtocolEndpoint]
+    endpoints: dict[str, ProtocolEndpoint | CountTokensEndpoint]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.endpoints = {protocol.path: ProtocolEndpoint(engine, protocol, limit)
                      for protocol in engine.registry.protocols.values()}
+    app.endpoints[ANTHROPIC_COUNT_TOKENS.path] = CountTokensEndpoint(engine, limit)
     chat = app.endpoints[CHAT_PATH]
     app.state.settings = settings
 
@@ -106,6 +110,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def chat_completions(request: Request) -> Response:
         # Reached only when the app is mounted under another path; see ProxyApp.
         return _Delegate(chat)
+
+    @app.post(ANTHROPIC_MESSAGES.path,
+              openapi_extra=messages_request_schema(compressor_methods()),
+              summary="Create a message (Anthropic Messages API, streaming too)")
+    async def messages(request: Request) -> Response:
+        # Reached only when the app is mounted under another path; see ProxyApp.
+        return _Delegate(app.endpoints[ANTHROPIC_MESSAGES.path])
+
+    @app.post(ANTHROPIC_COUNT_TOKENS.path,
+              openapi_extra=messages_request_schema(compressor_methods(), count=True),
+              summary="Count a message's input tokens (Anthropic Messages API)")
+    async def count_tokens(request: Request) -> Response:
+        return _Delegate(app.endpoints[ANTHROPIC_COUNT_TOKENS.path])
 
     @app.post(OPENAI_RESPONSES.path, openapi_extra=responses_request_schema(compressor_methods()),
               summary="Create a model response (OpenAI Responses API, streaming too)")

@@ -1,5 +1,7 @@
 """A deterministic OpenAI-compatible backend for tests and benchmarks (loopback only).
 
+It serves Anthropic's Messages API too (`/v1/messages`, see upstream_anthropic.py).
+
 It answers like OpenAI does (same JSON shapes, SSE framing, usage counted with
 OpenAI's documented per-message rule on o200k_base) and misbehaves on request:
 the model name picks a fault.
@@ -146,11 +148,15 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
                                             "requests": _state["requests"]})
     if path == "/_reset":
         _state.update(last=None, last_headers=None, count=0, by_model={}, requests=0,
-                      stored={}, prefixes={})
+                      stored={}, prefixes={}, prompt_cache={})
         return await _send_json(send, 200, {"ok": True})
     _state["requests"] += 1
     _state["last_headers"] = {k.decode("latin-1"): v.decode("latin-1")
                               for k, v in scope["headers"]}
+    if path.startswith("/v1/messages"):  # Anthropic Messages: its own module
+        from tokenomy.testing.upstream_anthropic import app as messages_app
+
+        return await messages_app(scope, receive, send, _state)
     if path.endswith("/models"):
         return await _send_json(send, 200, {"object": "list", "data": [
             {"id": "echo-model", "object": "model", "created": 0, "owned_by": "test"}]})

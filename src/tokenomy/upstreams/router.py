@@ -15,7 +15,7 @@ from tokenomy.upstreams.translate import Translator, serving
 log = logging.getLogger("tokenomy.upstreams")
 
 LOCAL_ALIASES = ("local", LOCAL_MODEL_NAME)
-FALLBACK_STATUSES = frozenset({429, 500, 502, 503, 504})
+FALLBACK_STATUSES = frozenset({429, 500, 502, 503, 504, 529})  # 529: overloaded
 
 UpstreamFactory = Callable[[str, BackendSettings], Upstream]
 
