@@ -48,6 +48,7 @@ DEFAULT_PLUGINS = (
     "tokenomy.planners.plugin",
     "tokenomy.budgets.plugin",
     "tokenomy.sdk.plugin",
+    "tokenomy.observe.plugin",
 )
 
 

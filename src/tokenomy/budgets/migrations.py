@@ -67,7 +67,19 @@ def _m002_buckets_and_settled(conn: Connection) -> None:
         conn.execute(update(table).where(c.outcome == "abandoned").values(settled=False))
 
 
-MIGRATIONS: list[Migration] = [_m001_initial, _m002_buckets_and_settled]
+def _m003_fallback(conn: Connection) -> None:
+    """`tk_requests.fallback`: which alias failed and which answered ("a -> b").
+
+    Idempotent: a new database has the column from migration 1 already.
+    """
+    table = schema.requests
+    have = {column["name"] for column in inspect(conn).get_columns(table.name)}
+    if "fallback" not in have:
+        kind = table.c.fallback.type.compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN fallback {kind}"))
+
+
+MIGRATIONS: list[Migration] = [_m001_initial, _m002_buckets_and_settled, _m003_fallback]
 
 
 def current_version(conn: Connection) -> int:

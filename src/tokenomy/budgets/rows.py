@@ -52,6 +52,7 @@ class RequestRow(UsageTotals):
     error: str | None = None
     stream: bool = False
     estimated: bool = False  # usage counted by tokenomy, not reported by the backend
+    fallback: str | None = None  # "alias that failed -> alias that answered"
     tags: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -111,3 +112,7 @@ class Reservation(BaseModel):
     usd: float
     scopes: list[tuple[str, str, int]]  # (scope, scope_id, window_start)
     soft: list[SoftHit] = Field(default_factory=list)
+    # The tightest budget left across the scopes once this hold is taken (None: no
+    # such limit); the x-tokenomy-budget-remaining header is derived from them.
+    remaining_tokens: int | None = None
+    remaining_usd: float | None = None

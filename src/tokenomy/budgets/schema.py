@@ -72,6 +72,8 @@ requests = Table(
     Column("cache_write_1h_tokens", Integer, nullable=False, default=0, server_default="0"),
     Column("estimated", Boolean, nullable=False, default=False, server_default=false()),
     Column("settled", Boolean, nullable=False, default=True, server_default=true()),
+    # Added by migration 3: "alias that failed -> alias that answered".
+    Column("fallback", String(256)),
     Index("tk_requests_team_ts", "team", "ts"),
     Index("tk_requests_ts", "ts"),
     Index("tk_requests_key_ts", "key_id", "ts"),

@@ -182,6 +182,7 @@ class PlanStage:
         escalate_body, escalate_applied = apply_params(body, decision.escalate_params)
         event = call.record(self.name, technique="reasoning",
                             ms=(time.perf_counter() - started) * 1000, detail=detail)
+        sampling = time.perf_counter()
         result, outcome = await run_consensus(
             lambda: sample_copy(call, sample_body, sample_applied.get("instruction")),
             lambda: sample_copy(call, escalate_body, escalate_applied.get("instruction")),
@@ -189,6 +190,8 @@ class PlanStage:
             max_samples=decision.samples,
             threshold=decision.threshold or policy.consensus.threshold,
         )
+        # The samples ran concurrently on forked calls: their wall time is the backend's.
+        call.upstream_ms += (time.perf_counter() - sampling) * 1000
         detail.update(outcome.detail())
         call.consensus = (
             f"samples={len(outcome.samples)}; escalated={str(outcome.escalated).lower()}"

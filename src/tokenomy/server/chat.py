@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -107,22 +108,33 @@ async def read_json(scope: Scope, receive: Any, limit: int) -> tuple[Any, int]:
 class ChatEndpoint:
     """The ASGI app for one path; `limit` is `server.max_body_bytes`."""
 
+    route = "/v1/chat/completions"
+
     def __init__(self, engine: Engine, limit: int):
         self.engine = engine
         self.limit = limit
 
+    async def _refuse(self, send: Any, error: TokenomyError, started: float) -> None:
+        """A request refused before it became a call: logged and counted, then answered."""
+        request_id = self.engine.rejected(error, route=self.route, started=started)
+        await send_error(send, error, {REQUEST_ID: request_id})
+
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         engine = self.engine
+        started = time.perf_counter()
         try:
             body, size = await read_json(scope, receive, self.limit)
             headers = request_headers(scope)
-            call = engine.prepare(body, api_key=api_key_from_headers(headers), headers=headers)
+            call = engine.prepare(body, api_key=api_key_from_headers(headers), headers=headers,
+                                  route=self.route)
             call.body_bytes = size
+            call.started = started  # reading and checking the body is tokenomy's time too
         except TokenomyError as exc:
-            return await send_error(send, exc)
+            return await self._refuse(send, exc, started)
         except Exception:
             log.exception("preparing a call failed")
-            return await send_error(send, TokenomyError("internal error while reading the request"))
+            return await self._refuse(
+                send, TokenomyError("internal error while reading the request"), started)
         try:
             result = await engine.run(call)
         except TokenomyError as exc:
