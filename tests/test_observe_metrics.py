@@ -10,6 +10,7 @@ option; and `--workers 2`, whose scrapes sum both processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -257,7 +258,5 @@ def test_settle_failures_and_spool_depth_through_an_outage(upstream: Server,
             assert value(back, "tokenomy_ledger_spool_depth") == 0
     finally:
         relay.down()
-        try:
-            next(gen)
-        except StopIteration:
-            pass
+        with contextlib.suppress(StopIteration):
+            next(gen)  # drops the schema
