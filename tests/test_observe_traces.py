@@ -161,7 +161,7 @@ async def test_traceparent_and_errors(spans: InMemorySpanExporter, upstream: Ser
 class _Receiver(BaseHTTPRequestHandler):
     bodies: list[bytes] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         _Receiver.bodies.append(self.rfile.read(length))
         self.send_response(200)
