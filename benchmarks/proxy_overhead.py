@@ -1,14 +1,19 @@
-"""Added latency of `tokenomy serve` over calling the loopback test upstream directly.
+"""Added latency of `tokenomy serve` over calling the loopback test upstream directly,
+with the request log and /metrics off and on.
 
 Same load generator (its own process), same concurrency, same body; runs
-alternate upstream-direct and through-proxy so that machine noise hits both
-alike. For each repetition the added latency is p50(proxy) - p50(direct)
-(likewise p99); the table shows the median over repetitions, and the spread
+alternate upstream-direct, through a proxy with `[telemetry] request_log = false,
+metrics = false`, and through one with both on (the default: one JSON line per
+request at info level, written to a file, and the Prometheus counters), so that
+machine noise hits all three alike. For each repetition the added latency is
+p50(proxy) - p50(direct) (likewise p99), and telemetry's own cost is
+p50(on) - p50(off); the table shows medians over repetitions and the spread
 (min..max) so the noise is visible. No compression, no ledger.
 
     python benchmarks/proxy_overhead.py [--concurrency 1 8 32] [--requests 2000] [--reps 5]
 
-Goals: p50 added < 2 ms (issue 2) and < 1 ms (issue 7).
+Goals: p50 added < 2 ms (issue 2) and < 1 ms (issue 7); logging and metrics on
+cost < 0.1 ms p50 more than off (issue 15).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from tokenomy.testing.processes import echo_config, run_proxy, run_upstream
 # production (the test upstream answers any name; the proxy's default backend
 # sends unknown names there unchanged).
 MODEL = "gpt-4o-mini"
+TELEMETRY_OFF = {"request_log": False, "metrics": False}
 
 
 def main() -> None:
@@ -41,40 +47,50 @@ def main() -> None:
 
     rows = []
     with run_upstream() as upstream, \
-            run_proxy(echo_config(upstream.v1, ledger={"enabled": False})) as proxy:
+            run_proxy(echo_config(upstream.v1, ledger={"enabled": False},
+                                  telemetry=TELEMETRY_OFF)) as quiet, \
+            run_proxy(echo_config(upstream.v1, ledger={"enabled": False})) as observed:
         direct_url = upstream.v1 + "/chat/completions"
-        proxy_url = proxy.v1 + "/chat/completions"
         for concurrency in args.concurrency:
             for mode in args.modes:
                 stream = mode == "stream"
-                runs: list[tuple[Load, Load]] = []
+                runs: list[tuple[Load, Load, Load]] = []
                 for _ in range(args.reps):
                     direct = drive(direct_url, concurrency=concurrency, requests=args.requests,
                                    stream=stream, model=MODEL)
-                    through = drive(proxy_url, concurrency=concurrency, requests=args.requests,
-                                    stream=stream, model=MODEL, watch_pid=proxy.process.pid)
-                    runs.append((direct, through))
-                    errors = direct.errors + through.errors
+                    off = drive(quiet.v1 + "/chat/completions", concurrency=concurrency,
+                                requests=args.requests, stream=stream, model=MODEL,
+                                watch_pid=quiet.process.pid)
+                    on = drive(observed.v1 + "/chat/completions", concurrency=concurrency,
+                               requests=args.requests, stream=stream, model=MODEL,
+                               watch_pid=observed.process.pid)
+                    runs.append((direct, off, on))
+                    errors = direct.errors + off.errors + on.errors
                     if errors:
                         print(f"errors: {errors[:5]} ({len(errors)})", file=sys.stderr)
-                add50 = [t.p50 - d.p50 for d, t in runs]
-                add99 = [t.p99 - d.p99 for d, t in runs]
-                cpu_per_req = [t.cpu_s / t.extra["counted_requests"] for _, t in runs]
+                add_off = [o.p50 - d.p50 for d, o, _ in runs]
+                add_on = [n.p50 - d.p50 for d, _, n in runs]
+                telemetry = [n.p50 - o.p50 for _, o, n in runs]
+                cpu_off = [o.cpu_s / o.extra["counted_requests"] for _, o, _ in runs]
+                cpu_on = [n.cpu_s / n.extra["counted_requests"] for _, _, n in runs]
                 rows.append([
                     str(concurrency), mode,
-                    ms(median([d.p50 for d, _ in runs])), ms(median([t.p50 for _, t in runs])),
-                    ms(median(add50)), f"{ms(min(add50))}..{ms(max(add50))}",
-                    ms(median(add99)),
-                    f"{median([d.rps for d, _ in runs]):.0f}",
-                    f"{median([t.rps for _, t in runs]):.0f}",
-                    ms(median(cpu_per_req)),
-                    str(sum(len(d.errors) + len(t.errors) for d, t in runs)),
+                    ms(median([d.p50 for d, _, _ in runs])),
+                    ms(median(add_off)), ms(median(add_on)),
+                    ms(median([n.p99 - d.p99 for d, _, n in runs])),
+                    ms(median(telemetry)), f"{ms(min(telemetry))}..{ms(max(telemetry))}",
+                    ms(median(cpu_off)), ms(median(cpu_on)),
+                    f"{median([n.rps for _, _, n in runs]):.0f}",
+                    str(sum(len(d.errors) + len(o.errors) + len(n.errors) for d, o, n in runs)),
                 ])
                 print(f"done c={concurrency} {mode}", file=sys.stderr, flush=True)
+        logged = sum(1 for line in observed.log_lines() if '"tokenomy.request"' in line)
     print(f"proxy overhead: {args.reps} interleaved reps x {args.requests} requests each "
-          f"(medians; spread = min..max over reps); times in ms")
-    print(table(["conc", "mode", "direct p50", "proxy p50", "added p50", "added p50 spread",
-                 "added p99", "direct rps", "proxy rps", "proxy cpu/req", "errors"], rows))
+          f"(medians; spread = min..max over reps); times in ms; telemetry on = request log "
+          f"({logged} lines written) + /metrics")
+    print(table(["conc", "mode", "direct p50", "added p50 off", "added p50 on", "added p99 on",
+                 "on - off p50", "on - off spread", "cpu/req off", "cpu/req on", "rps on",
+                 "errors"], rows))
 
 
 if __name__ == "__main__":

@@ -207,6 +207,15 @@ class Call(BaseModel):
         refused before it was counted is not counted just to be logged."""
         return self._original
 
+    def token_counts(self) -> tuple[int | None, int | None]:
+        """(original, sent) when the prompt was counted, else (None, None): read once
+        for a finished call's record, without counting anything."""
+        private = self.__pydantic_private__ or {}
+        original = private.get("_original")
+        if original is None:
+            return None, None
+        return original, original + private.get("_delta", 0)
+
     @property
     def prompt_tokens_sent(self) -> int:
         """Prompt tokens as they leave for the backend: the original plus every edit's delta."""

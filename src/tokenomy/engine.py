@@ -161,7 +161,7 @@ class Engine:
         try:
             result = await self.pipeline.run(call)
         except BaseException as exc:
-            observer.finish(call, None, exc, state)
+            observer.finish_soon(call, None, exc, state)
             raise
         finally:
             observer.returned(state)
@@ -169,7 +169,7 @@ class Engine:
         if result.chunks is not None:
             observer.watch_stream(call, result, state)
         else:
-            observer.finish(call, result, None, state)
+            observer.finish_soon(call, result, None, state)
         return result
 
     @staticmethod

@@ -63,15 +63,32 @@ def register_secrets(settings: Settings) -> None:
     _secrets.update(v for v in values if isinstance(v, str) and len(v) >= 8)
 
 
+def _suspect(line: str) -> bool:
+    """A substring every pattern needs: most lines have none and skip the full pattern
+    (plain `in` tests are C-fast; an alternation regex costs a hundred times more)."""
+    low = line.lower()
+    return ("tkn_" in low or "bearer" in low or "sk-" in low or "api_key" in low
+            or "api-key" in low or "apikey" in low or "authorization" in low
+            or "password" in low or "secret" in low)
+
+
 def redact(line: str) -> str:
     for secret in _secrets:
         if secret in line:
             line = line.replace(secret, MASK)
-    return _PATTERN.sub(_mask, line) if _PATTERN.search(line) else line
+    return _PATTERN.sub(_mask, line) if _suspect(line) else line
+
+
+_second: tuple[int, str] = (-1, "")
 
 
 def _time(created: float) -> str:
-    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    """ISO 8601 UTC with milliseconds; the date and time of day are built once a second."""
+    global _second
+    whole = int(created)
+    if _second[0] != whole:
+        _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{int((created - whole) * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):

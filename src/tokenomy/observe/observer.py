@@ -12,7 +12,9 @@ is logged and skipped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any, Protocol
 
 from tokenomy.call import Call, Result
@@ -64,8 +66,8 @@ class Observer:
             self.tracing.detach(state)
 
     def finish(self, call: Call, result: Result | None, error: BaseException | None,
-               state: Any = None) -> CallRecord:
-        record = build_record(call, result, error)
+               state: Any = None, ended: float | None = None) -> CallRecord:
+        record = build_record(call, result, error, now=ended)
         for sink in self.sinks:
             try:
                 sink.finish(record, state)
@@ -78,12 +80,32 @@ class Observer:
                 log.exception("telemetry: ending the span of %s failed", call.request_id)
         return record
 
+    def finish_soon(self, call: Call, result: Result | None, error: BaseException | None,
+                    state: Any = None) -> None:
+        """`finish` once the answer is on its way: the call's end time is taken now, the
+        record is built and written at the event loop's next turn, after the response
+        (or a stream's last bytes) went out, so the client never waits for telemetry."""
+        ended = time.perf_counter()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.finish(call, result, error, state, ended)
+            return
+        loop.call_soon(self._finish_quietly, call, result, error, state, ended)
+
+    def _finish_quietly(self, call: Call, result: Result | None, error: BaseException | None,
+                        state: Any, ended: float) -> None:
+        try:
+            self.finish(call, result, error, state, ended)
+        except Exception:  # a callback's exception would only reach the loop's handler
+            log.exception("telemetry: observing %s failed", call.request_id)
+
     def watch_stream(self, call: Call, result: Result, state: Any) -> None:
         """Finish when the stream ends (last chunk, error, or a client that went away)."""
         assert result.chunks is not None
 
         async def ended(error: BaseException | None) -> None:
-            self.finish(call, result, error, state)
+            self.finish_soon(call, result, error, state)
 
         result.chunks.on_end(ended)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,14 +77,8 @@ class CallRecord:
 
     def fields(self) -> dict[str, Any]:
         """The record as flat JSON-ready fields (None and empty values left out)."""
-        out: dict[str, Any] = {}
-        for name in _FIELDS:
-            value = getattr(self, name)
-            if value is None or value == {} or value == "":
-                continue
-            out[name] = round(value, 3) if isinstance(value, float) and name.endswith("_ms") \
-                else value
-        return out
+        return {name: value for name in _FIELDS
+                if (value := getattr(self, name)) is not None and value != "" and value != {}}
 
 
 # `ts` is the arrival; a log line has its own time, and latency_ms says how long it took.
@@ -118,21 +111,22 @@ def build_record(call: Call, result: Result | None, error: BaseException | None,
                  *, now: float | None = None) -> CallRecord:
     """The record of `call`, which just ended (answered, failed, or its stream closed)."""
     ended = time.perf_counter() if now is None else now
-    latency = (ended - call.started) * 1000
+    latency = round((ended - call.started) * 1000, 3)
+    upstream = round(call.upstream_ms, 3)
     status, outcome = status_of(error, result)
     usage = call.usage or (result.usage if result is not None else None)
-    savings: dict[str, int] = defaultdict(int)
-    stage_ms: dict[str, float] = defaultdict(float)
+    savings: dict[str, int] = {}
+    stage_ms: dict[str, float] = {}
     for event in call.events:
         technique = event.technique
         if technique is None:
             continue
         if event.saved > 0:
-            savings[technique] += event.saved
+            savings[technique] = savings.get(technique, 0) + event.saved
         if event.stage in REWRITE_STAGES and event.ms > 0:
-            stage_ms[technique] += event.ms
+            stage_ms[technique] = stage_ms.get(technique, 0.0) + event.ms
     identity = call.identity
-    original = call.counted_tokens_original
+    original, sent = call.token_counts()
     return CallRecord(
         ts=call.created_at,
         request_id=call.request_id,
@@ -154,10 +148,10 @@ def build_record(call: Call, result: Result | None, error: BaseException | None,
         if outcome in ("error", "refused") and error is not None else None,
         upstream_status=call.upstream_status,
         latency_ms=latency,
-        upstream_ms=call.upstream_ms,
-        added_ms=max(0.0, latency - call.upstream_ms),
+        upstream_ms=upstream,
+        added_ms=round(max(0.0, latency - upstream), 3),
         tokens_original=original,
-        tokens_sent=None if original is None else call.prompt_tokens_sent,
+        tokens_sent=sent,
         tokens_input=usage.prompt_tokens if usage else 0,
         tokens_cache_read=usage.cached_tokens if usage else 0,
         tokens_cache_write=usage.cache_write_tokens if usage else 0,
@@ -167,12 +161,12 @@ def build_record(call: Call, result: Result | None, error: BaseException | None,
         cost_usd=call.cost_usd,
         saved_tokens=sum(savings.values()),
         saved_usd=sum(call.savings_usd.values()) if call.savings_usd else None,
-        savings=dict(savings),
+        savings=savings,
         savings_usd=dict(call.savings_usd),
         mode=call.mode,
         consensus=call.consensus,
         budget_remaining=call.budget_remaining,
         settle=call.settle,
-        stage_ms=dict(stage_ms),
+        stage_ms=stage_ms,
         events=call.events,
     )
