@@ -35,6 +35,45 @@ MODEL = "gpt-4o-mini"
 TELEMETRY_OFF = {"request_log": False, "metrics": False}
 
 
+def telemetry_cpu(requests: int = 20_000, reps: int = 5) -> list[list[str]]:
+    """CPU µs one finished request costs the observer in this process (record, JSON log
+    line written to a file, Prometheus series), by part: the figure the shared machine's
+    noise hides in latencies. process_time counts only this process's CPU."""
+    import logging.config
+    import tempfile
+    import time
+
+    from tokenomy.call import Call, Event, Identity, Result, Usage
+    from tokenomy.observe.logs import RequestLog, logging_config, server_process
+    from tokenomy.observe.metrics import process_metrics
+    from tokenomy.observe.observer import Observer
+
+    config = logging_config("info", "json")
+    config["handlers"]["stderr"] = {"class": "logging.FileHandler", "formatter": "tokenomy",
+                                    "filename": tempfile.mktemp(suffix=".log")}
+    logging.config.dictConfig(config)
+    server_process()
+    call = Call(body={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+                route="/v1/chat/completions", backend="test", upstream_model=MODEL,
+                identity=Identity(team="research", key_name="notebook"))
+    call.prompt_tokens_original = 31
+    call.usage, call.cost_usd, call.upstream_ms = Usage.of(31, 12), 1.2e-5, 0.4
+    call.events = [Event(stage="budget", ms=0.2)]
+    result = Result(response={}, usage=call.usage)
+    variants = {"record only": Observer([]), "+ request log": Observer([RequestLog()]),
+                "+ metrics": Observer([process_metrics()]),
+                "+ both": Observer([RequestLog(), process_metrics()])}
+    costs: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(reps):
+        for name, observer in variants.items():
+            began = time.process_time()
+            for _ in range(requests // reps):
+                observer.finish(call, result, None)
+            costs[name].append((time.process_time() - began) / (requests // reps) * 1e6)
+    return [[name, f"{median(values):.1f}", f"{min(values):.1f}"]
+            for name, values in costs.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,7 +82,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--modes", nargs="+", default=["json", "stream"],
                         choices=["json", "stream"])
+    parser.add_argument("--cpu-only", action="store_true",
+                        help="only the in-process telemetry CPU figure (no servers)")
     args = parser.parse_args()
+    if args.cpu_only:
+        print(table(["observer", "median", "min"], telemetry_cpu()))
+        return
 
     rows = []
     with run_upstream() as upstream, \
@@ -91,6 +135,8 @@ def main() -> None:
     print(table(["conc", "mode", "direct p50", "added p50 off", "added p50 on", "added p99 on",
                  "on - off p50", "on - off spread", "cpu/req off", "cpu/req on", "rps on",
                  "errors"], rows))
+    print("\ntelemetry CPU per request, in process (µs; median and min of 5 reps):")
+    print(table(["observer", "median", "min"], telemetry_cpu()))
 
 
 if __name__ == "__main__":

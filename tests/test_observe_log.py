@@ -11,6 +11,8 @@ headers) appears anywhere in the process's output, at debug level.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import secrets
 import sqlite3
 import time
@@ -215,3 +217,45 @@ def test_no_secret_reaches_the_log(logged: tuple[Server, str, Path], upstream: S
         assert secret not in output
     # At debug level a request's line lists what each stage did.
     assert line_of(proxy, ids[0].headers["x-tokenomy-request-id"])["stages"]
+
+
+def test_text_format_and_warning_level(upstream: Server, tmp_path: Path) -> None:
+    config = _config(upstream, tmp_path)
+    with run_proxy(config, folder=tmp_path,
+                   args=["--log-format", "text", "--log-level", "warning"]) as proxy:
+        ok = _post(proxy, None, model="echo")  # dev mode here: no key exists in this ledger
+        failed = _post(proxy, None, model="fault:502")
+        assert (ok.status_code, failed.status_code) == (200, 502)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+                failed.headers["x-tokenomy-request-id"] in line for line in proxy.log_lines()):
+            time.sleep(0.05)
+        lines = proxy.log_lines()
+    requests = [line for line in lines if " tokenomy.request " in line]
+    assert len(requests) == 1  # the answer was at info: not shown at warning level
+    line = requests[0]
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING tokenomy\.request tk-", line)
+    assert failed.headers["x-tokenomy-request-id"] in line
+    assert "fault:502 -> test/fault:502 502 error upstream 502" in line
+    assert "error: backend 'test' failed with 502" in line
+    assert not any(line.startswith("{") for line in lines)  # text, not JSON
+
+
+def test_the_in_process_sdk_logs_the_same_line(upstream: Server, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    import tokenomy
+    from tokenomy.config import Settings
+
+    settings = Settings.model_validate(_config(upstream, tmp_path))
+    with caplog.at_level(logging.INFO, logger="tokenomy.request"):
+        client = tokenomy.Client(settings)
+        try:
+            completion = client.chat.completions.create(model="echo", messages=MESSAGES)
+        finally:
+            client.close()
+    records = [r for r in caplog.records if r.name == "tokenomy.request"]
+    assert len(records) == 1
+    fields = records[0].request.fields()  # type: ignore[attr-defined]
+    assert (fields["route"], fields["model"], fields["status"]) == ("sdk", "echo", 200)
+    assert completion.usage is not None
+    assert fields["tokens_output"] == completion.usage.completion_tokens

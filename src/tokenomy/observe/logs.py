@@ -177,11 +177,14 @@ class RequestLog:
         return None
 
     def finish(self, record: CallRecord, state: Any) -> None:
+        log = self.log
         level = logging.WARNING if record.level_warning else logging.INFO
-        if self.log.isEnabledFor(level):
-            # At debug level the line also lists what each stage did.
-            extra = {"request": record, "stages": self.log.isEnabledFor(logging.DEBUG)}
-            self.log.log(level, _Summary(record), extra=extra)
+        if log.isEnabledFor(level):
+            # At debug level the line also lists what each stage did. The record is
+            # made directly: `log.log` would walk the stack for a caller nobody prints.
+            extra = {"request": record, "stages": log.isEnabledFor(logging.DEBUG)}
+            log.handle(log.makeRecord(log.name, level, "", 0, _Summary(record), (), None,
+                                      extra=extra))
 
 
 def logging_config(level: str = "info", fmt: LogFormat = "json") -> dict[str, Any]:
@@ -210,9 +213,14 @@ def configure_logging(level: str = "info", fmt: LogFormat = "json") -> None:
     import logging.config
 
     logging.config.dictConfig(logging_config(level, fmt))
-    logging.captureWarnings(True)  # Python warnings become lines in the same format
+    server_process()
 
 
-def capture_warnings() -> None:
-    """In a worker uvicorn configured (it applies `log_config` itself)."""
+def server_process() -> None:
+    """What a serving process sets once (uvicorn applies `log_config` itself in each
+    worker): Python warnings become lines in the log's format, and log records skip
+    the thread and process names no tokenomy format prints (a few µs per line)."""
     logging.captureWarnings(True)
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False

@@ -10,6 +10,7 @@ so no credential can reach a log line through it.
 from __future__ import annotations
 
 import asyncio
+import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,13 +78,16 @@ class CallRecord:
 
     def fields(self) -> dict[str, Any]:
         """The record as flat JSON-ready fields (None and empty values left out)."""
-        return {name: value for name in _FIELDS
-                if (value := getattr(self, name)) is not None and value != "" and value != {}}
+        # `value or value == 0` keeps zeros and False, drops None, "" and {}.
+        return {name: value for name, value in zip(_FIELDS, _values(self), strict=True)
+                if value or value == 0}
 
 
 # `ts` is the arrival; a log line has its own time, and latency_ms says how long it took.
 _FIELDS = [name for name in CallRecord.__dataclass_fields__
            if name not in ("ts", "stage_ms", "events")]
+
+_values = operator.attrgetter(*_FIELDS)  # every field at once, in C
 
 # Stages whose events are prompt rewrites: their time is "compression time".
 REWRITE_STAGES = frozenset({"compress", "codify"})

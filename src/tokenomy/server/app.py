@@ -119,9 +119,9 @@ def app_from_env() -> FastAPI:
     import os
 
     from tokenomy.budgets.settings import require_keys_off_loopback
-    from tokenomy.observe.logs import capture_warnings
+    from tokenomy.observe.logs import server_process
 
-    capture_warnings()
+    server_process()
     settings = load_settings()
     require_keys_off_loopback(settings, os.environ.get(SERVE_HOST_ENV, "127.0.0.1"))
     return create_app(settings)
