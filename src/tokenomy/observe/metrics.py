@@ -49,10 +49,34 @@ def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
 
+MAX_VALUES = 200  # distinct values per client-chosen label before the rest count as "other"
+OTHER = "other"
+
+
 def _label(value: str | None) -> str:
     if not value:
         return UNKNOWN
     return value if len(value) <= LABEL_CHARS else value[: LABEL_CHARS - 1] + "…"
+
+
+class _Bounded:
+    """A label whose values a client can choose (a model name a default backend routes, a
+    team in dev mode): the first MAX_VALUES seen are kept, the rest are "other", so a
+    scrape never grows without bound."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        label = _label(value)
+        if label in self.seen:
+            return label
+        if len(self.seen) >= MAX_VALUES:
+            return OTHER
+        self.seen.add(label)
+        return label
 
 
 class _Family:
@@ -132,6 +156,7 @@ class Metrics:
         self.spool_depth = Gauge(
             "tokenomy_ledger_spool_depth", "Settles waiting in the local spool for the database.",
             multiprocess_mode="mostrecent")
+        self._team, self._model = _Bounded(), _Bounded()
         self.ledger_up = Gauge(
             "tokenomy_ledger_up", "1 when the last scrape reached the ledger database.",
             multiprocess_mode="mostrecent")
@@ -140,8 +165,8 @@ class Metrics:
         return None
 
     def finish(self, r: CallRecord, state: Any) -> None:
-        team = _label(r.team)
-        model = _label(r.model) if r.backend else UNKNOWN  # unrouted names are the client's
+        team = self._team(r.team)
+        model = self._model(r.model) if r.backend else UNKNOWN  # unrouted: the client's
         route = r.route
         self.requests(route, team, model, str(r.status)).inc()
         self.latency(route, model).observe(r.latency_ms / 1000)
