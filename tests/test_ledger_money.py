@@ -133,7 +133,8 @@ async def test_a_settled_call_stores_its_buckets_and_the_caching_saving(ledger_u
 
 def _version_one(url: str) -> None:
     """A ledger as the first release left it: tk_requests without the new columns."""
-    new = {"uncached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "estimated", "settled"}
+    new = {"uncached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "estimated", "settled",
+           "fallback"}
     old = MetaData()
     Table(
         "tk_requests",
@@ -183,7 +184,7 @@ def test_migration_adds_the_buckets_to_an_existing_ledger(ledger_url: str) -> No
     ledger = Ledger(ledger_url).open(background=False)
     try:
         with ledger.engine.connect() as conn:
-            assert current_version(conn) == len(MIGRATIONS) == 2
+            assert current_version(conn) == len(MIGRATIONS) >= 3
         rows = query(
             ledger_url,
             "select request_id, uncached_tokens, cache_write_tokens, estimated, settled "
@@ -195,6 +196,12 @@ def test_migration_adds_the_buckets_to_an_existing_ledger(ledger_url: str) -> No
         ledger.record(RequestRow(request_id="a", ts=1.8e9, team="acme", total_tokens=999))
         totals = query(ledger_url, "select request_id, total_tokens from tk_requests order by 1")
         assert [tuple(r) for r in totals] == [("a", 100), ("b", 5)]
+        # Migration 3: the fallback column, empty on old rows, written by new settles.
+        assert [tuple(r) for r in query(ledger_url, "select fallback from tk_requests")] == [
+            (None,), (None,)]
+        ledger.record(RequestRow(request_id="c", ts=1.8e9, team="acme", fallback="x -> y"))
+        assert query(ledger_url, "select fallback from tk_requests where request_id = 'c'")[
+            0][0] == "x -> y"
     finally:
         ledger.close()
 

@@ -79,6 +79,12 @@ def redact(line: str) -> str:
     return _PATTERN.sub(_mask, line) if _suspect(line) else line
 
 
+def _clean(text: str) -> bool:
+    """Nothing in `text` needs masking (checked on a request's free text, which is much
+    shorter than its line)."""
+    return not _suspect(text) and not any(secret in text for secret in _secrets)
+
+
 _second: tuple[int, str] = (-1, "")
 
 
@@ -103,8 +109,11 @@ class JsonFormatter(logging.Formatter):
             data.update(request.fields())
             if getattr(record, "stages", False):
                 data["stages"] = request.stages()
-        else:
-            data["msg"] = record.getMessage()
+            line = orjson.dumps(data, default=str).decode()
+            # Only the free text can hold a secret (the rest is tokenomy's own numbers
+            # and names): the whole line is redacted only when that text needs it.
+            return line if _clean(request.free_text()) else redact(line)
+        data["msg"] = record.getMessage()
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
         return redact(orjson.dumps(data, default=str).decode())

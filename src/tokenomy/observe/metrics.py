@@ -30,7 +30,7 @@ whichever worker answers) sums them with `MultiProcessCollector`.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from tokenomy.observe.record import CallRecord
 
@@ -96,6 +96,16 @@ class _Family:
         return child
 
 
+class _Series(NamedTuple):
+    team: str
+    requests: Any
+    latency: Any
+    added: Any
+    upstream: Any
+    tokens: tuple[Any, ...]
+    cost: Any
+
+
 class Metrics:
     """The metric objects of this process (one instance: see `process_metrics`)."""
 
@@ -157,6 +167,7 @@ class Metrics:
             "tokenomy_ledger_spool_depth", "Settles waiting in the local spool for the database.",
             multiprocess_mode="mostrecent")
         self._team, self._model = _Bounded(), _Bounded()
+        self._by_key: dict[tuple[Any, ...], _Series] = {}
         self.ledger_up = Gauge(
             "tokenomy_ledger_up", "1 when the last scrape reached the ledger database.",
             multiprocess_mode="mostrecent")
@@ -164,22 +175,40 @@ class Metrics:
     def start(self, call: Any) -> None:
         return None
 
+    def _series(self, r: CallRecord) -> _Series:
+        """The children one kind of request updates, found once per label combination."""
+        key = (r.route, r.team, r.model, r.status, r.backend, r.upstream_model)
+        found = self._by_key.get(key)
+        if found is None:
+            team = self._team(r.team)
+            model = self._model(r.model) if r.backend else UNKNOWN  # unrouted: the client's
+            route = r.route
+            found = self._by_key[key] = _Series(
+                team,
+                self.requests(route, team, model, str(r.status)),
+                self.latency(route, model),
+                self.added(route),
+                self.upstream(r.backend, _label(r.upstream_model)) if r.backend else None,
+                tuple(self.tokens(team, model, bucket) for bucket in BUCKETS),
+                self.cost(team, model),
+            )
+        return found
+
     def finish(self, r: CallRecord, state: Any) -> None:
-        team = self._team(r.team)
-        model = self._model(r.model) if r.backend else UNKNOWN  # unrouted: the client's
-        route = r.route
-        self.requests(route, team, model, str(r.status)).inc()
-        self.latency(route, model).observe(r.latency_ms / 1000)
-        self.added(route).observe(r.added_ms / 1000)
-        if r.backend and r.upstream_ms:
-            self.upstream(r.backend, _label(r.upstream_model)).observe(r.upstream_ms / 1000)
+        series = self._series(r)
+        team = series.team
+        series.requests.inc()
+        series.latency.observe(r.latency_ms / 1000)
+        series.added.observe(r.added_ms / 1000)
+        if series.upstream is not None and r.upstream_ms:
+            series.upstream.observe(r.upstream_ms / 1000)
         counts = (r.tokens_original, r.tokens_sent, r.tokens_input, r.tokens_cache_read,
                   r.tokens_cache_write, r.tokens_output, r.tokens_reasoning)
-        for bucket, count in zip(BUCKETS, counts, strict=True):
+        for child, count in zip(series.tokens, counts, strict=True):
             if count:
-                self.tokens(team, model, bucket).inc(count)
+                child.inc(count)
         if r.cost_usd:
-            self.cost(team, model).inc(r.cost_usd)
+            series.cost.inc(r.cost_usd)
         for technique, saved in r.savings.items():
             self.saved_tokens(team, _label(technique)).inc(saved)
         for technique, usd in r.savings_usd.items():

@@ -1,9 +1,10 @@
 """The engine's one end-of-call hook: every request, from every way in, is observed here.
 
 `Engine.run` calls `start` before the stages, `returned` when they return,
-and `finish` when the call ends: at once for a whole response or an error,
-at the end of its stream otherwise (after the ledger settled it, so the
-record has its cost). `rejected` covers requests refused before they became
+and `finish_soon` when the call ends: at once for a whole response or an
+error, at the end of its stream otherwise (after the ledger settled it, so the
+record has its cost); the records are then built and written in small batches
+off the request's path. `rejected` covers requests refused before they became
 a call (unreadable JSON, a bad body, an unknown model). One `CallRecord` is
 built per call and handed to the request log and the metrics; the tracer
 ends its spans with it. Telemetry never fails a request: a sink that raises
@@ -26,6 +27,9 @@ from tokenomy.transcript import WireProtocol
 
 log = logging.getLogger("tokenomy.observe")
 
+BATCH_SECONDS = 0.01  # a finished call is logged and counted at most this much later
+BATCH_SIZE = 64
+
 
 class Sink(Protocol):
     name: str
@@ -37,6 +41,7 @@ class Observer:
     def __init__(self, sinks: list[Sink], tracing: Tracing | None = None):
         self.sinks = sinks
         self.tracing = tracing
+        self._pending: list[tuple[Call, Result | None, BaseException | None, Any, float]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Observer | None:
@@ -82,23 +87,31 @@ class Observer:
 
     def finish_soon(self, call: Call, result: Result | None, error: BaseException | None,
                     state: Any = None) -> None:
-        """`finish` once the answer is on its way: the call's end time is taken now, the
-        record is built and written at the event loop's next turn, after the response
-        (or a stream's last bytes) went out, so the client never waits for telemetry."""
+        """`finish`, off the request's path: the call's end time is taken now; records
+        are built and written in batches (every BATCH_SECONDS, or BATCH_SIZE calls), so
+        the client never waits for telemetry and its cost is paid between requests."""
         ended = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.finish(call, result, error, state, ended)
             return
-        loop.call_soon(self._finish_quietly, call, result, error, state, ended)
+        pending = self._pending
+        pending.append((call, result, error, state, ended))
+        if len(pending) >= BATCH_SIZE:
+            loop.call_soon(self.drain)
+        elif len(pending) == 1:
+            loop.call_later(BATCH_SECONDS, self.drain)
 
-    def _finish_quietly(self, call: Call, result: Result | None, error: BaseException | None,
-                        state: Any, ended: float) -> None:
-        try:
-            self.finish(call, result, error, state, ended)
-        except Exception:  # a callback's exception would only reach the loop's handler
-            log.exception("telemetry: observing %s failed", call.request_id)
+    def drain(self) -> None:
+        """Observe every call that ended and is waiting (a scrape of /metrics and the
+        engine's close call this first, so nothing is missed or left behind)."""
+        pending, self._pending = self._pending, []
+        for call, result, error, state, ended in pending:
+            try:
+                self.finish(call, result, error, state, ended)
+            except Exception:  # a callback's exception would only reach the loop's handler
+                log.exception("telemetry: observing %s failed", call.request_id)
 
     def watch_stream(self, call: Call, result: Result, state: Any) -> None:
         """Finish when the stream ends (last chunk, error, or a client that went away)."""
@@ -132,5 +145,6 @@ class Observer:
         return terminal if self.tracing is None else self.tracing.wrap_terminal(terminal)
 
     def close(self) -> None:
+        self.drain()
         if self.tracing is not None:
             self.tracing.close()

@@ -71,6 +71,13 @@ class CallRecord:
                                    ("tokens_after", e.tokens_after), ("ms", round(e.ms, 3)))
                  if v is not None} for e in self.events]
 
+    def free_text(self) -> str:
+        """The fields a client, a backend or an operator wrote (the rest are tokenomy's
+        own numbers and names): what the log's redactor has to look at."""
+        return "\n".join(value for value in (self.key, self.user, self.step, self.model,
+                                              self.upstream_model, self.error, self.fallback,
+                                              self.budget_remaining) if value)
+
     @property
     def level_warning(self) -> bool:
         """Errors, refusals and fallbacks are logged at warning; the rest at info."""

@@ -65,6 +65,8 @@ def metrics_router(engine: Engine) -> APIRouter:
                 _admin(request, admin_key)
         except TokenomyError as exc:
             return error_response(exc)
+        if engine.observer is not None:
+            engine.observer.drain()  # the calls that ended just now count too
         await _sample_ledger(engine)
         payload, content_type = await asyncio.to_thread(exposition)
         return Response(payload, media_type=content_type)
