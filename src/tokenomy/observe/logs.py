@@ -182,9 +182,6 @@ class RequestLog:
     def __init__(self) -> None:
         self.log = logging.getLogger(REQUEST_LOGGER)
 
-    def start(self, record: Any) -> None:
-        return None
-
     def finish(self, record: CallRecord, state: Any) -> None:
         log = self.log
         level = logging.WARNING if record.level_warning else logging.INFO

@@ -172,9 +172,6 @@ class Metrics:
             "tokenomy_ledger_up", "1 when the last scrape reached the ledger database.",
             multiprocess_mode="mostrecent")
 
-    def start(self, call: Any) -> None:
-        return None
-
     def _series(self, r: CallRecord) -> _Series:
         """The children one kind of request updates, found once per label combination."""
         key = (r.route, r.team, r.model, r.status, r.backend, r.upstream_model)
