@@ -19,7 +19,8 @@ def test_no_config_serves_local_model() -> None:
 
 def test_example_config_is_valid() -> None:
     settings = load_settings(EXAMPLE, environ={})
-    assert {b.kind for b in settings.backends.values()} == {"openai", "litellm", "local"}
+    assert {b.kind for b in settings.backends.values()} == {"openai", "anthropic", "litellm",
+                                                            "local"}
     assert settings.models["fast"].fallbacks == ["local"]
 
 

@@ -134,7 +134,7 @@ async def test_a_settled_call_stores_its_buckets_and_the_caching_saving(ledger_u
 def _version_one(url: str) -> None:
     """A ledger as the first release left it: tk_requests without the new columns."""
     new = {"uncached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "estimated", "settled",
-           "fallback"}
+           "from_cache", "events", "fallback"}
     old = MetaData()
     Table(
         "tk_requests",
@@ -184,7 +184,7 @@ def test_migration_adds_the_buckets_to_an_existing_ledger(ledger_url: str) -> No
     ledger = Ledger(ledger_url).open(background=False)
     try:
         with ledger.engine.connect() as conn:
-            assert current_version(conn) == len(MIGRATIONS) >= 3
+            assert current_version(conn) == len(MIGRATIONS)
         rows = query(
             ledger_url,
             "select request_id, uncached_tokens, cache_write_tokens, estimated, settled "
@@ -196,12 +196,37 @@ def test_migration_adds_the_buckets_to_an_existing_ledger(ledger_url: str) -> No
         ledger.record(RequestRow(request_id="a", ts=1.8e9, team="acme", total_tokens=999))
         totals = query(ledger_url, "select request_id, total_tokens from tk_requests order by 1")
         assert [tuple(r) for r in totals] == [("a", 100), ("b", 5)]
-        # Migration 3: the fallback column, empty on old rows, written by new settles.
+        # Migration 3: the response cache's table, the secrets and the two request columns.
+        flags = query(ledger_url, "select from_cache, events from tk_requests order by 1")
+        assert [tuple(r) for r in flags] == [(False, None), (False, None)]
+        assert query(ledger_url, "select count(*) from tk_response_cache")[0][0] == 0
+        assert query(ledger_url, "select count(*) from tk_secrets")[0][0] == 0
+        # Migration 4: the fallback column, empty on old rows, written by new settles.
         assert [tuple(r) for r in query(ledger_url, "select fallback from tk_requests")] == [
             (None,), (None,)]
         ledger.record(RequestRow(request_id="c", ts=1.8e9, team="acme", fallback="x -> y"))
         assert query(ledger_url, "select fallback from tk_requests where request_id = 'c'")[
             0][0] == "x -> y"
+    finally:
+        ledger.close()
+
+
+def test_migration_3_is_idempotent(ledger_url: str) -> None:
+    """Run again over a ledger that already has what it adds (a newer schema created the
+    tables and columns): it creates only what is missing, and never fails."""
+    Ledger(ledger_url).open(background=False).close()
+    engine = make_engine(ledger_url)
+    with engine.begin() as conn:
+        conn.execute(text("delete from tk_schema_version where version >= 3"))
+    engine.dispose()
+    ledger = Ledger(ledger_url).open(background=False)
+    try:
+        with ledger.engine.connect() as conn:
+            assert current_version(conn) == len(MIGRATIONS)
+        ledger.record(RequestRow(request_id="c", ts=1.8e9, team="acme", from_cache=True,
+                                 events=[{"stage": "response_cache", "ms": 0.1}]))
+        [(flag, events)] = query(ledger_url, "select from_cache, events from tk_requests")
+        assert flag in (True, 1) and '"response_cache"' in events
     finally:
         ledger.close()
 

@@ -129,6 +129,11 @@ class Call(BaseModel):
     budget_warning: str | None = None
     budget_remaining: str | None = None
     cost_usd: float | None = None
+    # One of several upstream calls made for one request (consensus samples): never
+    # answered from the response cache, which would make the samples identical.
+    forked: bool = False
+    # What the response cache did: hit, miss, refresh (looked past it), bypass.
+    cache: str | None = None
     # What the ledger settled (the backend's usage, or tokenomy's count when it
     # reported none) and the dollars each technique saved at this model's prices.
     usage: Usage | None = None
@@ -279,7 +284,7 @@ class Call(BaseModel):
     def fork(self, body: dict[str, Any]) -> Call:
         """A copy of this call with another body (consensus samples): same identity,
         route and accounting baseline, its own events."""
-        twin = self.model_copy(update={"body": body, "events": []})
+        twin = self.model_copy(update={"body": body, "events": [], "forked": True})
         twin._transcript = None
         twin._original, twin._delta = self._original, self._delta
         return twin
@@ -299,6 +304,7 @@ class Call(BaseModel):
             "x-tokenomy-budget-warning": self.budget_warning,
             "x-tokenomy-budget-remaining": self.budget_remaining,
             "x-tokenomy-fallback": self.fallback,
+            "x-tokenomy-cache": self.cache,
             "x-tokenomy-cost-usd": (f"{self.cost_usd:.6f}" if self.cost_usd is not None
                                     else None),
         }
@@ -327,6 +333,9 @@ class Result(BaseModel):
     usage: Usage | None = None
     status: int = 200
     read_usage: UsageReader = _openai_chunk_usage  # how this protocol's chunks carry usage
+    # Set when the response cache answered: what the answer cost when the backend
+    # made it. Nothing was sent upstream this time, so nothing is charged for it.
+    cached_usage: Usage | None = None
 
     @field_validator("chunks", mode="before")
     @classmethod

@@ -66,6 +66,10 @@ class BackendSettings(_Strict):
     max_connections: int = Field(default=1000, ge=1)
     headers: dict[str, str] = Field(default_factory=dict)
     provider_params: dict[str, Any] = Field(default_factory=dict)  # passed to litellm
+    # The wire protocols the backend speaks natively (default: all its kind can carry),
+    # e.g. [openai.chat] for a chat-only OpenAI-compatible server: requests in another
+    # protocol are then translated through chat.
+    protocols: list[str] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _needs_url(self) -> BackendSettings:

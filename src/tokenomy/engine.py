@@ -33,7 +33,7 @@ def build_services(settings: Settings, reg: Registry) -> Services:
     from tokenomy.budgets.service import Budgets
     from tokenomy.budgets.settings import LedgerSettings
 
-    router = Router(settings, reg.upstream_kinds)
+    router = Router(settings, reg.upstream_kinds, reg.translators)
     budgets = None
     if settings.section("ledger", LedgerSettings).enabled:
         budgets = Budgets.from_settings(settings)
@@ -199,7 +199,8 @@ def rewrite_stages(settings: Settings, names: tuple[str, ...] = REWRITE_STAGES) 
     themselves (the LangChain middleware): no ledger, no upstream."""
     reg = registry()
     settings.check_sections(reg.sections)
-    services = Services(settings=settings, router=Router(settings, reg.upstream_kinds))
+    services = Services(settings=settings,
+                        router=Router(settings, reg.upstream_kinds, reg.translators))
     stages = []
     for name in names:
         stage = reg.stages[name].factory(services)

@@ -71,8 +71,11 @@ class TokenomyOptions(BaseModel):
     # Ask for the cheap path (compress harder, think less): the SDK sets it when a
     # step with on_budget="degrade" has spent its budget; the `step` stage applies it.
     degrade: bool = False
-    # Answer from the exact response cache when one is configured (False: bypass it).
+    # The exact response cache: True marks this request cacheable (answered from the
+    # cache, and its answer kept), False bypasses the cache; None: the team's setting.
     cache: bool | None = None
+    # Do not answer from the cache, but keep the fresh answer (`Cache-Control: no-cache`).
+    cache_refresh: bool = False
 
     @field_validator("team")
     @classmethod
@@ -100,6 +103,7 @@ OPTIONS_HEADER = "x-tokenomy-options"
 ATTRIBUTION_HEADERS = {"x-tokenomy-team": "team", "x-tokenomy-step": "step",
                        "x-tokenomy-user": "user"}
 TAGS_HEADER = "x-tokenomy-tags"  # JSON object, or k=v pairs separated by commas
+CACHE_CONTROL = "cache-control"  # no-cache: refresh the response cache; no-store: bypass it
 
 
 def _bad(message: str, param: str) -> BadRequest:
@@ -133,6 +137,13 @@ def _header_options(headers: dict[str, str]) -> dict[str, Any]:
                 raise _bad(f"the {TAGS_HEADER} header must be k=v pairs or a JSON object",
                            TAGS_HEADER)
             raw["tags"] = {k.strip(): v.strip() for k, v in pairs}
+    if CACHE_CONTROL in headers:
+        directives = {d.strip().split("=", 1)[0].lower()
+                      for d in headers[CACHE_CONTROL].split(",")}
+        if "no-store" in directives:
+            raw["cache"] = False  # neither answered from the cache nor kept in it
+        elif "no-cache" in directives:
+            raw["cache_refresh"] = True  # HTTP's meaning: not served from a cache unchecked
     return raw
 
 

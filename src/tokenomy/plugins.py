@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tokenomy.pipeline import Services, Stage
     from tokenomy.transcript.protocol import WireProtocol
     from tokenomy.upstreams.base import Upstream
+    from tokenomy.upstreams.translate import Translator
 
 GROUP = "tokenomy"
 hookspec = pluggy.HookspecMarker(GROUP)
@@ -46,7 +47,9 @@ DEFAULT_PLUGINS = (
     "tokenomy.compressors.plugin",
     "tokenomy.codify.plugin",
     "tokenomy.planners.plugin",
+    "tokenomy.prompt_cache.plugin",
     "tokenomy.budgets.plugin",
+    "tokenomy.response_cache.plugin",
     "tokenomy.sdk.plugin",
     "tokenomy.observe.plugin",
 )
@@ -78,6 +81,11 @@ class Specs:
         """Register wire protocols (request adapters)."""
 
     @hookspec
+    def register_translators(self, register: Callable[[Translator], None]) -> None:
+        """Register translators between a wire protocol and OpenAI chat (one per protocol),
+        used when a request's backend does not speak its protocol."""
+
+    @hookspec
     def register_settings_sections(
         self, register: Callable[[str, type[BaseModel]], None]
     ) -> None:
@@ -102,6 +110,7 @@ class Registry:
     stages: dict[str, StageSpec]
     protocols: dict[str, WireProtocol]
     sections: dict[str, type[BaseModel]]
+    translators: dict[str, Translator]
 
 
 pm = pluggy.PluginManager(GROUP)
@@ -139,7 +148,7 @@ def registry() -> Registry:
     if _registry is not None:
         return _registry
     manager = load()
-    reg = Registry({}, {}, {}, {}, {})
+    reg = Registry({}, {}, {}, {}, {}, {})
     hook = manager.hook
     hook.register_compressors(
         register=lambda name, compressor: _unique("compressor", reg.compressors, name, compressor))
@@ -153,6 +162,9 @@ def registry() -> Registry:
     hook.register_stages(register=add_stage)
     hook.register_protocols(
         register=lambda protocol: _unique("protocol", reg.protocols, protocol.name, protocol))
+    hook.register_translators(
+        register=lambda translator: _unique("translator", reg.translators, translator.protocol,
+                                            translator))
     hook.register_settings_sections(
         register=lambda name, model: _unique("settings section", reg.sections, name, model))
     _registry = reg

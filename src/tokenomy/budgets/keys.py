@@ -91,6 +91,14 @@ class KeyStore:
         with self.reader.connect() as conn:
             return [_info(row) for row in conn.execute(stmt).mappings()]
 
+    @guarded("reading the API keys")
+    def active(self, key_id: str) -> KeyInfo | None:
+        """The key with this id unless it is revoked (a dashboard session re-checks it)."""
+        with self.reader.connect() as conn:
+            row = conn.execute(select(_KEYS).where(_KEYS.c.key_id == key_id)).mappings().first()
+        info = _info(row) if row is not None else None
+        return None if info is None or info.revoked else info
+
     def revoke(self, key_id: str) -> bool:
         with self.engine.begin() as conn:
             changed = conn.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, case, inspect, select, text, update
+from sqlalchemy import Connection, Engine, Table, case, inspect, select, text, update
 
 from tokenomy.budgets import schema
 
@@ -67,19 +67,47 @@ def _m002_buckets_and_settled(conn: Connection) -> None:
         conn.execute(update(table).where(c.outcome == "abandoned").values(settled=False))
 
 
-def _m003_fallback(conn: Connection) -> None:
-    """`tk_requests.fallback`: which alias failed and which answered ("a -> b").
-
-    Idempotent: a new database has the column from migration 1 already.
-    """
-    table = schema.requests
+def _add_missing_columns(conn: Connection, table: Table, names: tuple[str, ...]) -> list[str]:
+    """ALTER TABLE ... ADD COLUMN for each of `names` the table lacks; returns those added."""
     have = {column["name"] for column in inspect(conn).get_columns(table.name)}
-    if "fallback" not in have:
-        kind = table.c.fallback.type.compile(dialect=conn.dialect)
-        conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN fallback {kind}"))
+    added = []
+    for name in names:
+        if name in have:
+            continue
+        column = table.c[name]
+        kind = column.type.compile(dialect=conn.dialect)
+        clause = ""
+        if column.server_default is not None:
+            default = column.server_default.arg  # type: ignore[attr-defined]
+            if not isinstance(default, str):
+                default = str(default.compile(dialect=conn.dialect))
+            clause = f" NOT NULL DEFAULT {default}"
+        conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}{clause}"))
+        added.append(name)
+    return added
 
 
-MIGRATIONS: list[Migration] = [_m001_initial, _m002_buckets_and_settled, _m003_fallback]
+def _m003_response_cache_and_events(conn: Connection) -> None:
+    """The response cache's table, the secrets table, and two request columns:
+    `from_cache` (answered by the response cache) and `events` (what each stage did,
+    for the dashboard's request view). Creates or adds only what is missing."""
+    schema.response_cache.create(conn, checkfirst=True)
+    schema.secrets.create(conn, checkfirst=True)
+    _add_missing_columns(conn, schema.requests, ("from_cache", "events"))
+
+
+def _m004_fallback(conn: Connection) -> None:
+    """`tk_requests.fallback`: which alias failed and which answered ("a -> b").
+    Adds the column only where it is missing (a new database has it already)."""
+    _add_missing_columns(conn, schema.requests, ("fallback",))
+
+
+MIGRATIONS: list[Migration] = [
+    _m001_initial,
+    _m002_buckets_and_settled,
+    _m003_response_cache_and_events,
+    _m004_fallback,
+]
 
 
 def current_version(conn: Connection) -> int:

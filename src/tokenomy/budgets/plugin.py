@@ -1,4 +1,5 @@
-"""The `[ledger]` section, the `budget` stage and the ledger commands (report, keys, ...)."""
+"""The `[ledger]` and `[dashboard]` sections, the `budget` stage and the ledger commands
+(report, keys, ...)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from tokenomy.plugins import hookimpl
 
 @hookimpl
 def register_settings_sections(register: Callable[[str, Any], None]) -> None:
-    from tokenomy.budgets.settings import LedgerSettings
+    from tokenomy.budgets.settings import DashboardSettings, LedgerSettings
 
     register("ledger", LedgerSettings)
+    register("dashboard", DashboardSettings)
 
 
 @hookimpl

@@ -59,6 +59,9 @@ def to_table(report: Report) -> str:
     headers = [
         q.group_by,
         "requests",
+        "refused",
+        "errors",
+        "cache hits",
         "prompt in",
         "sent",
         "uncached",
@@ -74,8 +77,11 @@ def to_table(report: Report) -> str:
 
     def row(g: Group) -> list[str]:
         return [
-            g.key or "-",
+            _label(g),
             f"{g.requests:,}",
+            f"{g.refused:,}",
+            f"{g.errors:,}",
+            f"{g.cache_hits:,}",
             f"{g.prompt_tokens_original:,}",
             f"{g.prompt_tokens:,}",
             f"{g.uncached_tokens:,}",
@@ -92,6 +98,8 @@ def to_table(report: Report) -> str:
     parts.append(_table(headers, [row(g) for g in report.groups] + [row(report.totals)]))
     if q.group_by == "technique":
         parts.append("(each request in one group: the set of techniques that saved on it)")
+    parts.append("(cache hits: requests the response cache answered; hit rate: prompt-cache "
+                 "reads / input sent; errors include cancelled and abandoned requests)")
     if report.savings_by_technique:
         parts += _section(
             "Saved by technique",
@@ -104,9 +112,10 @@ def to_table(report: Report) -> str:
     if report.budgets:
         parts += _section(
             "Budgets (current window)",
-            ["scope", "window", "used", "limit", "resets at"],
+            ["scope", "window", "used", "limit", "resets at", "forecast at reset"],
             [
-                [f"{b.scope} {b.id}", b.window, _used(b), _limit(b), b.resets_at]
+                [f"{b.scope} {b.name or b.id}", b.window, _used(b), _limit(b), b.resets_at,
+                 f"{b.forecast_fraction or 0:.0%}"]
                 for b in report.budgets
             ],
         )
@@ -120,6 +129,13 @@ def to_table(report: Report) -> str:
             ],
         )
     return "\n".join(parts) + "\n"
+
+
+def _label(g: Group) -> str:
+    """A group's name: a key's name with its id, else the key itself."""
+    if g.name:
+        return f"{g.name} ({g.key})"
+    return g.key or "-"
 
 
 def _writes(g: Group) -> str:

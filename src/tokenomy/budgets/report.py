@@ -17,17 +17,23 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, computed_field
-from sqlalchemy import Connection, and_, case, func, literal, select
+from pydantic import BaseModel, computed_field
+from sqlalchemy import Connection, and_, case, false, func, literal, select, true
 
 from tokenomy.budgets import schema
-from tokenomy.budgets.rows import Scope, UsageTotals
+from tokenomy.budgets.budget_status import BudgetStatus, budget_statuses
+from tokenomy.budgets.rows import UsageTotals
 from tokenomy.budgets.service import Budgets
 from tokenomy.budgets.windows import iso
 from tokenomy.errors import BadRequest
 
 GroupBy = Literal["day", "team", "key", "step", "model", "technique"]
 GROUP_BYS: tuple[str, ...] = ("day", "team", "key", "step", "model", "technique")
+# What a request's status filter may name: a response-cache hit is an ok request that
+# the cache answered; "error" covers errors, cancellations and abandoned requests.
+Status = Literal["ok", "cached", "refused", "error"]
+STATUSES: tuple[str, ...] = ("ok", "cached", "refused", "error")
+FAILED = ("error", "cancelled", "abandoned")
 
 _R = schema.requests.c
 _S = schema.savings.c
@@ -70,6 +76,9 @@ def parse_when(value: str | None, *, end: bool = False, now: float | None = None
 class ReportQuery(BaseModel):
     team: str | None = None
     key_id: str | None = None
+    model: str | None = None
+    step: str | None = None
+    status: Status | None = None
     since: float | None = None
     until: float | None = None
     group_by: GroupBy = "day"
@@ -77,9 +86,11 @@ class ReportQuery(BaseModel):
 
 class Group(UsageTotals):
     key: str
+    name: str | None = None  # the key's name when grouped by key (ids mean nothing to people)
     requests: int = 0
     refused: int = 0
     errors: int = 0
+    cache_hits: int = 0  # requests the response cache answered (no upstream call)
     estimated: int = 0  # requests whose usage tokenomy counted (the backend reported none)
 
     @computed_field  # type: ignore[prop-decorator]
@@ -92,9 +103,11 @@ class Group(UsageTotals):
 # The CSV columns: the group key and counts first, then the summed figures.
 COLUMNS: tuple[str, ...] = (
     "key",
+    "name",
     "requests",
     "refused",
     "errors",
+    "cache_hits",
     "estimated",
     *UsageTotals.model_fields,
     "cache_hit_rate",
@@ -116,23 +129,6 @@ class DayPoint(BaseModel):
     saved_usd: float
 
 
-class BudgetStatus(BaseModel):
-    scope: str
-    id: str
-    window: str
-    window_start: str
-    resets_at: str
-    limit_tokens: int | None
-    limit_usd: float | None
-    spent_tokens: int
-    reserved_tokens: int
-    spent_usd: float
-    reserved_usd: float
-    used_fraction: float
-    soft_limit: float
-    burn: list[DayPoint] = Field(default_factory=list)  # cumulative spend per day of the window
-
-
 class Report(BaseModel):
     generated_at: str
     query: ReportQuery
@@ -151,21 +147,26 @@ def _metrics() -> list[Any]:
     cols = [
         func.count().label("requests"),
         func.coalesce(func.sum(case((_R.outcome == "refused", 1), else_=0)), 0).label("refused"),
-        func.coalesce(
-            func.sum(case((_R.outcome.in_(["error", "cancelled", "abandoned"]), 1), else_=0)), 0
-        ).label("errors"),
+        func.coalesce(func.sum(case((_R.outcome.in_(FAILED), 1), else_=0)), 0).label("errors"),
+        func.coalesce(func.sum(case((_R.from_cache, 1), else_=0)), 0).label("cache_hits"),
         func.coalesce(func.sum(case((_R.estimated, 1), else_=0)), 0).label("estimated"),
     ]
     cols += [func.coalesce(func.sum(getattr(_R, name)), 0).label(name) for name in _SUMS]
     return cols
 
 
-def _where(query: ReportQuery, team_col: Any = _R.team, ts_col: Any = _R.ts) -> Any:
+def where_clause(query: ReportQuery, team_col: Any = _R.team, ts_col: Any = _R.ts) -> Any:
     conditions = []
     if query.team is not None:
         conditions.append(team_col == query.team)
     if query.key_id is not None:
         conditions.append(_R.key_id == query.key_id)
+    if query.model is not None:
+        conditions.append(_R.model == query.model)
+    if query.step is not None:
+        conditions.append(_R.step == query.step)
+    if query.status is not None:
+        conditions.append(_STATUS[query.status])
     if query.since is not None:
         conditions.append(ts_col >= query.since)
     if query.until is not None:
@@ -179,12 +180,19 @@ def _group(key: Any, values: Any) -> Group:
     return Group(key="" if key is None else str(key), **data)
 
 
+_STATUS = {
+    "ok": and_(_R.outcome == "ok", _R.from_cache == false()),
+    "cached": _R.from_cache == true(),
+    "refused": _R.outcome == "refused",
+    "error": _R.outcome.in_(FAILED),
+}
+
 _COLUMN = {"day": _R.day, "team": _R.team, "key": _R.key_id, "step": _R.step, "model": _R.model}
 
 
 def aggregate(budgets: Budgets, query: ReportQuery, now: float | None = None) -> Report:
     now = time.time() if now is None else now
-    where = _where(query)
+    where = where_clause(query)
     with budgets.ledger.reader.connect() as conn:
         totals = _group("total", conn.execute(select(*_metrics()).where(where)).mappings().one())
         groups = _groups(conn, query, where)
@@ -198,9 +206,12 @@ def aggregate(budgets: Budgets, query: ReportQuery, now: float | None = None) ->
             .limit(10)
         ).mappings()
         top_steps = [_group(row["k"], row) for row in steps]
+        if query.group_by == "key":
+            names = key_names(conn)
+            groups = [g.model_copy(update={"name": names.get(g.key)}) for g in groups]
     # Outside the connection above: on SQLite every transaction takes the write
     # lock (BEGIN IMMEDIATE), and the budget rows open connections of their own.
-    budget_rows = _budgets(budgets, query, now)
+    budget_rows = budget_statuses(budgets, query.team, query.key_id, now)
     return Report(
         generated_at=iso(now),
         query=query,
@@ -211,6 +222,13 @@ def aggregate(budgets: Budgets, query: ReportQuery, now: float | None = None) ->
         top_steps=top_steps,
         budgets=budget_rows,
     )
+
+
+def key_names(conn: Connection) -> dict[str, str]:
+    """key id -> the name it was created with (revoked keys too: old rows name them)."""
+    k = schema.api_keys.c
+    rows = conn.execute(select(k.key_id, k.name).where(k.name.is_not(None)))
+    return {key_id: name for key_id, name in rows}
 
 
 def _groups(conn: Connection, query: ReportQuery, where: Any) -> list[Group]:
@@ -251,7 +269,7 @@ def _savings(conn: Connection, query: ReportQuery) -> list[TechniqueSaving]:
             func.sum(_S.usd_saved).label("usd_saved"),
         )
         .select_from(join)
-        .where(_where(query))
+        .where(where_clause(query))
         .group_by(_S.technique)
         .order_by(func.sum(_S.tokens_saved).desc())
     ).mappings()
@@ -272,50 +290,3 @@ def _days(conn: Connection, where: Any) -> list[DayPoint]:
         .order_by(_R.day)
     ).mappings()
     return [DayPoint(**row) for row in rows]
-
-
-def _budgets(budgets: Budgets, query: ReportQuery, now: float) -> list[BudgetStatus]:
-    scopes: list[Scope] = []
-    for team, settings in budgets.config.teams.items():
-        if settings.active and query.team in (None, team):
-            scopes.append(Scope(kind="team", id=team, spec=settings))
-    for info in budgets.keys.list(query.team, include_revoked=False):
-        if info.budget is not None and query.key_id in (None, info.key_id):
-            scopes.append(Scope(kind="key", id=info.key_id, spec=info.budget))
-    statuses = []
-    for scope in scopes:
-        usage = budgets.ledger.window_usage(scope, now)
-        spec = scope.spec
-        fractions = []
-        if spec.tokens:
-            fractions.append((usage["spent_tokens"] + usage["reserved_tokens"]) / spec.tokens)
-        if spec.usd:
-            fractions.append((usage["spent_usd"] + usage["reserved_usd"]) / spec.usd)
-        who = _R.team == scope.id if scope.kind == "team" else _R.key_id == scope.id
-        burn_query = ReportQuery(since=usage["window_start"], until=usage["window_end"])
-        burn, running_t, running_u = [], 0, 0.0
-        with budgets.ledger.engine.connect() as conn:  # one short transaction per scope
-            days = _days(conn, and_(who, _where(burn_query)))
-        for point in days:
-            running_t += point.total_tokens
-            running_u += point.cost_usd
-            burn.append(point.model_copy(update={"total_tokens": running_t, "cost_usd": running_u}))
-        statuses.append(
-            BudgetStatus(
-                scope=scope.kind,
-                id=scope.id,
-                window=spec.window,
-                window_start=iso(usage["window_start"]),
-                resets_at=iso(usage["window_end"]),
-                limit_tokens=spec.tokens,
-                limit_usd=spec.usd,
-                spent_tokens=int(usage["spent_tokens"]),
-                reserved_tokens=int(usage["reserved_tokens"]),
-                spent_usd=float(usage["spent_usd"]),
-                reserved_usd=float(usage["reserved_usd"]),
-                used_fraction=max(fractions, default=0.0),
-                soft_limit=spec.soft_limit,
-                burn=burn,
-            )
-        )
-    return statuses

@@ -7,7 +7,10 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from tokenomy.budgets.settings import BudgetSpec
-from tokenomy.call import Usage
+from tokenomy.call import Event, Usage
+
+MAX_EVENTS = 64
+MAX_DETAIL_CHARS = 2000  # one stage's detail, as JSON; longer ones keep their keys only
 
 
 class UsageTotals(BaseModel):
@@ -52,8 +55,11 @@ class RequestRow(UsageTotals):
     error: str | None = None
     stream: bool = False
     estimated: bool = False  # usage counted by tokenomy, not reported by the backend
+    from_cache: bool = False  # answered by the response cache: no upstream call
     fallback: str | None = None  # "alias that failed -> alias that answered"
     tags: dict[str, str] = Field(default_factory=dict)
+    # What each stage did (see `stage_events`): stored as JSON for the request view.
+    events: list[dict[str, Any]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _uncached(self) -> RequestRow:
@@ -80,6 +86,25 @@ def usage_columns(usage: Usage | None) -> dict[str, Any]:
         "total_tokens": usage.total_tokens,
         "estimated": usage.estimated,
     }
+
+
+def stage_events(events: list[Event]) -> list[dict[str, Any]]:
+    """A call's events as the ledger keeps them: plain JSON (a detail holding other
+    types is written as text), bounded (a stage's detail is for people to read)."""
+    import orjson
+
+    out: list[dict[str, Any]] = []
+    for event in events[:MAX_EVENTS]:
+        try:
+            raw = orjson.dumps(event.detail, default=str, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            raw = b"{}"
+        detail = (orjson.loads(raw) if len(raw) <= MAX_DETAIL_CHARS
+                  else {str(key): "…" for key in list(event.detail)[:32]})
+        out.append({"stage": event.stage, "technique": event.technique,
+                    "tokens_before": event.tokens_before, "tokens_after": event.tokens_after,
+                    "ms": round(event.ms, 3), "detail": detail})
+    return out
 
 
 class Saving(BaseModel):

@@ -72,7 +72,11 @@ requests = Table(
     Column("cache_write_1h_tokens", Integer, nullable=False, default=0, server_default="0"),
     Column("estimated", Boolean, nullable=False, default=False, server_default=false()),
     Column("settled", Boolean, nullable=False, default=True, server_default=true()),
-    # Added by migration 3: "alias that failed -> alias that answered".
+    # Added by migration 3: answered by the response cache (no upstream call), and
+    # what each stage did (JSON list of events: stage, technique, tokens, ms, detail).
+    Column("from_cache", Boolean, nullable=False, default=False, server_default=false()),
+    Column("events", Text),
+    # Added by migration 4: "alias that failed -> alias that answered".
     Column("fallback", String(256)),
     Index("tk_requests_team_ts", "team", "ts"),
     Index("tk_requests_ts", "ts"),
@@ -149,4 +153,30 @@ api_keys = Table(
     Column("soft_limit", Float),
     Column("soft_action", String(16)),
     Index("tk_api_keys_team", "team"),
+)
+
+# The exact response cache (migration 3): one answer per key (a hash of the team,
+# the protocol, the backend and the body exactly as the backend would receive it).
+response_cache = Table(
+    "tk_response_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("team", String(128), nullable=False),
+    Column("protocol", String(64), nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("value", Text, nullable=False),  # JSON: the answer, its usage, how it was made
+    Index("tk_response_cache_created", "created_at"),
+    Index("tk_response_cache_expires", "expires_at"),
+)
+
+# Values every replica must share (migration 3), e.g. the dashboard's session secret.
+secrets = Table(
+    "tk_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
 )

@@ -19,8 +19,8 @@ from tokenomy.config import Settings, tokenomy_home
 from tokenomy.errors import ConfigError
 from tokenomy.limits import BudgetSpec, SoftAction, Window
 
-__all__ = ["BudgetConfig", "BudgetSpec", "LedgerSettings", "ModelPrice", "SoftAction",
-           "TeamSettings", "Window"]
+__all__ = ["BudgetConfig", "BudgetSpec", "DashboardSettings", "LedgerSettings", "ModelPrice",
+           "SoftAction", "TeamSettings", "Window"]
 
 
 class _Strict(BaseModel):
@@ -78,6 +78,18 @@ class LedgerSettings(_Strict):
             return db.with_name(db.name + ".spool.jsonl")
         where = url.render_as_string(hide_password=True).encode()
         return tokenomy_home() / "spool" / f"ledger-{hashlib.sha256(where).hexdigest()[:16]}.jsonl"
+
+
+class DashboardSettings(_Strict):
+    """`[dashboard]`: the browser session that replaces a key in the URL.
+
+    The session cookie is signed with `session_secret` when set, else with a
+    random secret kept in the ledger (`tk_secrets`), so every replica on one
+    ledger accepts the others' sessions and a restart logs nobody out.
+    """
+
+    session_secret: str | None = Field(default=None, min_length=16)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
 
 class TeamSettings(BudgetSpec):

@@ -54,6 +54,9 @@ class AlreadySettled(Exception):
 def row_values(row: RequestRow, *, settled: bool) -> dict[str, Any]:
     values = row.model_dump()
     values["tags"] = json.dumps(row.tags) if row.tags else None
+    # ASCII JSON: whatever a client put in a step name or a detail, the text column
+    # never receives a NUL byte or a lone surrogate.
+    values["events"] = json.dumps(row.events, default=str) if row.events else None
     values["day"] = day_of(row.ts)
     values["settled"] = settled
     return values

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tokenomy.budgets.rows import RequestRow, Reservation, Saving, usage_columns
+from tokenomy.budgets.rows import RequestRow, Reservation, Saving, stage_events, usage_columns
 from tokenomy.budgets.service import Budgets
 from tokenomy.call import Call, Chunk, Result, Usage
 from tokenomy.errors import BudgetExceeded, LedgerUnavailable, TokenomyError
@@ -27,6 +27,8 @@ from tokenomy.pipeline import Next
 from tokenomy.tokenizers import count_text
 
 log = logging.getLogger(__name__)
+
+RESPONSE_CACHE = "response_cache"  # the technique a response-cache hit saves under
 
 
 async def estimate_prompt_tokens(call: Call) -> int:
@@ -166,6 +168,11 @@ class BudgetStage:
         ]
         if usage is not None and (usage.cached_tokens or usage.cache_write_tokens):
             savings.append(Saving(technique="cache", tokens=0, usd=price.cache_saving(usage)))
+        replayed = result.cached_usage if result is not None else None
+        if replayed is not None:
+            # The whole upstream call was saved: what the answer cost when it was made.
+            savings.append(Saving(technique=RESPONSE_CACHE, tokens=replayed.total_tokens,
+                                  usd=price.cost(replayed)))
         row = self._row(
             call,
             **usage_columns(usage),
@@ -173,6 +180,8 @@ class BudgetStage:
             saved_tokens=sum(s.tokens for s in savings),
             saved_usd=sum(s.usd for s in savings),
             latency_ms=(time.perf_counter() - call.started) * 1000,
+            from_cache=replayed is not None,
+            events=stage_events(call.events),
         ).model_copy(update={"status": status, "outcome": outcome, "error": error})
         # What the call reports (headers, request log, metrics) is what the ledger keeps.
         call.usage, call.cost_usd = usage, cost
@@ -214,6 +223,8 @@ def _usage_of(call: Call, result: Result | None, streamed: str | None) -> Usage 
     """Real usage from the backend; else what we can count of what was sent and streamed."""
     if result is None:
         return None  # the backend never answered: nothing was consumed that we can see
+    if result.cached_usage is not None:
+        return Usage()  # answered by the response cache: nothing was sent upstream
     if result.usage is not None:
         return result.usage
     if result.response is not None:
@@ -231,7 +242,7 @@ def _usage_of(call: Call, result: Result | None, streamed: str | None) -> Usage 
 def _saved_by_technique(call: Call) -> dict[str, int]:
     saved: dict[str, int] = defaultdict(int)
     for event in call.events:
-        if event.technique and event.saved > 0:
+        if event.technique and event.technique != RESPONSE_CACHE and event.saved > 0:
             saved[event.technique] += event.saved
     return dict(saved)
 

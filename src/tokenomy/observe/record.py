@@ -59,6 +59,7 @@ class CallRecord:
     savings_usd: dict[str, float] = field(default_factory=dict)
     mode: str | None = None
     consensus: str | None = None
+    cache: str | None = None  # what the response cache did: hit, miss, refresh, bypass
     budget_remaining: str | None = None
     settle: str | None = None  # landed | spooled | rejected | failed (None: no ledger)
     stage_ms: dict[str, float] = field(default_factory=dict)  # technique -> ms (rewrites)
@@ -176,6 +177,7 @@ def build_record(call: Call, result: Result | None, error: BaseException | None,
         savings_usd={k: round(v, 10) for k, v in call.savings_usd.items()},
         mode=call.mode,
         consensus=call.consensus,
+        cache=call.cache,
         budget_remaining=call.budget_remaining,
         settle=call.settle,
         stage_ms=stage_ms,

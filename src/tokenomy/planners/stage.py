@@ -34,7 +34,7 @@ from tokenomy.planners.providers import (
     supported_params,
 )
 from tokenomy.planners.select import scorer_for, select_mode
-from tokenomy.transcript import PartKind
+from tokenomy.transcript import OPENAI_CHAT, PartKind, WireProtocol
 
 MODE_HEADER = "x-tokenomy-mode"
 # Fields through which a client already controls reasoning; when one is set we add no knob.
@@ -66,13 +66,17 @@ def client_controls_reasoning(body: dict[str, Any]) -> bool:
 
 
 def apply_params(
-    body: dict[str, Any], params: ProviderParams
+    body: dict[str, Any], params: ProviderParams, protocol: WireProtocol = OPENAI_CHAT
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A new body with the mode's params applied; returns (body, what was applied)."""
+    """A new body with the mode's params applied; returns (body, what was applied).
+
+    The params name knobs as OpenAI chat and Anthropic do; `protocol` renames them
+    to its own request fields (e.g. Responses' `reasoning.effort`).
+    """
     new = dict(body)
     applied: dict[str, Any] = {}
     if not client_controls_reasoning(body):
-        for key, value in params.body.items():
+        for key, value in protocol.reasoning_fields(params.body).items():
             if key not in body:
                 new[key] = copy.deepcopy(value)
                 applied[key] = value
@@ -82,9 +86,10 @@ def apply_params(
                 if added:
                     new[key] = {**body[key], **copy.deepcopy(added)}
                     applied[key] = added
-    if params.max_tokens and "max_tokens" not in body and "max_completion_tokens" not in body:
-        new["max_tokens"] = params.max_tokens
-        applied["max_tokens"] = params.max_tokens
+    if params.max_tokens and protocol.max_output_tokens(body) is None:
+        for key, value in protocol.reasoning_fields({"max_tokens": params.max_tokens}).items():
+            new[key] = value
+            applied[key] = value
     if params.instruction:
         applied["instruction"] = params.instruction  # the stage appends it to the prompt
     return new, applied
@@ -167,7 +172,7 @@ class PlanStage:
         if decision.params.dropped:
             detail["dropped"] = decision.params.dropped
         if decision.mode is not Mode.CONSENSUS:
-            new_body, applied = apply_params(body, decision.params)
+            new_body, applied = apply_params(body, decision.params, call.protocol)
             for key in applied.keys() - {"instruction"}:
                 body[key] = new_body[key]
             detail["applied"] = applied
@@ -183,7 +188,8 @@ class PlanStage:
             return await next(call)
 
         assert decision.sample_params is not None and decision.escalate_params is not None
-        sample_body, sample_applied = apply_params(body, decision.sample_params)
+        sample_body, sample_applied = apply_params(body, decision.sample_params,
+                                                   call.protocol)
         temperature = policy.consensus.temperature
         params = supported_params(model)
         if (
@@ -193,7 +199,8 @@ class PlanStage:
             and (params is None or "temperature" in params)
         ):
             sample_body["temperature"] = temperature
-        escalate_body, escalate_applied = apply_params(body, decision.escalate_params)
+        escalate_body, escalate_applied = apply_params(body, decision.escalate_params,
+                                                       call.protocol)
         event = call.record(self.name, technique="reasoning",
                             ms=(time.perf_counter() - started) * 1000, detail=detail)
         sampling = time.perf_counter()

@@ -21,12 +21,17 @@ from tokenomy.config import Settings, load_settings
 from tokenomy.engine import Engine
 from tokenomy.errors import TokenomyError
 from tokenomy.plugins import compressor_methods
-from tokenomy.server.chat import ChatEndpoint, error_headers
-from tokenomy.server.openapi import chat_request_schema
+from tokenomy.server.count_tokens import CountTokensEndpoint
+from tokenomy.server.endpoint import ProtocolEndpoint, error_headers
+from tokenomy.server.openapi import chat_request_schema, responses_request_schema
+from tokenomy.server.openapi_messages import messages_request_schema
+from tokenomy.transcript import ANTHROPIC_MESSAGES, OPENAI_CHAT
+from tokenomy.transcript.anthropic_messages import ANTHROPIC_COUNT_TOKENS
+from tokenomy.transcript.openai_responses import OPENAI_RESPONSES
 
 log = logging.getLogger("tokenomy.server")
 
-CHAT_PATH = "/v1/chat/completions"
+CHAT_PATH = OPENAI_CHAT.path
 JSON = "application/json"
 
 
@@ -38,7 +43,7 @@ def error_response(error: TokenomyError, headers: dict[str, str] | None = None) 
 class _Delegate(Response):
     """A response that hands the whole exchange to a plain ASGI app."""
 
-    def __init__(self, app: ChatEndpoint):
+    def __init__(self, app: ProtocolEndpoint | CountTokensEndpoint):
         self.app = app
         self.background = None  # FastAPI may attach background tasks; there are none
 
@@ -47,17 +52,20 @@ class _Delegate(Response):
 
 
 class ProxyApp(FastAPI):
-    """FastAPI for everything but the hot path, which skips its middleware and routing.
+    """FastAPI for everything but the hot paths, which skip its middleware and routing.
 
-    Note for anyone adding middleware: it does not see POST /v1/chat/completions.
+    The hot paths are the model endpoints, one per registered wire protocol
+    (`/v1/chat/completions`, `/v1/messages`, `/v1/responses`). Note for anyone
+    adding middleware: it does not see POST requests to them.
     """
 
-    chat: ChatEndpoint
+    endpoints: dict[str, ProtocolEndpoint | CountTokensEndpoint]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if (scope["type"] == "http" and scope["path"] == CHAT_PATH
-                and scope["method"] == "POST"):
-            return await self.chat(scope, receive, send)
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self.endpoints.get(scope["path"])
+            if endpoint is not None:
+                return await endpoint(scope, receive, send)
         await super().__call__(scope, receive, send)
 
 
@@ -85,7 +93,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                   summary="Token-economy proxy with an OpenAI-compatible API.")
     app.state.engine = engine
     app.state.readiness = readiness
-    app.chat = chat = ChatEndpoint(engine, limit)
+    app.endpoints = {protocol.path: ProtocolEndpoint(engine, protocol, limit)
+                     for protocol in engine.registry.protocols.values()}
+    app.endpoints[ANTHROPIC_COUNT_TOKENS.path] = CountTokensEndpoint(engine, limit)
+    chat = app.endpoints[CHAT_PATH]
     app.state.settings = settings
 
     @app.exception_handler(TokenomyError)
@@ -105,8 +116,30 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # Reached only when the app is mounted under another path; see ProxyApp.
         return _Delegate(chat)
 
+    @app.post(ANTHROPIC_MESSAGES.path,
+              openapi_extra=messages_request_schema(compressor_methods()),
+              summary="Create a message (Anthropic Messages API, streaming too)")
+    async def messages(request: Request) -> Response:
+        # Reached only when the app is mounted under another path; see ProxyApp.
+        return _Delegate(app.endpoints[ANTHROPIC_MESSAGES.path])
+
+    @app.post(ANTHROPIC_COUNT_TOKENS.path,
+              openapi_extra=messages_request_schema(compressor_methods(), count=True),
+              summary="Count a message's input tokens (Anthropic Messages API)")
+    async def count_tokens(request: Request) -> Response:
+        return _Delegate(app.endpoints[ANTHROPIC_COUNT_TOKENS.path])
+
+    @app.post(OPENAI_RESPONSES.path, openapi_extra=responses_request_schema(compressor_methods()),
+              summary="Create a model response (OpenAI Responses API, streaming too)")
+    async def responses(request: Request) -> Response:
+        # Reached only when the app is mounted under another path; see ProxyApp.
+        return _Delegate(app.endpoints[OPENAI_RESPONSES.path])
+
+    from tokenomy.server.dashboard import dashboard_router
+
     app.include_router(models_router(engine))
     app.include_router(usage_router(engine))
+    app.include_router(dashboard_router(engine))
     app.include_router(health_router(engine, readiness))
     app.include_router(metrics_router(engine))
     return app

@@ -58,6 +58,58 @@ def chat_request_schema(methods: list[str]) -> dict[str, Any]:
     }
 
 
+def responses_request_schema(methods: list[str]) -> dict[str, Any]:
+    schema = dict(_RESPONSES_REQUEST)
+    schema["properties"] = {**_RESPONSES_REQUEST["properties"],
+                            "tokenomy": options_schema(methods)}
+    return {
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": schema}}},
+        "responses": ERROR_RESPONSES,
+    }
+
+
+_INPUT_ITEM: dict[str, Any] = {
+    "type": "object",
+    "description": "An input item: a message (role + content), function_call, "
+                   "function_call_output, reasoning, or any other Responses item type.",
+    "properties": {
+        "type": {"type": "string"},
+        "role": {"type": "string", "enum": ["user", "assistant", "system", "developer"]},
+        "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {
+            "type": "object", "required": ["type"], "properties": {
+                "type": {"type": "string"}, "text": {"type": "string"}}}}]},
+        "call_id": {"type": "string"},
+        "name": {"type": "string"},
+        "arguments": {"type": "string"},
+        "output": {"type": "string"},
+    },
+}
+
+_RESPONSES_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": _INPUT_ITEM}]},
+        "instructions": {"type": "string"},
+        "stream": {"type": "boolean"},
+        "max_output_tokens": {"type": "integer", "minimum": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "tools": {"type": "array", "items": {"type": "object", "required": ["type"]}},
+        "tool_choice": {},
+        "reasoning": {"type": "object"},
+        "include": {"type": "array", "items": {"type": "string"}},
+        "store": {"type": "boolean"},
+        "previous_response_id": {"type": "string"},
+        "prompt_cache_key": {"type": "string"},
+        "text": {"type": "object"},
+        "metadata": {"type": "object"},
+    },
+}
+
+
 _CHAT_REQUEST: dict[str, Any] = {
     "type": "object",
     "required": ["model", "messages"],

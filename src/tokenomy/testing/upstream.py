@@ -1,5 +1,7 @@
 """A deterministic OpenAI-compatible backend for tests and benchmarks (loopback only).
 
+It serves Anthropic's Messages API too (`/v1/messages`, see upstream_anthropic.py).
+
 It answers like OpenAI does (same JSON shapes, SSE framing, usage counted with
 OpenAI's documented per-message rule on o200k_base) and misbehaves on request:
 the model name picks a fault.
@@ -13,6 +15,8 @@ the model name picks a fault.
     fault:malformed     200 with a body that is not JSON
     fault:cut           streams two chunks, then drops the connection
     fault:slow          streams with 20 ms between chunks
+
+POST .../responses is the OpenAI Responses API (tokenomy.testing.upstream_responses).
 
 GET /_last returns the last request body, GET /_last_headers its headers (what a
 proxy sent: credentials included, to prove where they went); GET /_stats the
@@ -30,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from tokenomy.testing import upstream_responses
 from tokenomy.upstreams.sse import DONE, encode_chunk
 
 Scope = dict[str, Any]
@@ -142,21 +147,28 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
                                             "by_model": _state["by_model"],
                                             "requests": _state["requests"]})
     if path == "/_reset":
-        _state.update(last=None, last_headers=None, count=0, by_model={}, requests=0)
+        _state.update(last=None, last_headers=None, count=0, by_model={}, requests=0,
+                      stored={}, prefixes={}, prompt_cache={})
         return await _send_json(send, 200, {"ok": True})
     _state["requests"] += 1
     _state["last_headers"] = {k.decode("latin-1"): v.decode("latin-1")
                               for k, v in scope["headers"]}
+    if path.startswith("/v1/messages"):  # Anthropic Messages: its own module
+        from tokenomy.testing.upstream_anthropic import app as messages_app
+
+        return await messages_app(scope, receive, send, _state)
     if path.endswith("/models"):
         return await _send_json(send, 200, {"object": "list", "data": [
             {"id": "echo-model", "object": "model", "created": 0, "owned_by": "test"}]})
-    if method != "POST" or not path.endswith("/chat/completions"):
+    if method != "POST" or not path.endswith(("/chat/completions", "/responses")):
         return await _send_json(send, 404, _error("not found", 404))
     raw = await _read_body(receive)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return await _send_json(send, 400, _error("invalid JSON", 400))
+    if path.endswith("/responses"):
+        return await upstream_responses.serve(body, send, _state)
     model = str(body.get("model") or "")
     _state["last"] = body
     _state["count"] += 1

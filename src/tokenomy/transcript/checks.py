@@ -56,3 +56,10 @@ def check_number(body: dict[str, Any], name: str, low: float, high: float) -> No
 def check_type(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> None:
     if name in body and body[name] is not None and not isinstance(body[name], kind):
         raise bad(f"'{name}' must be {what}", name)
+
+
+def temperature_zero(body: dict[str, Any]) -> bool:
+    """A body that asks for the same answer every time (`temperature: 0`, any protocol)."""
+    temperature = body.get("temperature")
+    return (isinstance(temperature, int | float) and not isinstance(temperature, bool)
+            and temperature == 0)

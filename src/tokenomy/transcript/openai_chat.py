@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tokenomy.errors import PayloadTooLarge
+from tokenomy.errors import PayloadTooLarge, TokenomyError
 from tokenomy.tokenizers import count_messages, message_text
 from tokenomy.transcript.checks import (
     MAX_CHOICES,
@@ -23,6 +23,7 @@ from tokenomy.transcript.checks import (
     check_number,
     check_type,
     require_object,
+    temperature_zero,
 )
 from tokenomy.transcript.parts import Part, PartKind
 from tokenomy.transcript.protocol import only_fields
@@ -55,7 +56,10 @@ _KIND = {"system": PartKind.SYSTEM, "user": PartKind.USER_TEXT,
 
 class OpenAIChat:
     name = "openai.chat"
+    path = "/v1/chat/completions"
     request_fields = REQUEST_FIELDS
+    forward_headers: frozenset[str] = frozenset()
+    done_marker: str | None = "[DONE]"
 
     def validate(self, body: Any, *, max_items: int) -> dict[str, Any]:
         body = require_object(body)
@@ -139,6 +143,9 @@ class OpenAIChat:
     def is_stream(self, body: dict[str, Any]) -> bool:
         return bool(body.get("stream"))
 
+    def deterministic(self, body: dict[str, Any]) -> bool:
+        return temperature_zero(body)
+
     def forwarded(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         out = dict(only_fields(body, self.request_fields))
         out["model"] = model
@@ -187,6 +194,30 @@ class OpenAIChat:
 
     def hide_usage(self, body: dict[str, Any]) -> Callable[[dict[str, Any]], Any] | None:
         return None if client_wants_usage(body) else without_usage
+
+
+    def reasoning_fields(self, knobs: dict[str, Any]) -> dict[str, Any]:
+        return knobs
+
+    def error_body(self, error: TokenomyError) -> dict[str, Any]:
+        return error.to_dict()
+
+    def event_name(self, chunk: dict[str, Any]) -> str | None:
+        return None
+
+    def stream_error(self, error: TokenomyError) -> dict[str, Any]:
+        return error.to_dict()
+
+    def chunk_failure(self, chunk: dict[str, Any]) -> str | None:
+        if "error" in chunk and "choices" not in chunk:
+            error = chunk.get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+            return str(message or "unknown error")
+        return None
+
+    def chunk_finishes(self, chunk: dict[str, Any]) -> bool:
+        return any(isinstance(choice, dict) and choice.get("finish_reason")
+                   for choice in chunk.get("choices") or ())
 
 
 def client_wants_usage(body: dict[str, Any]) -> bool:

@@ -8,7 +8,13 @@ names: stages go through the transcript, upstreams through these methods.
 receive from a caller. Everything else in a request body (a caller's
 `base_url`, `api_key`, `extra_headers`, litellm control fields, ...) is dropped
 before any upstream sees it: destination and credentials come from the
-config alone.
+config alone. `forward_headers` is the same rule for client headers (e.g.
+`anthropic-version`, `anthropic-beta`): only those reach a backend.
+
+The wire-format half (`path`, `error_body`, `event_name`, `stream_error`,
+`done_marker`, `chunk_failure`, `chunk_finishes`) is what the server writes
+and what an upstream's stream is checked against, so one endpoint class and
+one stream reader serve every protocol.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from tokenomy.errors import TokenomyError
 from tokenomy.transcript.parts import Part
 from tokenomy.usage import Usage
 
@@ -23,7 +30,10 @@ from tokenomy.usage import Usage
 @runtime_checkable
 class WireProtocol(Protocol):
     name: str  # "openai.chat" | "anthropic.messages" | "openai.responses"
+    path: str  # the proxy's route for it, e.g. "/v1/chat/completions"
     request_fields: frozenset[str]
+    forward_headers: frozenset[str]  # client headers (lower-case) a backend may receive
+    done_marker: str | None  # the data of the stream's last event ("[DONE]"), or None
 
     def validate(self, body: Any, *, max_items: int) -> dict[str, Any]:
         """The body if it is a well-formed request; raises BadRequest/PayloadTooLarge."""
@@ -63,6 +73,44 @@ class WireProtocol(Protocol):
     def hide_usage(self, body: dict[str, Any]) -> Callable[[dict[str, Any]], Any] | None:
         """A chunk transform that hides usage tokenomy asked for and the client did not."""
         ...
+
+    def reasoning_fields(self, knobs: dict[str, Any]) -> dict[str, Any]:
+        """The planner's knobs, named as OpenAI chat and Anthropic name them
+        (`reasoning_effort`, `thinking`, `output_config`, `max_tokens`,
+        `chat_template_kwargs`, `extra_body`), as this protocol's request fields."""
+        ...
+
+    # -- the wire format ---------------------------------------------------------------
+
+    def error_body(self, error: TokenomyError) -> dict[str, Any]:
+        """A JSON error response in this protocol's shape (the status is `error.status`)."""
+        ...
+
+    def event_name(self, chunk: dict[str, Any]) -> str | None:
+        """The SSE `event:` name a chunk is sent under (None: a bare `data:` event)."""
+        ...
+
+    def stream_error(self, error: TokenomyError) -> dict[str, Any]:
+        """The chunk that reports a failure after a stream has started."""
+        ...
+
+    def chunk_failure(self, chunk: dict[str, Any]) -> str | None:
+        """The message of a backend's mid-stream error chunk, None for any other chunk."""
+        ...
+
+    def chunk_finishes(self, chunk: dict[str, Any]) -> bool:
+        """Whether this chunk says the answer is complete (a stream that ends without one
+        was cut short)."""
+        ...
+
+
+@runtime_checkable
+class Deterministic(Protocol):
+    """An optional capability of a protocol: whether a body asks for the same answer
+    every time (temperature 0). The exact response cache answers such requests when a
+    team enables it; a protocol without this capability is cached only on request."""
+
+    def deterministic(self, body: dict[str, Any]) -> bool: ...
 
 
 def only_fields(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from tokenomy.transcript import WireProtocol
 
 class Upstream(Protocol):
     name: str
+    spoken: frozenset[str]  # the wire protocols it carries natively (others are translated)
 
     async def complete(self, body: dict[str, Any], *, protocol: WireProtocol,
                        headers: Mapping[str, str] | None = None) -> dict[str, Any]: ...

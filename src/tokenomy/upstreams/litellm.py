@@ -43,6 +43,8 @@ SPOKEN = frozenset({"openai.chat"})
 
 
 class LiteLLMBackend:
+    spoken = SPOKEN
+
     def __init__(self, name: str, settings: BackendSettings):
         self.name = name
         self.settings = settings

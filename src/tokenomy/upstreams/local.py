@@ -29,6 +29,8 @@ SPOKEN = frozenset({"openai.chat"})
 
 
 class LocalModel:
+    spoken = SPOKEN
+
     def __init__(self, name: str, settings: BackendSettings):
         self.name = name
         self.settings = settings

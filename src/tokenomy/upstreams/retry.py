@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from email.utils import parsedate_to_datetime
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+# 529: Anthropic's "overloaded" (its SDK retries it too).
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_RETRY_AFTER = 10.0
 
 

@@ -11,11 +11,12 @@ from tokenomy.config import BackendSettings, Settings
 from tokenomy.errors import ConfigError, NotFound, TokenomyError
 from tokenomy.upstreams.base import Upstream
 from tokenomy.upstreams.local import LOCAL_MODEL_NAME
+from tokenomy.upstreams.translate import Translator, serving
 
 log = logging.getLogger("tokenomy.upstreams")
 
 LOCAL_ALIASES = ("local", LOCAL_MODEL_NAME)
-FALLBACK_STATUSES = frozenset({429, 500, 502, 503, 504})
+FALLBACK_STATUSES = frozenset({429, 500, 502, 503, 504, 529})  # 529: overloaded
 
 UpstreamFactory = Callable[[str, BackendSettings], Upstream]
 
@@ -23,15 +24,20 @@ UpstreamFactory = Callable[[str, BackendSettings], Upstream]
 class Router:
     """Resolves model names to routes and owns one upstream per backend."""
 
-    def __init__(self, settings: Settings, kinds: dict[str, UpstreamFactory]):
+    def __init__(self, settings: Settings, kinds: dict[str, UpstreamFactory],
+                 translators: dict[str, Translator] | None = None):
         self.settings = settings
         self.kinds = kinds
+        self.translators = translators or {}
         for name, backend in settings.backends.items():
             if backend.kind not in kinds:
                 raise ConfigError(f"backend '{name}' has kind '{backend.kind}'; "
                                   f"known kinds: {', '.join(sorted(kinds))}")
         self._upstreams: dict[str, Upstream] = {}
         self._local = [n for n, b in settings.backends.items() if b.kind == "local"]
+        for name, backend in settings.backends.items():
+            if backend.protocols is not None:
+                self.upstream(name)  # a protocol its kind cannot carry fails at start
 
     def model_names(self) -> list[str]:
         names = list(self.settings.models)
@@ -77,6 +83,13 @@ class Router:
         if upstream is None:
             settings = self.settings.backends[backend]
             upstream = self.kinds[settings.kind](backend, settings)
+            if settings.protocols is not None:
+                declared = frozenset(settings.protocols)
+                if not declared <= upstream.spoken:
+                    raise ConfigError(
+                        f"backend '{backend}' lists protocols {sorted(declared)}; a "
+                        f"'{settings.kind}' backend speaks {sorted(upstream.spoken)}")
+                upstream.spoken = declared  # the others go through a translation
             self._upstreams[backend] = upstream
         return upstream
 
@@ -103,7 +116,8 @@ class UpstreamHandler:
         routes = call.routes or self.router.routes(call.model)
         protocol = call.protocol
         for index, route in enumerate(routes):
-            upstream = self.router.upstream(route.backend)
+            upstream = serving(self.router.upstream(route.backend), protocol,
+                               self.router.translators)
             call.backend, call.upstream_model = route.backend, route.upstream_model
             body = protocol.forwarded(call.body, route.upstream_model)
             began = time.perf_counter()

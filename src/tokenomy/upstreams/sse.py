@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from tokenomy.errors import TokenomyError, UpstreamError
+from tokenomy.transcript import WireProtocol
 
 DONE = b"data: [DONE]\n\n"
 
@@ -49,6 +50,25 @@ def encode_chunk(chunk: dict[str, Any]) -> bytes:
 
 def encode_error(error: TokenomyError) -> bytes:
     return b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"
+
+
+def encode_event(protocol: WireProtocol, chunk: dict[str, Any]) -> bytes:
+    """A chunk as its protocol frames it (`event: NAME` where the protocol names events).
+
+    orjson never writes a newline, so one `data:` line always holds the chunk.
+    """
+    name = protocol.event_name(chunk)
+    data = b"data: " + orjson.dumps(chunk) + b"\n\n"
+    return data if name is None else b"event: " + name.encode() + b"\n" + data
+
+
+def encode_stream_error(protocol: WireProtocol, error: TokenomyError) -> bytes:
+    return encode_event(protocol, protocol.stream_error(error))
+
+
+def stream_tail(protocol: WireProtocol) -> bytes:
+    """What ends a stream that finished well (`data: [DONE]` for OpenAI chat, else nothing)."""
+    return b"" if protocol.done_marker is None else encode(protocol.done_marker)
 
 
 class Decoder:
@@ -127,28 +147,27 @@ async def events(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEvent]:
         yield event
 
 
-async def chat_chunks(stream: AsyncIterable[SSEvent],
-                      backend: str) -> AsyncIterator[dict[str, Any]]:
-    """OpenAI chat chunks until `[DONE]`; a stream cut short or garbled raises UpstreamError."""
+async def protocol_chunks(stream: AsyncIterable[SSEvent], backend: str,
+                          protocol: WireProtocol) -> AsyncIterator[dict[str, Any]]:
+    """A backend's chunks in `protocol` until its end; a stream that is cut short, garbled
+    or reports an error mid-way raises UpstreamError (the client gets an error event)."""
     finished = False
     async for event in stream:
         data = event.data.strip()
         if not data:
             continue
-        if data == "[DONE]":
-            return
+        if data == protocol.done_marker:
+            return  # the protocol's own end: complete whatever came before
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"backend '{backend}' sent a malformed stream chunk") from exc
         if not isinstance(chunk, dict):
             raise UpstreamError(f"backend '{backend}' sent a stream chunk that is not an object")
-        if "error" in chunk and "choices" not in chunk:
-            message = (chunk.get("error") or {}).get("message") or "unknown error"
-            raise UpstreamError(f"backend '{backend}' failed mid-stream: {message}")
-        for choice in chunk.get("choices") or ():
-            if isinstance(choice, dict) and choice.get("finish_reason"):
-                finished = True
+        failure = protocol.chunk_failure(chunk)
+        if failure is not None:
+            raise UpstreamError(f"backend '{backend}' failed mid-stream: {failure}")
+        finished = finished or protocol.chunk_finishes(chunk)
         yield chunk
     if not finished:
         raise UpstreamError(f"backend '{backend}' closed the stream before it finished")

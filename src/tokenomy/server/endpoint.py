@@ -1,10 +1,15 @@
-"""POST /v1/chat/completions as a plain ASGI callable: the proxy's hot path.
+"""One model endpoint per wire protocol, as a plain ASGI callable: the proxy's hot path.
+
+`ProtocolEndpoint(engine, protocol)` serves `protocol.path`
+(`/v1/chat/completions`, `/v1/messages`, `/v1/responses`): it reads the body,
+runs the engine and writes the answer, errors and stream events in that
+protocol's own shapes. Nothing here knows a protocol's field names.
 
 Why not a FastAPI route: FastAPI's and Starlette's layers (exception and
 exit-stack middleware, routing, Request objects, StreamingResponse's anyio
 task group) cost more CPU per request than everything tokenomy does itself.
-The app (see server.py) hands this path straight to `ChatEndpoint`; FastAPI
-still documents it in /openapi.json and serves every other path.
+The app (see app.py) hands these paths straight to their endpoint; FastAPI
+still documents them in /openapi.json and serves every other path.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from tokenomy.call import REQUEST_ID, Result, header_value, new_request_id
 from tokenomy.engine import Engine
 from tokenomy.errors import BadRequest, PayloadTooLarge, TokenomyError, UpstreamError
 from tokenomy.identify import api_key_from_headers
-from tokenomy.upstreams.sse import DONE, encode_chunk, encode_error
+from tokenomy.transcript import OPENAI_CHAT, WireProtocol
+from tokenomy.upstreams.sse import encode_event, encode_stream_error, stream_tail
 
 log = logging.getLogger("tokenomy.server")
 
@@ -55,9 +61,9 @@ async def send_json(send: Any, status: int, payload: bytes, headers: dict[str, s
     await send({"type": "http.response.body", "body": payload})
 
 
-async def send_error(send: Any, error: TokenomyError,
-                     headers: dict[str, str] | None = None) -> None:
-    await send_json(send, error.status, orjson.dumps(error.to_dict()),
+async def send_error(send: Any, error: TokenomyError, headers: dict[str, str] | None = None,
+                     protocol: WireProtocol = OPENAI_CHAT) -> None:
+    await send_json(send, error.status, orjson.dumps(protocol.error_body(error)),
                     error_headers(error, headers))
 
 
@@ -71,6 +77,12 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 def request_headers(scope: Scope) -> dict[str, str]:
     """The request's headers, names lower-cased (ASGI already lower-cases them)."""
     return {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+
+
+def forwarded_headers(headers: dict[str, str], protocol: WireProtocol) -> dict[str, str]:
+    """The client headers a backend of `protocol` may receive (its allowlist, nothing else)."""
+    allowed = protocol.forward_headers
+    return {name: value for name, value in headers.items() if name in allowed} if allowed else {}
 
 
 async def read_json(scope: Scope, receive: Any, limit: int) -> tuple[Any, int]:
@@ -98,35 +110,37 @@ async def read_json(scope: Scope, receive: Any, limit: int) -> tuple[Any, int]:
             break
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if not raw.strip():
-        raise BadRequest("the request body is empty; send a JSON chat completion request")
+        raise BadRequest("the request body is empty; send a JSON request")
     try:
         return orjson.loads(raw), len(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
 
 
-class ChatEndpoint:
-    """The ASGI app for one path; `limit` is `server.max_body_bytes`."""
+class ProtocolEndpoint:
+    """The ASGI app for one protocol's path; `limit` is `server.max_body_bytes`."""
 
-    route = "/v1/chat/completions"
-
-    def __init__(self, engine: Engine, limit: int):
+    def __init__(self, engine: Engine, protocol: WireProtocol, limit: int):
         self.engine = engine
+        self.protocol = protocol
         self.limit = limit
 
     async def _refuse(self, send: Any, error: TokenomyError, started: float) -> None:
         """A request refused before it became a call: logged and counted, then answered."""
-        request_id = self.engine.rejected(error, route=self.route, started=started)
-        await send_error(send, error, {REQUEST_ID: request_id})
+        request_id = self.engine.rejected(error, route=self.protocol.path,
+                                          protocol=self.protocol, started=started)
+        await send_error(send, error, {REQUEST_ID: request_id}, protocol=self.protocol)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        engine = self.engine
+        engine, protocol = self.engine, self.protocol
         started = time.perf_counter()
         try:
             body, size = await read_json(scope, receive, self.limit)
             headers = request_headers(scope)
-            call = engine.prepare(body, api_key=api_key_from_headers(headers), headers=headers,
-                                  route=self.route)
+            call = engine.prepare(body, protocol=protocol, api_key=api_key_from_headers(headers),
+                                  headers=headers,
+                                  forward_headers=forwarded_headers(headers, protocol),
+                                  route=protocol.path)
             call.body_bytes = size
             call.started = started  # reading and checking the body is tokenomy's time too
         except TokenomyError as exc:
@@ -138,18 +152,18 @@ class ChatEndpoint:
         try:
             result = await engine.run(call)
         except TokenomyError as exc:
-            return await send_error(send, exc, call.response_headers())
+            return await send_error(send, exc, call.response_headers(), protocol)
         except Exception:
             log.exception("call %s failed", call.request_id)
             return await send_error(send, TokenomyError("internal error"),
-                                    call.response_headers())
+                                    call.response_headers(), protocol)
         headers = call.response_headers()
         if result.chunks is None:
             try:
                 payload = orjson.dumps(result.response)
             except orjson.JSONEncodeError:  # a backend answer nested deeper than we write
                 error = UpstreamError("the backend's response cannot be re-encoded as JSON")
-                return await send_error(send, error, headers)
+                return await send_error(send, error, headers, protocol)
             return await send_json(send, result.status, payload, headers)
         await self._stream(result, headers, receive, send)
 
@@ -176,18 +190,20 @@ class ChatEndpoint:
             gone = True
 
         watcher = asyncio.get_running_loop().create_task(watch())
-        tail: bytes | None = DONE
+        protocol = self.protocol
+        tail = stream_tail(protocol)
         try:
             async for chunk in chunks:
                 if gone:
                     break
-                await send({"type": "http.response.body", "body": encode_chunk(chunk),
+                await send({"type": "http.response.body", "body": encode_event(protocol, chunk),
                             "more_body": True})
         except TokenomyError as exc:
-            tail = encode_error(exc)
+            tail = encode_stream_error(protocol, exc)
         except Exception as exc:  # a bug must still end the stream cleanly
             log.exception("stream failed")
-            tail = encode_error(UpstreamError(f"the stream failed: {type(exc).__name__}"))
+            tail = encode_stream_error(
+                protocol, UpstreamError(f"the stream failed: {type(exc).__name__}"))
         finally:
             watcher.cancel()
             await chunks.aclose()  # the stream's end settles the ledger (shielded)

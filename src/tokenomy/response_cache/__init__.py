@@ -1,0 +1,1 @@
+"""The exact response cache: identical requests answered without an upstream call."""
