@@ -259,3 +259,40 @@ def test_the_in_process_sdk_logs_the_same_line(upstream: Server, tmp_path: Path,
     assert (fields["route"], fields["model"], fields["status"]) == ("sdk", "echo", 200)
     assert completion.usage is not None
     assert fields["tokens_output"] == completion.usage.completion_tokens
+
+
+def test_every_protocol_endpoint_is_logged_and_counted(upstream: Server, tmp_path: Path) -> None:
+    """/v1/messages and /v1/responses get the request log and metrics with no code of
+    their own: the engine observes every call, the endpoint only names its route."""
+    import anthropic
+    import openai
+
+    config = _config(upstream, tmp_path)
+    config["backends"]["claude"] = {"kind": "anthropic", "base_url": upstream.url,
+                                    "api_key": BACKEND_KEY, "timeout": 5, "max_retries": 0}
+    config["models"]["claude-sonnet-4-6"] = {"backend": "claude"}
+    with run_proxy(config, folder=tmp_path) as proxy:
+        claude = anthropic.Anthropic(base_url=proxy.url, api_key="unused", max_retries=0)
+        message = claude.messages.with_raw_response.create(
+            model="claude-sonnet-4-6", max_tokens=64, messages=MESSAGES)
+        responses = openai.OpenAI(base_url=proxy.v1, api_key="unused", max_retries=0)
+        answer = responses.responses.with_raw_response.create(model="echo", input="Hi there.")
+        bad = httpx.post(proxy.url + "/v1/messages", json={"model": "claude-sonnet-4-6"})
+        assert bad.status_code == 400 and bad.json()["type"] == "error"  # Anthropic's shape
+        lines = {route: line_of(proxy, response.headers["x-tokenomy-request-id"])
+                 for route, response in (("messages", message), ("responses", answer),
+                                         ("bad", bad))}
+        metrics = httpx.get(proxy.url + "/metrics").text
+    usage = message.parse().usage
+    assert (lines["messages"]["route"], lines["messages"]["protocol"]) == (
+        "/v1/messages", "anthropic.messages")
+    assert lines["messages"]["backend"] == "claude"
+    assert lines["messages"]["tokens_output"] == usage.output_tokens
+    assert (lines["responses"]["route"], lines["responses"]["protocol"]) == (
+        "/v1/responses", "openai.responses")
+    assert lines["responses"]["status"] == 200 and lines["responses"]["tokens_output"] > 0
+    assert (lines["bad"]["route"], lines["bad"]["status"]) == ("/v1/messages", 400)
+    for route, status in (("/v1/messages", "200"), ("/v1/responses", "200"),
+                          ("/v1/messages", "400")):
+        assert re.search(rf'tokenomy_requests_total\{{[^}}]*route="{route}",status="{status}"',
+                         metrics), (route, status)
