@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,39 @@ def test_cli_text_and_json():
     assert payload["compressed_tokens"] <= 200 and payload["original_tokens"] > 1000
     bad = runner.invoke(compress_command, ["--ratio", "2", "--target-tokens", "5"], input="x")
     assert bad.exit_code != 0 and "not both" in bad.output
+
+
+ONE_SENTENCE = "The capital of France is Paris."
+TWO_SENTENCES = "Berlin is the capital of Germany. It has about 3.7 million inhabitants."
+
+
+@pytest.mark.parametrize("method", ["auto", "extractive", "tokens"])
+def test_short_inputs_are_never_emptied(method):
+    """Issue 15, item 11: a one-sentence input came back empty (7 -> 0 tokens, "7.00x")."""
+    for text in (ONE_SENTENCE, TWO_SENTENCES):
+        result = tokenomy.compress(text, target_ratio=2, min_tokens=0, method=method)
+        assert result.text.strip() and result.compressed_tokens > 0, (method, text)
+        assert result.ratio == pytest.approx(result.original_tokens / result.compressed_tokens,
+                                             abs=1e-3)
+
+
+def test_short_inputs_honour_the_target():
+    """...and a two-sentence input was cut to "Berlin is the…" (3.5x against a 2x target)."""
+    two = tokenomy.compress(TWO_SENTENCES, target_ratio=2, min_tokens=0)
+    assert two.text == "Berlin is the capital of Germany."  # a whole sentence, not a stump
+    assert two.compressed_tokens <= two.detail["target_tokens"] and two.ratio < 2.5
+    one = tokenomy.compress(ONE_SENTENCE, query="What is the capital?", target_ratio=2,
+                            min_tokens=0)
+    assert {"capital", "Paris"} <= set(one.text.rstrip(".").split())
+    assert one.compressed_tokens <= one.detail["target_tokens"] + 1  # within auto's 10%+1
+
+
+def test_a_cold_cli_run_says_what_it_loads():
+    out = subprocess.run(
+        [sys.executable, "-m", "tokenomy.cli", "compress", "-q", "What is the capital?"],
+        input=ONE_SENTENCE, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() and "capital" in out.stdout
+    assert "tokenomy: loading all-MiniLM-L6-v2" in out.stderr
+    assert "tokenomy: loaded all-MiniLM-L6-v2 in" in out.stderr
+    assert "Loading weights" not in out.stderr  # transformers' own bar stays off
+    assert re.search(r"# \S+: 7 -> \d tokens \(\d\.\d\dx, target 3, \d+ ms\)", out.stderr)

@@ -100,6 +100,5 @@ def test_non_loopback_bind_requires_keys_from_the_start(upstream: Server, tmp_pa
         key = made.stdout.strip().splitlines()[0]
         assert _post(proxy, chat(), key).status_code == 200
         assert _post(proxy, chat()).status_code == 401
-    assert proxy.process.stdout is not None
-    printed = proxy.process.stdout.read().decode()
+    printed = "\n".join(proxy.log_lines())
     assert "API keys are required" in printed and "tokenomy keys create" in printed

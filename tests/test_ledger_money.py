@@ -134,7 +134,7 @@ async def test_a_settled_call_stores_its_buckets_and_the_caching_saving(ledger_u
 def _version_one(url: str) -> None:
     """A ledger as the first release left it: tk_requests without the new columns."""
     new = {"uncached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "estimated", "settled",
-           "from_cache", "events"}
+           "from_cache", "events", "fallback"}
     old = MetaData()
     Table(
         "tk_requests",
@@ -201,6 +201,12 @@ def test_migration_adds_the_buckets_to_an_existing_ledger(ledger_url: str) -> No
         assert [tuple(r) for r in flags] == [(False, None), (False, None)]
         assert query(ledger_url, "select count(*) from tk_response_cache")[0][0] == 0
         assert query(ledger_url, "select count(*) from tk_secrets")[0][0] == 0
+        # Migration 4: the fallback column, empty on old rows, written by new settles.
+        assert [tuple(r) for r in query(ledger_url, "select fallback from tk_requests")] == [
+            (None,), (None,)]
+        ledger.record(RequestRow(request_id="c", ts=1.8e9, team="acme", fallback="x -> y"))
+        assert query(ledger_url, "select fallback from tk_requests where request_id = 'c'")[
+            0][0] == "x -> y"
     finally:
         ledger.close()
 

@@ -85,7 +85,8 @@ async def test_instructions_go_at_the_end_so_the_prefix_stays_cacheable() -> Non
     assert sent["messages"][0] == original_system
     parts = sent["messages"][1]["content"]
     assert parts[0] == {"type": "text", "text": "Name a colour."}
-    assert "words" in parts[-1]["text"] and sent["max_tokens"] == 2048
+    assert "words" in parts[-1]["text"]
+    assert "max_tokens" not in sent  # asking for a mode is not asking for a cap
 
 
 async def test_prompt_tokens_sent_counts_the_appended_instruction() -> None:
@@ -108,6 +109,48 @@ async def test_team_policy_auto_and_budget_pressure() -> None:
     assert normal.mode is not None and pressured.mode is not None
     assert order.index(pressured.mode) <= order.index(normal.mode)
     assert pressured.events[-1].detail["degrade"] is True
+
+
+ESSAY = "Write a detailed 3000-word essay on the history of the printing press."
+
+
+async def test_auto_never_makes_a_model_without_a_knob_worse() -> None:
+    """Issue 15, item 10: gpt-4o has no reasoning knob; `auto` sends it what the client
+    sent (no "Answer directly" appended, no max_tokens: 1024 added)."""
+    for model in ("gpt-4o", "local", "claude-3-5-haiku-20241022"):
+        call = _call(model, content=ESSAY, reasoning="auto")
+        sent = dict(call.body)
+        recorder = await _run(call)
+        assert recorder.bodies[0] == sent, model
+        assert call.mode is None and "x-tokenomy-mode" not in call.headers
+        assert call.prompt_tokens_sent == call.prompt_tokens_original
+        assert call.events[-1].detail["reason"] == "no reasoning knob: unchanged"
+    # The team's own `[planner] reasoning = "auto"` behaves the same.
+    call = _call("gpt-4o", content=ESSAY)
+    recorder = await _run(call, Settings(planner={"reasoning": "auto"}))
+    assert "max_tokens" not in recorder.bodies[0] and call.mode is None
+
+
+async def test_instruction_modes_are_a_teams_choice_and_add_no_cap() -> None:
+    settings = Settings(planner={"reasoning": "auto", "instructions": True})
+    call = _call("gpt-4o", content="Say hi to Bo.")
+    recorder = await _run(call, settings)
+    assert call.mode == "direct"
+    assert "directly" in recorder.bodies[0]["messages"][-1]["content"]
+    assert "max_tokens" not in recorder.bodies[0]
+    # An output cap only with cap_output, and never below the client's own.
+    capped = Settings(planner={"reasoning": "auto", "instructions": True, "cap_output": True})
+    recorder = await _run(_call("gpt-4o", content="Say hi to Bo."), capped)
+    assert recorder.bodies[0]["max_tokens"] == 1024
+    recorder = await _run(_call("gpt-4o", content="Say hi to Bo.", max_tokens=5000), capped)
+    assert recorder.bodies[0]["max_tokens"] == 5000
+
+
+async def test_a_models_knob_never_lowers_the_clients_max_tokens() -> None:
+    for model, reasoning in (("claude-sonnet-4-5", "deliberate"), ("gpt-5", "deliberate"),
+                             ("gpt-4o", "brief"), ("local", "direct")):
+        recorder = await _run(_call(model, reasoning=reasoning, max_tokens=3000))
+        assert recorder.bodies[0]["max_tokens"] == 3000, model
 
 
 async def test_bad_request_and_bad_config_errors() -> None:

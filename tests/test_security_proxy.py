@@ -22,9 +22,10 @@ SCRIPT = "<script>alert('x')</script>"
 
 
 def _output(proxy: Server) -> str:
+    """Everything the proxy wrote (its request log included), once it has stopped."""
     proxy.process.terminate()
-    out, _ = proxy.process.communicate(timeout=20)
-    return out.decode(errors="replace")
+    proxy.process.wait(timeout=20)
+    return "\n".join(proxy.log_lines())
 
 
 def test_upstream_credentials_never_in_errors_or_logs(tmp_path: Path, upstream: Server) -> None:

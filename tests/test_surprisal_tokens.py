@@ -178,10 +178,20 @@ def test_non_english_text_is_not_garbled(compressor):
 
 
 @pytest.mark.slow
-def test_short_and_empty_inputs_are_left_alone(compressor):
-    for text in ("", "Paris is the capital of France ."):
+def test_tiny_and_empty_inputs_are_left_alone(compressor):
+    for text in ("", "Paris, France."):
         out = compressor.compress(text, query="capital?", target_tokens=2, model=MODEL)
         assert out.text == text
+
+
+@pytest.mark.slow
+def test_a_short_input_honours_its_target(compressor):
+    """A one-sentence input is pruned to its budget (it used to come back whole), keeping
+    the entities and the question's words."""
+    out = compressor.compress("Paris is the capital of France .", query="capital?",
+                              target_tokens=4, model=MODEL)
+    assert out.compressed_tokens <= 4
+    assert {"Paris", "capital", "France"} <= set(out.text.split())
 
 
 @pytest.mark.slow

@@ -108,6 +108,7 @@ class Call(BaseModel):
 
     request_id: str = Field(default_factory=new_request_id)
     protocol: Any = OPENAI_CHAT  # a WireProtocol (typed as Any for pydantic)
+    route: str = ""  # the way in: the HTTP path ("/v1/chat/completions") or "sdk"
     body: dict[str, Any]
     options: TokenomyOptions = Field(default_factory=TokenomyOptions)
     identity: Identity = Field(default_factory=Identity)
@@ -133,6 +134,16 @@ class Call(BaseModel):
     forked: bool = False
     # What the response cache did: hit, miss, refresh (looked past it), bypass.
     cache: str | None = None
+    # What the ledger settled (the backend's usage, or tokenomy's count when it
+    # reported none) and the dollars each technique saved at this model's prices.
+    usage: Usage | None = None
+    savings_usd: dict[str, float] = Field(default_factory=dict)
+    settle: str | None = None  # how the ledger took it: landed | spooled | rejected
+    # Time spent waiting on backends (every attempt; a stream until its last chunk),
+    # so the request log can tell the backend's latency from tokenomy's.
+    upstream_ms: float = 0.0
+    upstream_status: int | None = None  # the backend's own HTTP status when it failed
+    traceparent: str | None = None  # W3C trace context the client sent, for the spans
     _transcript: Transcript | None = PrivateAttr(default=None)
     _original: int | None = PrivateAttr(default=None)
     _delta: int = PrivateAttr(default=0)
@@ -194,6 +205,21 @@ class Call(BaseModel):
     def prompt_tokens_original(self, tokens: int) -> None:
         """Take a count made elsewhere as the baseline (tests, replays)."""
         self._original = tokens
+
+    @property
+    def counted_tokens_original(self) -> int | None:
+        """`prompt_tokens_original` if something counted it already, else None: a request
+        refused before it was counted is not counted just to be logged."""
+        return self._original
+
+    def token_counts(self) -> tuple[int | None, int | None]:
+        """(original, sent) when the prompt was counted, else (None, None): read once
+        for a finished call's record, without counting anything."""
+        private = self.__pydantic_private__ or {}
+        original = private.get("_original")
+        if original is None:
+            return None, None
+        return original, original + private.get("_delta", 0)
 
     @property
     def prompt_tokens_sent(self) -> int:

@@ -29,32 +29,26 @@ def main() -> None:
               "which serves the embedded local model).")
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default 8787).")
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              help="info logs one line per request; warning keeps only failures, refusals "
+                   "and fallbacks.")
+@click.option("--log-format", default="json", show_default=True, envvar="TOKENOMY_LOG_FORMAT",
+              type=click.Choice(["json", "text"]),
+              help="json: one object per line for log pipelines; text: for people.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256),
+              help="Worker processes sharing the port (each loads its own models); "
+                   "/metrics sums them all.")
+def serve(config_path: str | None, host: str | None, port: int | None, log_level: str,
+          log_format: str, workers: int) -> None:
     """Run the OpenAI-compatible proxy (POST /v1/chat/completions, streaming too)."""
-    import uvicorn
-
-    from tokenomy.config import load_settings
-    from tokenomy.server.app import create_app
+    from tokenomy.server.serve import run_server
 
     try:
-        settings = load_settings(config_path)
+        run_server(config_path, host=host, port=port, log_level=log_level,
+                   log_format=log_format, workers=workers)  # type: ignore[arg-type]
     except TokenomyError as exc:
         raise click.ClickException(exc.message) from exc
-    host = host or settings.server.host
-    port = port if port is not None else settings.server.port
-    from tokenomy.budgets.settings import require_keys_off_loopback
-
-    if (notice := require_keys_off_loopback(settings, host)) is not None:
-        click.echo(notice, err=True)
-    app = create_app(settings)
-    backends = ", ".join(f"{n} ({b.kind})" for n, b in settings.backends.items())
-    click.echo(f"tokenomy {__version__} listening on http://{host}:{port}/v1  backends: {backends}",
-               err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                loop="uvloop", http="httptools", lifespan="on",
-                timeout_graceful_shutdown=int(settings.server.drain_seconds) or None)
 
 
 @main.group()

@@ -122,6 +122,7 @@ class Settings(_Strict):
     _source: tuple[str, str] | None = PrivateAttr(default=None)  # (path, text) for errors
     _sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
     _teams: dict[str, Settings] = PrivateAttr(default_factory=dict)
+    _team: str | None = PrivateAttr(default=None)  # set on a team's merged settings
 
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:
@@ -159,7 +160,10 @@ class Settings(_Strict):
             try:
                 found = model.model_validate(self.raw_section(name))
             except ValidationError as exc:
-                raise self._error(exc, (name,)) from exc
+                # A team's merged section: the error names [teams.TEAM.SECTION], where
+                # the bad value came from (the section itself was checked first).
+                where = ("teams", self._team, name) if self._team else (name,)
+                raise self._error(exc, where) from exc
             self._sections[name] = found
         return found  # type: ignore[return-value]
 
@@ -176,8 +180,12 @@ class Settings(_Strict):
             data = self.model_dump()
             for key, value in overrides.items():
                 data[key] = deep_merge(self.raw_section(key), value)
-            found = Settings.model_validate(data)
+            try:
+                found = Settings.model_validate(data)
+            except ValidationError as exc:
+                raise self._error(exc, ("teams", team)) from exc
             found._source = self._source
+            found._team = team
         self._teams[team] = found
         return found
 
@@ -208,6 +216,10 @@ class Settings(_Strict):
         path, text = self._source
         line = _line_of(text, loc) if text else None
         return f"{path}:{line}" if line else path
+
+    def validation_error(self, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> ConfigError:
+        """A subsystem's validation error as a ConfigError naming file and line."""
+        return self._error(exc, prefix)
 
     def _error(self, exc: ValidationError, prefix: tuple[Any, ...]) -> ConfigError:
         problems = []

@@ -15,9 +15,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from tokenomy.call import Call, Credentials, Identity, Result
+from tokenomy.call import Call, Credentials, Identity, Result, new_request_id
 from tokenomy.config import DEFAULT_STAGES, Settings, load_settings
 from tokenomy.errors import BadRequest, ConfigError
+from tokenomy.observe import Observer
 from tokenomy.options import take_options
 from tokenomy.pipeline import Pipeline, Services, Stage, stage_order
 from tokenomy.plugins import Registry, check_method, registry
@@ -64,8 +65,14 @@ class Engine:
         self.registry = reg
         self.services = services or build_services(settings, reg)
         self.router = self.services.router
-        self.pipeline = Pipeline(stages if stages is not None else build_stages(self.services, reg),
-                                 UpstreamHandler(self.router))
+        # The request log, metrics and traces ([telemetry]); None when all are off.
+        self.observer = Observer.from_settings(settings)
+        stages = stages if stages is not None else build_stages(self.services, reg)
+        terminal: Any = UpstreamHandler(self.router)
+        if self.observer is not None:
+            stages = self.observer.wrap_stages(stages)
+            terminal = self.observer.wrap_terminal(terminal)
+        self.pipeline = Pipeline(stages, terminal)
 
     @property
     def budgets(self) -> Any:
@@ -83,14 +90,18 @@ class Engine:
         headers: Mapping[str, str] | None = None,
         identity: Identity | None = None,
         forward_headers: Mapping[str, str] | None = None,
+        route: str | None = None,
     ) -> Call:
         """Check and address a request; raises a protocol-neutral error on bad input.
 
         Nothing here counts tokens or touches the ledger: a request is cheap to
         refuse until it has been authenticated (the identify stage runs first).
+        `route` names the way in for the request log and metrics (an HTTP path,
+        "sdk"); by default the protocol's name.
         """
         body = protocol.validate(body, max_items=self.settings.server.max_messages)
-        options = take_options(body, dict(headers or {}))
+        headers = headers or {}
+        options = take_options(body, dict(headers))
         if options.compress is not None:
             try:
                 check_method(options.compress.method)
@@ -108,7 +119,18 @@ class Engine:
             routes=routes,
             backend=routes[0].backend,
             upstream_model=routes[0].upstream_model,
+            route=route or protocol.name,
+            traceparent=headers.get("traceparent"),
         )
+
+    def rejected(self, error: BaseException, *, route: str,
+                 protocol: WireProtocol = OPENAI_CHAT, started: float | None = None) -> str:
+        """A request refused before it became a call (unreadable, invalid, unknown model):
+        logged and counted like every other. Returns the request id for its response."""
+        if self.observer is None:
+            return new_request_id()
+        return self.observer.rejected(error, route=route, protocol=protocol,
+                                      started=started).request_id
 
     def warm(self) -> None:
         """Load what a first request would otherwise load on the event loop.
@@ -130,7 +152,28 @@ class Engine:
             count_text("warm up", name)
 
     async def run(self, call: Call) -> Result:
-        result = await self.pipeline.run(call)
+        """Run the stages and the backend; the observer sees the call end, however it
+        ends (for a stream: when the stream does, after the ledger settled it)."""
+        observer = self.observer
+        if observer is None:
+            return self._hide_usage(call, await self.pipeline.run(call))
+        state = observer.start(call)
+        try:
+            result = await self.pipeline.run(call)
+        except BaseException as exc:
+            observer.finish_soon(call, None, exc, state)
+            raise
+        finally:
+            observer.returned(state)
+        self._hide_usage(call, result)
+        if result.chunks is not None:
+            observer.watch_stream(call, result, state)
+        else:
+            observer.finish_soon(call, result, None, state)
+        return result
+
+    @staticmethod
+    def _hide_usage(call: Call, result: Result) -> Result:
         if result.chunks is not None:
             hide = call.protocol.hide_usage(call.body)
             if hide is not None:
@@ -144,6 +187,8 @@ class Engine:
     async def aclose(self) -> None:
         await self.router.aclose()
         await self.pipeline.aclose()
+        if self.observer is not None:
+            self.observer.close()
 
 
 REWRITE_STAGES = ("codify", "compress", "plan")

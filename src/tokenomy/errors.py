@@ -9,6 +9,7 @@ class TokenomyError(Exception):
     status: int = 500
     type: str = "server_error"
     code: str | None = None
+    upstream_status: int | None = None  # the backend's own status, when a backend failed
 
     def __init__(
         self,
@@ -20,6 +21,7 @@ class TokenomyError(Exception):
         param: str | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        upstream_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -32,6 +34,8 @@ class TokenomyError(Exception):
         self.param = param
         self.headers = headers or {}
         self.extra = extra or {}
+        if upstream_status is not None:
+            self.upstream_status = upstream_status
 
     def to_dict(self) -> dict[str, Any]:
         error: dict[str, Any] = {

@@ -51,6 +51,7 @@ DEFAULT_PLUGINS = (
     "tokenomy.budgets.plugin",
     "tokenomy.response_cache.plugin",
     "tokenomy.sdk.plugin",
+    "tokenomy.observe.plugin",
 )
 
 

@@ -90,6 +90,7 @@ def _require_existing(settings: Settings, db_url: str | None) -> None:
     default="day",
     show_default=True,
     type=click.Choice(["day", "team", "key", "step", "model", "technique"]),
+    help="One row per day, team, key, step, model or saving technique (groups add up).",
 )
 @click.option(
     "--format",
@@ -97,6 +98,7 @@ def _require_existing(settings: Settings, db_url: str | None) -> None:
     default="table",
     show_default=True,
     type=click.Choice(["table", "csv", "json", "html"]),
+    help="table for a terminal; csv, json or a self-contained html page for elsewhere.",
 )
 @click.option(
     "--output",
@@ -167,6 +169,7 @@ def keys() -> None:
     default="month",
     show_default=True,
     type=click.Choice(["1h", "1d", "7d", "30d", "month"]),
+    help="The budget's window: it resets at the start of each (month: calendar month, UTC).",
 )
 @click.option(
     "--soft-limit",
@@ -176,7 +179,8 @@ def keys() -> None:
     help="Fraction of the limit where the soft action starts.",
 )
 @click.option(
-    "--soft-action", type=click.Choice(["degrade", "warn"]), default="degrade", show_default=True
+    "--soft-action", type=click.Choice(["degrade", "warn"]), default="degrade", show_default=True,
+    help="Past the soft limit: degrade (compress harder, think less) or warn (a header).",
 )
 @click.option(
     "--create-team",
@@ -226,7 +230,7 @@ def keys_create(
 
 
 @keys.command("list")
-@click.option("--team", default=None)
+@click.option("--team", default=None, help="Only this team's keys.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_DB
 @_CONFIG

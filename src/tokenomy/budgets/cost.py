@@ -113,6 +113,17 @@ def _from_map(model: str) -> Price | None:
     return None
 
 
+def model_info(model: str) -> dict[str, Any] | None:
+    """litellm's entry for `model` (context window, prices), with or without a provider
+    prefix; None when the map does not know it."""
+    table = _cost_map()
+    for name in (model, model.split("/", 1)[1] if "/" in model else None):
+        entry = table.get(name) if name else None
+        if isinstance(entry, dict):
+            return entry
+    return None
+
+
 def _rate(entry: dict[str, Any], key: str) -> float | None:
     value = entry.get(key)
     return float(value) if isinstance(value, int | float) else None

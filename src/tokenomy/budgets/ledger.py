@@ -210,6 +210,7 @@ class Ledger:
     ) -> Reservation:
         held: list[tuple[str, str, int]] = []
         soft: list[SoftHit] = []
+        left = _Left()
         with self.engine.begin() as conn:
             for scope in ordered:
                 start, end = window_bounds(scope.spec.window, now)
@@ -220,6 +221,7 @@ class Ledger:
                         raise _NoWindow(scope, start, end)
                     raise refusal(scope, current, tokens, usd, end)
                 held.append((scope.kind, scope.id, start))
+                left.add(scope, values)
                 hit = soft_hit(scope, values)
                 if hit is not None:
                     soft.append(hit)
@@ -230,6 +232,8 @@ class Ledger:
                 usd=usd,
                 scopes=held,
                 soft=soft,
+                remaining_tokens=left.tokens,
+                remaining_usd=left.usd,
             )
             if held:
                 conn.execute(
@@ -294,14 +298,15 @@ class Ledger:
 
     def settle(
         self, reservation: Reservation | None, row: RequestRow, savings: list[Saving] | None = None
-    ) -> None:
+    ) -> str:
         """Replace the estimate with the real usage and write the request row, once.
 
         With no reservation (no budget applied) it only writes the row. A
         failed request settles with zero usage, which releases the estimate.
         Never raises for database trouble: retried, then spooled (see Settler).
+        Returns how it landed: landed | spooled | rejected.
         """
-        self.settler.settle(reservation, row, savings or [])
+        return self.settler.settle(reservation, row, savings or [])
 
     def record(self, row: RequestRow, savings: list[Saving] | None = None) -> None:
         self.settle(None, row, savings)
@@ -370,6 +375,23 @@ class Ledger:
     def open_reservations(self) -> int:
         with self.reader.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(_RES)).scalar() or 0)
+
+
+class _Left:
+    """The tightest budget left across a reservation's scopes, this hold included."""
+
+    def __init__(self) -> None:
+        self.tokens: int | None = None
+        self.usd: float | None = None
+
+    def add(self, scope: Scope, values: dict[str, Any]) -> None:
+        spec = scope.spec
+        if spec.tokens is not None:
+            tokens = int(spec.tokens - values["spent_tokens"] - values["reserved_tokens"])
+            self.tokens = tokens if self.tokens is None else min(self.tokens, tokens)
+        if spec.usd is not None:
+            usd = float(spec.usd - values["spent_usd"] - values["reserved_usd"])
+            self.usd = usd if self.usd is None else min(self.usd, usd)
 
 
 class _NoWindow(Exception):

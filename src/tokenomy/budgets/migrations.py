@@ -96,10 +96,17 @@ def _m003_response_cache_and_events(conn: Connection) -> None:
     _add_missing_columns(conn, schema.requests, ("from_cache", "events"))
 
 
+def _m004_fallback(conn: Connection) -> None:
+    """`tk_requests.fallback`: which alias failed and which answered ("a -> b").
+    Adds the column only where it is missing (a new database has it already)."""
+    _add_missing_columns(conn, schema.requests, ("fallback",))
+
+
 MIGRATIONS: list[Migration] = [
     _m001_initial,
     _m002_buckets_and_settled,
     _m003_response_cache_and_events,
+    _m004_fallback,
 ]
 
 

@@ -56,6 +56,7 @@ class RequestRow(UsageTotals):
     stream: bool = False
     estimated: bool = False  # usage counted by tokenomy, not reported by the backend
     from_cache: bool = False  # answered by the response cache: no upstream call
+    fallback: str | None = None  # "alias that failed -> alias that answered"
     tags: dict[str, str] = Field(default_factory=dict)
     # What each stage did (see `stage_events`): stored as JSON for the request view.
     events: list[dict[str, Any]] = Field(default_factory=list)
@@ -136,3 +137,7 @@ class Reservation(BaseModel):
     usd: float
     scopes: list[tuple[str, str, int]]  # (scope, scope_id, window_start)
     soft: list[SoftHit] = Field(default_factory=list)
+    # The tightest budget left across the scopes once this hold is taken (None: no
+    # such limit); the x-tokenomy-budget-remaining header is derived from them.
+    remaining_tokens: int | None = None
+    remaining_usd: float | None = None

@@ -76,6 +76,8 @@ requests = Table(
     # what each stage did (JSON list of events: stage, technique, tokens, ms, detail).
     Column("from_cache", Boolean, nullable=False, default=False, server_default=false()),
     Column("events", Text),
+    # Added by migration 4: "alias that failed -> alias that answered".
+    Column("fallback", String(256)),
     Index("tk_requests_team_ts", "team", "ts"),
     Index("tk_requests_ts", "ts"),
     Index("tk_requests_key_ts", "key_id", "ts"),

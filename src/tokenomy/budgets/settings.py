@@ -127,6 +127,8 @@ class BudgetConfig(_Strict):
         try:
             return cls.model_validate({"ledger": ledger, "teams": teams})
         except ValidationError as exc:
+            if settings is not None:  # file and line, like every other section's errors
+                raise settings.validation_error(exc) from exc
             problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
             raise ConfigError(
                 "invalid [ledger]/[teams] settings:\n  " + "\n  ".join(problems)

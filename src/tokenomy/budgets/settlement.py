@@ -190,7 +190,10 @@ class Settler:
 
     def settle(
         self, reservation: Reservation | None, row: RequestRow, savings: list[Saving]
-    ) -> None:
+    ) -> str:
+        """Land one settle; returns how: `landed`, `spooled` (the database is down:
+        replayed later) or `rejected` (the database refused even a minimal row: kept
+        in the spool's reject file). The request log and /metrics count the last two."""
         row = clean_row(row)
         clean = clean_savings(row.request_id, savings)
         if clean:  # the row's totals are the sum of its savings, as stored
@@ -210,7 +213,7 @@ class Settler:
                     "ledger: settle of %s cannot be stored: %s", row.request_id, _first_line(exc)
                 )
                 self._keep(entry, reject=_first_line(exc))
-                return
+                return "rejected"
             self.down = True
             log.warning(
                 "ledger: database unavailable (%s); settle of %s spooled to %s",
@@ -219,6 +222,8 @@ class Settler:
                 self.spool.path,
             )
             self._keep(entry)
+            return "spooled"
+        return "landed"
 
     def land(
         self, reservation: Reservation | None, row: RequestRow, savings: list[Saving], retries: int

@@ -71,6 +71,7 @@ class BudgetStage:
                 )
                 raise
             self._apply_soft_limits(call, reservation)
+            call.budget_remaining = remaining(reservation)
         call.record(
             self.name,
             technique=None,
@@ -141,6 +142,7 @@ class BudgetStage:
             mode=call.mode,
             stream=call.stream,
             tags=dict(identity.tags),
+            fallback=call.fallback,
             status=0,
             outcome="abandoned",
             **fields,
@@ -181,14 +183,40 @@ class BudgetStage:
             from_cache=replayed is not None,
             events=stage_events(call.events),
         ).model_copy(update={"status": status, "outcome": outcome, "error": error})
+        # What the call reports (headers, request log, metrics) is what the ledger keeps.
+        call.usage, call.cost_usd = usage, cost
+        call.savings_usd = {s.technique: s.usd for s in savings if s.usd or s.tokens}
+        if reservation is not None and result is not None and not result.is_stream:
+            # The hold was the estimate; what is left now counts the real cost.
+            call.budget_remaining = remaining(reservation, usage, cost)
         # In the ledger's thread (PostgreSQL) the transaction completes even if
         # this task is cancelled while waiting.
         try:
-            await self.ledger.run(self.ledger.settle, reservation, row, savings)
+            call.settle = await self.ledger.run(self.ledger.settle, reservation, row, savings)
         except SQLAlchemyError:
             # The backend already answered (and billed): the caller still gets the
             # answer. The reservation stays held until it expires and is reconciled.
             log.exception("ledger: settle failed for %s", call.request_id)
+            call.settle = "failed"
+
+
+def remaining(reservation: Reservation, usage: Usage | None = None,
+              cost: float | None = None) -> str | None:
+    """`x-tokenomy-budget-remaining`: the tightest budget left across the call's scopes,
+    e.g. `usd=4.210000; tokens=95000`. Before the answer the hold (the estimate) counts
+    as spent; after it, what the call really cost."""
+    parts = []
+    if reservation.remaining_usd is not None:
+        left = reservation.remaining_usd
+        if cost is not None:
+            left += reservation.usd - cost
+        parts.append(f"usd={max(0.0, left):.6f}")
+    if reservation.remaining_tokens is not None:
+        tokens = reservation.remaining_tokens
+        if usage is not None:
+            tokens += reservation.tokens - usage.total_tokens
+        parts.append(f"tokens={max(0, tokens)}")
+    return "; ".join(parts) or None
 
 
 def _usage_of(call: Call, result: Result | None, streamed: str | None) -> Usage | None:

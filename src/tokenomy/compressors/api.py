@@ -59,6 +59,9 @@ def compress(
     if result.compressed_tokens > original:  # e.g. minified JSON that tokenizes worse
         return untouched(text, model=model, method=method, started=started,
                          reason="compressing made it longer", original_tokens=original)
+    if text.strip() and not result.text.strip():  # any compressor, plugins' included
+        return untouched(text, model=model, method=method, started=started,
+                         reason="compressing left nothing", original_tokens=original)
     result.ms = round((time.perf_counter() - started) * 1000, 3)
     result.detail.setdefault("target_tokens", budget)
     return result

@@ -72,8 +72,9 @@ def compress_text(
     after = count_text(kept, model)
     if fine is not None and after > target_tokens * (1 + TOLERANCE) and kept:
         pruned = fine.compress(kept, query=query, target_tokens=target_tokens, model=model)
-        kept, after = pruned.text, pruned.compressed_tokens
-        steps.append("tokens")
+        if pruned.text != kept:
+            kept, after = pruned.text, pruned.compressed_tokens
+            steps.append("tokens")
     return make_result(text, kept, model=model,
                        method="+".join(steps) if method == "auto" else method,
                        started=started, kept_spans=result.kept_spans,

@@ -40,6 +40,7 @@ def compress(
     """Compress the context read from SOURCE (default: stdin)."""
     from tokenomy.compressors.api import compress as run
 
+    _say_what_loads()
     if ratio is not None and target_tokens is not None:
         raise click.UsageError("give --ratio or --target-tokens, not both")
     text = source.read()
@@ -52,9 +53,23 @@ def compress(
         click.echo(result.model_dump_json(indent=2))
         return
     click.echo(result.text)
+    target = result.detail.get("target_tokens")
     click.echo(
         f"# {result.method}: {result.original_tokens} -> {result.compressed_tokens} tokens "
-        f"({result.ratio:.2f}x, {result.ms:.0f} ms)",
+        f"({result.ratio:.2f}x{f', target {target}' if target else ''}, {result.ms:.0f} ms)",
         err=True,
     )
     sys.stdout.flush()
+
+
+def _say_what_loads() -> None:
+    """A cold run loads models for seconds: say which, on stderr, as it happens."""
+    import logging
+
+    log = logging.getLogger("tokenomy.scoring")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("tokenomy: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False

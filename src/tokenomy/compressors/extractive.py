@@ -39,6 +39,16 @@ from tokenomy.scoring.embeddings import EmbeddingCache, default_cache
 from tokenomy.tokenizers import count_text, get_encoder
 
 LEAD_BONUS = 0.05  # share of the document score given to its first sentence
+SEPARATOR = 2  # the blank line between two kept documents, in tokens
+
+
+def _opening(doc: int, opened: set[int], doc_overhead: list[int]) -> int:
+    """What keeping a first sentence of `doc` adds besides the sentence: its header and
+    footer, and the blank line before it unless it is the first document kept (a short
+    single text must not lose two tokens of its budget to a separator it never has)."""
+    if doc in opened:
+        return 0
+    return doc_overhead[doc] - (SEPARATOR if not opened else 0)
 
 
 @dataclass
@@ -105,7 +115,7 @@ class ExtractiveCompressor:
             for doc in docs:
                 gd = len(doc_texts)
                 doc_texts.append(text[doc.start : doc.end])
-                overhead = 2  # the blank line between documents
+                overhead = SEPARATOR
                 for part in (doc.header, doc.footer):
                     if part:
                         overhead += encoder.count(text[part[0] : part[1]])
@@ -120,7 +130,23 @@ class ExtractiveCompressor:
         kept = self._select(units, doc_overhead, budget)
         out = [self._render(texts[ti], docs_per_text[ti], units, kept, ti)
                for ti in range(len(texts))]
-        return self._trim(texts, docs_per_text, units, kept, out, budget, model, doc_overhead)
+        out = self._trim(texts, docs_per_text, units, kept, out, budget, model, doc_overhead)
+        return self._never_empty(texts, docs_per_text, units, kept, out)
+
+    def _never_empty(self, texts: Sequence[str], docs_per_text: list[list[Document]],
+                     units: list[_Unit], kept: set[int], out: list[tuple[str, list[Span]]]
+                     ) -> list[tuple[str, list[Span]]]:
+        """A text with sentences never comes out empty: when no whole sentence fit the
+        budget, its best sentence is kept whole (over the budget: a finer pass, such as
+        `auto`'s token pruning, takes it the rest of the way)."""
+        for ti, (text, _) in enumerate(out):
+            if text:
+                continue
+            own = [i for i in range(len(units)) if units[i].text_index == ti]
+            if own:
+                kept.add(max(own, key=lambda i: units[i].score))
+                out[ti] = self._render(texts[ti], docs_per_text[ti], units, kept, ti)
+        return out
 
     def _score(self, units: list[_Unit], doc_texts: list[str], doc_units: list[list[int]],
                query: str) -> None:
@@ -200,7 +226,7 @@ class ExtractiveCompressor:
         left = budget
         for i in sorted(range(len(units)), key=lambda i: -units[i].score):
             u = units[i]
-            cost = u.cost + (0 if u.doc in opened else doc_overhead[u.doc])
+            cost = u.cost + _opening(u.doc, opened, doc_overhead)
             if cost <= left or u.sentence.atomic:
                 kept.add(i)
                 opened.add(u.doc)
@@ -266,7 +292,7 @@ class ExtractiveCompressor:
                 opened = {units[i].doc for i in kept}
                 for i in sorted(set(range(len(units))) - kept, key=lambda i: -units[i].score):
                     u = units[i]
-                    cost = u.cost + 1 + (0 if u.doc in opened else doc_overhead[u.doc])
+                    cost = u.cost + 1 + _opening(u.doc, opened, doc_overhead)
                     if cost <= left:
                         kept.add(i)
                         added.append(i)
@@ -312,7 +338,7 @@ class ExtractiveCompressor:
             u = units[i]
             if u.sentence.atomic:
                 continue
-            room = left - (0 if u.doc in opened else doc_overhead[u.doc])
+            room = left - _opening(u.doc, opened, doc_overhead)
             text = u.sentence.text
             cuts = [m.start() for m in re.finditer(r"[,;:，；、]|\s", text) if m.start() > 0]
             best = None

@@ -72,7 +72,13 @@ class PlannerPolicy(_Strict):
     brief_words: int = Field(default=60, ge=5, le=2000)
     # Thinking budgets (tokens) per mode for budget-style knobs, e.g. {"deliberate": 16000}.
     budgets: dict[str, int] = Field(default_factory=dict)
-    cap_output: bool = True  # apply max_tokens to models with no reasoning knob
+    # Models with no reasoning knob (gpt-4o, the local model, ...) can only be asked with
+    # words. Under `auto` they are left exactly as the client sent them unless the team
+    # turns `instructions` on; a mode the request names explicitly still gets its text.
+    instructions: bool = False
+    # An output cap (max_tokens) for knobless models, only ever when the client set none.
+    # Off by default: tokenomy adds no cap the client did not ask for.
+    cap_output: bool = False
     transport: Literal["auto", "openai", "litellm"] = "auto"
     consensus: ConsensusSettings = Field(default_factory=ConsensusSettings)
     model_path: str | None = None  # a difficulty model from `tokenomy planners train`

@@ -237,6 +237,16 @@ def provider_params(
     return out
 
 
+@lru_cache(maxsize=512)
+def has_reasoning_knob(model: str, transport: Transport = "openai") -> bool:
+    """Whether `model` takes a reasoning parameter (an effort level, a thinking budget, a
+    thinking switch); a model without one can only be asked with an instruction."""
+    family = family_of_model(model)
+    if family == "qwen":
+        return True  # the template switch, or the /no_think soft switch through litellm
+    return bool(provider_params(Mode.DELIBERATE, model, transport=transport).body)
+
+
 def _fallback(out: ProviderParams, mode_key: str, dropped: str) -> None:
     """The model rejects the knob: say it with words instead."""
     out.dropped.append(dropped)

@@ -27,7 +27,12 @@ from tokenomy.pipeline import Next
 from tokenomy.planners.consensus import run_consensus, sample_copy
 from tokenomy.planners.modes import Mode, ProviderParams
 from tokenomy.planners.policy import PlannerPolicy, normalize_request
-from tokenomy.planners.providers import Transport, family_of_model, supported_params
+from tokenomy.planners.providers import (
+    Transport,
+    family_of_model,
+    has_reasoning_knob,
+    supported_params,
+)
 from tokenomy.planners.select import scorer_for, select_mode
 from tokenomy.transcript import OPENAI_CHAT, PartKind, WireProtocol
 
@@ -135,6 +140,15 @@ class PlanStage:
         started = time.perf_counter()
         model = call.token_model
         body = call.body
+        transport = self.transport(call, policy)
+        if asked == "auto" and not policy.instructions and not has_reasoning_knob(model,
+                                                                                   transport):
+            # `auto` never makes a model without a reasoning knob worse: no appended
+            # instruction, no output cap, no consensus samples; the request goes as sent.
+            call.record(self.name, ms=(time.perf_counter() - started) * 1000,
+                        detail={"mode": None, "reason": "no reasoning knob: unchanged",
+                                "family": family_of_model(model)})
+            return await next(call)
         client_max = call.protocol.max_output_tokens(body)
         decision = select_mode(
             _as_messages(call),
@@ -143,7 +157,7 @@ class PlanStage:
             requested=asked,
             degrade=call.degrade,
             single_call=needs_single_call(body),
-            transport=self.transport(call, policy),
+            transport=transport,
             client_max_tokens=int(client_max) if client_max else None,
         )
         call.mode = decision.mode.value
@@ -189,6 +203,7 @@ class PlanStage:
                                                        call.protocol)
         event = call.record(self.name, technique="reasoning",
                             ms=(time.perf_counter() - started) * 1000, detail=detail)
+        sampling = time.perf_counter()
         result, outcome = await run_consensus(
             lambda: sample_copy(call, sample_body, sample_applied.get("instruction")),
             lambda: sample_copy(call, escalate_body, escalate_applied.get("instruction")),
@@ -196,6 +211,8 @@ class PlanStage:
             max_samples=decision.samples,
             threshold=decision.threshold or policy.consensus.threshold,
         )
+        # The samples ran concurrently on forked calls: their wall time is the backend's.
+        call.upstream_ms += (time.perf_counter() - sampling) * 1000
         detail.update(outcome.detail())
         call.consensus = (
             f"samples={len(outcome.samples)}; escalated={str(outcome.escalated).lower()}"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +15,21 @@ from tokenomy.scoring.device import pick_device
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str], Any] = {}
+log = logging.getLogger("tokenomy.scoring")
+
+
+@contextmanager
+def _loading(name: str, device: str) -> Iterator[None]:
+    """Say what is loading and how long it took (a cold CLI run waits seconds for this),
+    and keep transformers' own progress bars off stderr (a JSON log must stay JSON)."""
+    log.info("loading %s on %s (first use in this process; torch and the weights take "
+             "a few seconds)...", name, device)
+    began = time.perf_counter()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    yield
+    log.info("loaded %s in %.1f s", name, time.perf_counter() - began)
 
 
 @dataclass
@@ -30,16 +49,17 @@ def load_small_lm(device: str | None = None) -> SmallLM:
     key = ("smollm", device)
     with _lock:
         if key not in _cache:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
             path = str(require(smollm_path(), "SmolLM2-135M-Instruct"))
-            # A local folder and local_files_only: nothing is looked up on a model hub.
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            dtype = torch.float16 if device.startswith("cuda") else torch.float32
-            loaded = AutoModelForCausalLM.from_pretrained(path, dtype=dtype,
-                                                          local_files_only=True)
-            model = loaded.to(device).eval()  # type: ignore[arg-type]
+            with _loading("SmolLM2-135M-Instruct", device):
+                import torch
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                # A local folder and local_files_only: nothing is looked up on a model hub.
+                tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+                dtype = torch.float16 if device.startswith("cuda") else torch.float32
+                loaded = AutoModelForCausalLM.from_pretrained(path, dtype=dtype,
+                                                              local_files_only=True)
+                model = loaded.to(device).eval()  # type: ignore[arg-type]
             _cache[key] = SmallLM(model, tokenizer, device, threading.Lock())
         return _cache[key]
 
@@ -50,8 +70,9 @@ def load_embedder(device: str | None = None) -> Any:
     key = ("minilm", device)
     with _lock:
         if key not in _cache:
-            from sentence_transformers import SentenceTransformer
-
             path = str(require(minilm_path(), "all-MiniLM-L6-v2"))
-            _cache[key] = SentenceTransformer(path, device=device, local_files_only=True)
+            with _loading("all-MiniLM-L6-v2", device):
+                from sentence_transformers import SentenceTransformer
+
+                _cache[key] = SentenceTransformer(path, device=device, local_files_only=True)
         return _cache[key]

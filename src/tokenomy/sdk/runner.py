@@ -83,7 +83,7 @@ class InProcessEngine:
         return Engine(self.settings)
 
     async def _handle(self, body: dict[str, Any], api_key: str | None) -> Outcome:
-        call = self.engine.prepare(body, api_key=api_key)
+        call = self.engine.prepare(body, api_key=api_key, route="sdk")
         self.recent.append(call)
         result = await self.engine.run(call)
         return Outcome(call, response=result.response, chunks=result.chunks)

@@ -70,24 +70,29 @@ class ProxyApp(FastAPI):
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    from tokenomy.server.health import Readiness, health_router, models_needed
+    from tokenomy.server.metrics import metrics_router
+    from tokenomy.server.models import models_router
+    from tokenomy.server.usage import usage_router
+
     settings = settings or load_settings()
     engine = engine or Engine(settings)
     limit = settings.server.max_body_bytes
+    # The models the config uses load in the background; /readyz is 503 until they are.
+    readiness = Readiness(engine, models_needed(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if any(b.kind == "local" for b in settings.backends.values()):
-            # Warm the embedded model in the background so the first chat is quick.
-            from tokenomy.scoring import load_small_lm
-
-            app.state.warmup = asyncio.create_task(asyncio.to_thread(load_small_lm))
+        readiness.start()
         await asyncio.to_thread(engine.warm)  # /healthz answers once requests are quick
         yield
+        readiness.stop()
         await engine.aclose()
 
     app = ProxyApp(title="tokenomy", version=__version__, lifespan=lifespan,
                   summary="Token-economy proxy with an OpenAI-compatible API.")
     app.state.engine = engine
+    app.state.readiness = readiness
     app.endpoints = {protocol.path: ProtocolEndpoint(engine, protocol, limit)
                      for protocol in engine.registry.protocols.values()}
     app.endpoints[ANTHROPIC_COUNT_TOKENS.path] = CountTokensEndpoint(engine, limit)
@@ -130,22 +135,29 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # Reached only when the app is mounted under another path; see ProxyApp.
         return _Delegate(app.endpoints[OPENAI_RESPONSES.path])
 
-    @app.get("/v1/models", summary="List the model names this proxy serves")
-    async def models() -> Response:
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": "tokenomy"}
-                for name in engine.router.model_names()]
-        return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
-
     from tokenomy.server.dashboard import dashboard_router
-    from tokenomy.server.usage import usage_router
 
+    app.include_router(models_router(engine))
     app.include_router(usage_router(engine))
     app.include_router(dashboard_router(engine))
-
-    @app.get("/healthz", summary="Liveness and configured backends")
-    async def healthz() -> Response:
-        body = {"status": "ok", "version": __version__,
-                "backends": {n: b.kind for n, b in settings.backends.items()}}
-        return Response(orjson.dumps(body), media_type=JSON)
-
+    app.include_router(health_router(engine, readiness))
+    app.include_router(metrics_router(engine))
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app factory each worker of `tokenomy serve --workers N` calls: the config path
+    comes in $TOKENOMY_CONFIG and the bind address in $TOKENOMY_SERVE_HOST (keys are
+    required off loopback in every worker, as in a single process)."""
+    import os
+
+    from tokenomy.budgets.settings import require_keys_off_loopback
+    from tokenomy.observe.logs import server_process
+
+    server_process()
+    settings = load_settings()
+    require_keys_off_loopback(settings, os.environ.get(SERVE_HOST_ENV, "127.0.0.1"))
+    return create_app(settings)
+
+
+SERVE_HOST_ENV = "TOKENOMY_SERVE_HOST"

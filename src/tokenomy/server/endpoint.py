@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -124,21 +125,30 @@ class ProtocolEndpoint:
         self.protocol = protocol
         self.limit = limit
 
+    async def _refuse(self, send: Any, error: TokenomyError, started: float) -> None:
+        """A request refused before it became a call: logged and counted, then answered."""
+        request_id = self.engine.rejected(error, route=self.protocol.path,
+                                          protocol=self.protocol, started=started)
+        await send_error(send, error, {REQUEST_ID: request_id}, protocol=self.protocol)
+
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         engine, protocol = self.engine, self.protocol
+        started = time.perf_counter()
         try:
             body, size = await read_json(scope, receive, self.limit)
             headers = request_headers(scope)
             call = engine.prepare(body, protocol=protocol, api_key=api_key_from_headers(headers),
                                   headers=headers,
-                                  forward_headers=forwarded_headers(headers, protocol))
+                                  forward_headers=forwarded_headers(headers, protocol),
+                                  route=protocol.path)
             call.body_bytes = size
+            call.started = started  # reading and checking the body is tokenomy's time too
         except TokenomyError as exc:
-            return await send_error(send, exc, protocol=protocol)
+            return await self._refuse(send, exc, started)
         except Exception:
             log.exception("preparing a call failed")
-            return await send_error(send, TokenomyError("internal error while reading the request"),
-                                    protocol=protocol)
+            return await self._refuse(
+                send, TokenomyError("internal error while reading the request"), started)
         try:
             result = await engine.run(call)
         except TokenomyError as exc:

@@ -25,12 +25,15 @@ def free_port() -> int:
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes] | None = None,
-              timeout: float = 60.0) -> None:
+              timeout: float = 60.0, log_path: Path | None = None) -> None:
     """Poll `url` until it answers; fail fast if the process died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            if log_path is not None:
+                output = log_path.read_text(errors="replace")
+            else:
+                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
             raise RuntimeError(f"server exited with {process.returncode}:\n{output[-3000:]}")
         try:
             if httpx.get(url, timeout=1.0).status_code < 500:
@@ -56,10 +59,17 @@ class Server:
     url: str  # base URL without /v1
     process: subprocess.Popen[bytes]
     port: int
+    log_path: Path | None = None  # the proxy's stdout and stderr (its request log)
 
     @property
     def v1(self) -> str:
         return self.url + "/v1"
+
+    def log_lines(self) -> list[str]:
+        """What the process wrote so far, one entry per line."""
+        if self.log_path is None or not self.log_path.exists():
+            return []
+        return self.log_path.read_text(errors="replace").splitlines()
 
 
 @contextmanager
@@ -87,8 +97,12 @@ def write_config(config: dict[str, Any] | str | Path | None, folder: Path) -> Pa
 
 
 def start_proxy(config: dict[str, Any] | str | Path | None = None, *, port: int | None = None,
-                env: dict[str, str] | None = None, folder: Path | None = None) -> Server:
-    """Start `tokenomy serve` as a real process; the caller stops it (see `run_proxy`)."""
+                env: dict[str, str] | None = None, folder: Path | None = None,
+                args: list[str] | None = None, ready: str = "/healthz") -> Server:
+    """Start `tokenomy serve` as a real process; the caller stops it (see `run_proxy`).
+
+    Its output goes to `folder/proxy.log` (`Server.log_lines()`), never to a pipe
+    nobody reads: the request log would fill it and stall the proxy."""
     folder = folder or Path(tempfile.mkdtemp(prefix="tokenomy-proxy-"))
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -102,13 +116,16 @@ def start_proxy(config: dict[str, Any] | str | Path | None = None, *, port: int 
     command = [sys.executable, "-m", "tokenomy.cli", "serve", "--port", str(port)]
     if path is not None:
         command += ["--config", str(path)]
+    command += args or []
     full_env = {**os.environ, **(env or {})}
     full_env.pop("TOKENOMY_CONFIG", None)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env=full_env)
-    server = Server(f"http://127.0.0.1:{port}", process, port)
+    log_path = folder / f"proxy-{port}.log"
+    with log_path.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
+                                   env=full_env)
+    server = Server(f"http://127.0.0.1:{port}", process, port, log_path)
     try:
-        wait_http(server.url + "/healthz", process)
+        wait_http(server.url + ready, process, log_path=log_path)
     except Exception:
         _stop(process)
         raise

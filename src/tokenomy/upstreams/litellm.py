@@ -13,6 +13,14 @@ from tokenomy.upstreams.base import speaks
 
 
 def _translate(backend: str, exc: Exception) -> TokenomyError:
+    error = _mapped(backend, exc)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool):
+        error.upstream_status = status  # the provider's own status, for the request log
+    return error
+
+
+def _mapped(backend: str, exc: Exception) -> TokenomyError:
     litellm = import_litellm()
 
     text = str(getattr(exc, "message", "") or exc)[:300]

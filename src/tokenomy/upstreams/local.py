@@ -20,6 +20,7 @@ from tokenomy.transcript import OPENAI_CHAT, WireProtocol
 from tokenomy.upstreams.base import speaks
 
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
+LOCAL_CONTEXT_TOKENS = 8192  # SmolLM2's max_position_embeddings (what /v1/models states)
 DEFAULT_MAX_TOKENS = 256
 MAX_TOKENS_CAP = 2048
 

@@ -57,7 +57,15 @@ def _error_message(content: bytes, reason: str | None) -> tuple[str, str | None]
 
 def status_error(backend: str, status: int, headers: Mapping[str, str],
                  content: bytes, reason: str | None = None) -> TokenomyError:
-    """Map a backend's error status to ours, never leaking its credentials."""
+    """Map a backend's error status to ours, never leaking its credentials; the
+    backend's own status stays on the error (`upstream_status`) for the request log."""
+    error = _status_error(backend, status, headers, content, reason)
+    error.upstream_status = status
+    return error
+
+
+def _status_error(backend: str, status: int, headers: Mapping[str, str],
+                  content: bytes, reason: str | None) -> TokenomyError:
     message, param = _error_message(content, reason)
     if status in (401, 403):
         # The backend refused *our* credentials: a gateway problem, not the caller's.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 
 from tokenomy.call import Call, Result, Route
 from tokenomy.config import BackendSettings, Settings
@@ -119,16 +120,23 @@ class UpstreamHandler:
                                self.router.translators)
             call.backend, call.upstream_model = route.backend, route.upstream_model
             body = protocol.forwarded(call.body, route.upstream_model)
+            began = time.perf_counter()
             try:
                 if call.stream:
                     chunks = await upstream.open_stream(body, protocol=protocol,
                                                         headers=call.client_headers)
-                    return Result(chunks=chunks, read_usage=protocol.chunk_usage)
+                    result = Result(chunks=chunks, read_usage=protocol.chunk_usage)
+                    assert result.chunks is not None
+                    result.chunks.on_end(_upstream_time(call, began))
+                    return result
                 response = await upstream.complete(body, protocol=protocol,
                                                    headers=call.client_headers)
+                call.upstream_ms += (time.perf_counter() - began) * 1000
                 return Result(response=response, usage=protocol.response_usage(response),
                               read_usage=protocol.chunk_usage)
             except TokenomyError as exc:
+                call.upstream_ms += (time.perf_counter() - began) * 1000
+                call.upstream_status = exc.upstream_status
                 if exc.status not in FALLBACK_STATUSES or index + 1 == len(routes):
                     raise
                 following = routes[index + 1]
@@ -141,3 +149,14 @@ class UpstreamHandler:
         raise AssertionError("unreachable")
 
 
+
+
+def _upstream_time(call: Call, began: float) -> Callable[[BaseException | None], Awaitable[None]]:
+    """A stream's end hook: the backend's time runs from opening the stream to its end.
+
+    The router's hook is added first, so it runs before the ledger settles."""
+
+    async def ended(_: BaseException | None) -> None:
+        call.upstream_ms += (time.perf_counter() - began) * 1000
+
+    return ended
