@@ -55,10 +55,18 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_traces import DATA, Run, load_runs, recall_checks
+from agent_traces import DATA, HOLDOUT_FROM, Run, load_runs, recall_checks
 from cache_sim import PROFILES, Renderer, simulate_run
 from replay_protocols import PROTOCOLS, WireProtocol
-from replay_report import RunResult, SystemResult, per_run_rows, render, summarize
+from replay_report import (
+    RunResult,
+    SystemResult,
+    per_run_rows,
+    render,
+    render_split,
+    split_rows,
+    summarize,
+)
 from replay_systems import SYSTEMS, Context, Target, Unavailable
 
 from tokenomy.testing.processes import _stop, free_port, wait_http
@@ -282,10 +290,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"prefix cache; $ ratios and runs costlier are vs passthrough; latency on "
               f"{cpu()}")
     text = render(summaries, per_run if args.per_run else None, header)
+    # Rules are developed on runs 0-14; 15-22 are the check on runs they were not made on.
+    parts = {"dev (runs 0-14)": {r.id for r in runs[:HOLDOUT_FROM]},
+             "held-out (runs 15-22)": {r.id for r in runs[HOLDOUT_FROM:]}}
+    split = split_rows(results, base, parts) if len(runs) > HOLDOUT_FROM else []
+    if split:
+        text += "\n\ndev and held-out runs apart:\n" + render_split(split)
     print(text)
     report = {"header": header, "runs": len(runs), "calls": calls, "protocol": args.protocol,
               "stream": args.stream, "profiles": [p.__dict__ for p in PROFILES],
-              "systems": summaries, "per_run": per_run}
+              "systems": summaries, "split": split, "per_run": per_run}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     args.out.with_suffix(".txt").write_text(text + "\n")

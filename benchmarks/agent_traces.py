@@ -29,6 +29,8 @@ from typing import Any
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "agent_traces.dev.jsonl.gz"
 NEXT_TURNS = 3
+# Runs 0-14 are for developing rules, 15-22 a check on runs the rules were not made on.
+HOLDOUT_FROM = 15
 
 # Code-like names: a dotted or snake/camel identifier, or one with a digit.
 _IDENT = re.compile(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?![\w])")

@@ -80,6 +80,45 @@ def summarize(result: SystemResult, base: SystemResult | None) -> dict[str, Any]
     return out
 
 
+def split_rows(results: list[SystemResult], base: SystemResult | None,
+               parts: dict[str, set[str]]) -> list[dict[str, Any]]:
+    """Per system and part of the data (dev / held-out runs): cost ratios and recall."""
+    rows = []
+    for result in results:
+        if result.unavailable:
+            continue
+        for part, runs in parts.items():
+            mine = SystemResult(result.name, [r for r in result.runs if r.run in runs])
+            theirs = SystemResult(base.name, [r for r in base.runs if r.run in runs]) \
+                if base is not None and not base.unavailable else None
+            summary = summarize(mine, theirs)
+            rows.append({"system": result.name, "part": part, "runs": summary["runs"],
+                         "recall": summary["recall"], "recall_checks": summary["recall_checks"],
+                         "pct_of_passthrough": summary.get("pct_of_passthrough"),
+                         "cost_ratio": summary.get("cost_ratio"),
+                         "runs_costlier": summary.get("runs_costlier")})
+    return rows
+
+
+def render_split(rows: list[dict[str, Any]]) -> str:
+    profiles = "/".join(p.name for p in PROFILES)
+    headers = ["system", "part", "runs", "% pass", f"$ ratio {profiles}", "runs costlier",
+               "recall"]
+    table = [[r["system"], r["part"], str(r["runs"]),
+              _share(r["pct_of_passthrough"] if r["pct_of_passthrough"] is not None
+                     else float("nan")),
+              "/".join(_f(r["cost_ratio"][p.name], ".3f") for p in PROFILES)
+              if r["cost_ratio"] else "n/a",
+              "/".join(str(r["runs_costlier"][p.name]) for p in PROFILES)
+              if r["runs_costlier"] else "n/a",
+              f"{_share(r['recall'])} of {r['recall_checks']}"] for r in rows]
+    widths = [max(len(h), *(len(x[i]) for x in table)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(x, widths, strict=True)) for x in table]
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def per_run_rows(result: SystemResult, base: SystemResult | None) -> list[dict[str, Any]]:
     base_runs = {r.run: r for r in base.runs} if base and not base.unavailable else {}
     rows = []

@@ -17,7 +17,7 @@ is compressed once, when it is new, and that form is reused in every later reque
 
 Runs 0-14 are the development part, 15-22 a held-out check: both are reported.
 
-Run:  python benchmarks/tool_outputs.py [--min-tokens 200 300 500] [--seen both] [--missed]
+Run:  python benchmarks/tool_outputs.py [--min-tokens 100 300] [--seen both] [--missed]
       [--repeats 3]  (time each output as the fastest of 3 runs, on a shared machine)
 """
 
@@ -33,15 +33,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_traces import Run, content_text, load_runs, message_text, recall_checks
+from agent_traces import HOLDOUT_FROM, Run, content_text, load_runs, message_text, recall_checks
 
+from tokenomy.compressors.agent.zone import command_of
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
 from tokenomy.tokenizers import count_messages
 
 MODEL = "deepseek-chat"  # the traces' upstream model: its tokens are what the cut is in
 COST_MODEL = "gpt-4o"  # o200k, for the share of prompt tokens
 CACHED_PRICE = 0.1  # a cached input token costs a tenth of an uncached one
-HOLDOUT_FROM = 15
 
 
 @dataclass
@@ -70,6 +70,15 @@ def tool_call_message(run: Run, tool_index: int) -> dict[str, Any] | None:
     return None
 
 
+def readable(message: dict[str, Any]) -> str:
+    """A message as the model reads it: its text and its tool calls' commands (decoded,
+    not JSON, where a heredoc is one line)."""
+    calls = [command_of((c.get("function") or {}).get("name"),
+                        (c.get("function") or {}).get("arguments")) or ""
+             for c in message.get("tool_calls") or ()]
+    return "\n".join([content_text(message), *calls])
+
+
 def task_of(run: Run) -> str:
     return next(content_text(m) for m in run.messages if m.get("role") == "user")
 
@@ -87,7 +96,7 @@ def compress_run(run: Run, min_tokens: int, stats: Stats, *, use_seen: bool,
     for i, message in enumerate(run.messages):
         if message.get("role") != "tool":
             if seen is not None:
-                seen.add(message_text(message))
+                seen.add(readable(message))
             continue
         caller = tool_call_message(run, i)
         query = task + "\n" + (message_text(caller) if caller else "")
@@ -206,7 +215,7 @@ def report(name: str, stats: Stats, min_tokens: int, show_missed: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--min-tokens", type=int, nargs="+", default=[200, 300, 500])
+    parser.add_argument("--min-tokens", type=int, nargs="+", default=[100, 300])
     parser.add_argument("--missed", action="store_true", help="list the missed reference items")
     parser.add_argument("--runs", type=int, default=None, help="only the first N runs")
     parser.add_argument("--seen", choices=("off", "on", "both"), default="both",

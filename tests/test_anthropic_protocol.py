@@ -65,7 +65,8 @@ def test_parts_in_order_with_kinds_paths_and_tool_names() -> None:
         (1, "assistant", PartKind.OPAQUE, "", None, False),
         (1, "assistant", PartKind.ASSISTANT_TEXT, "Let me run it.",
          ("messages", 1, "content", 2, "text"), False),
-        (1, "assistant", PartKind.TOOL_CALL, '{"command":"make"}', None, False),
+        (1, "assistant", PartKind.TOOL_CALL, '{"command":"make"}',
+         ("messages", 1, "content", 3, "input"), False),
         (2, "tool", PartKind.TOOL_RESULT, "error: missing header",
          ("messages", 2, "content", 0, "content", 0, "text"), False),
         (2, "tool", PartKind.OPAQUE, "", None, False),
@@ -92,6 +93,21 @@ def test_an_edit_changes_one_string_and_nothing_else() -> None:
     thinking = next(p for p in transcript.parts if p.kind is PartKind.THINKING)
     with pytest.raises(ValueError):
         transcript.write(thinking, "rewritten")  # signed: never editable
+
+
+def test_a_tool_use_input_is_edited_as_json_and_stays_an_object() -> None:
+    # Agent compression rewrites a file the agent writes inside a tool call (a heredoc in
+    # Bash's command, Write's content): the input is an object, the part its JSON text.
+    body = copy.deepcopy(BODY)
+    transcript = Transcript(body, ANTHROPIC_MESSAGES.parts)
+    call = next(p for p in transcript.parts if p.kind is PartKind.TOOL_CALL)
+    assert call.json_value
+    transcript.write(call, '{"command": "make -k"}')
+    assert transcript.body["messages"][1]["content"][3]["input"] == {"command": "make -k"}
+    assert BODY["messages"][1]["content"][3]["input"] == {"command": "make"}  # client's copy
+    for bad in ("make -k", '["make"]'):  # not JSON, or not an object
+        with pytest.raises(ValueError):
+            transcript.write(call, bad)
 
 
 def test_string_tool_result_and_system_string_are_editable() -> None:

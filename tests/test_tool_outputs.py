@@ -23,7 +23,8 @@ from agent_traces import content_text, load_runs
 
 MODEL = "deepseek-chat"
 TASK = "Fix the bug in the report module."
-SED = re.compile(r"\[\.\.\. (\d+) (.+?) omitted: sed -n (\d+),(\d+)p (\S+)\]")
+# A marker after the first of an output may leave out the file it already named.
+SED = re.compile(r"\[\.\.\. (\d+) (.+?) omitted: sed -n (\d+),(\d+)p(?: (\S+))?\]")
 
 
 def wrap(body: str, code: int = 0) -> str:
@@ -93,7 +94,8 @@ def test_shell_parsing_finds_the_printing_program_and_the_first_line():
 
 def _expand(text: str, file_lines: list[str], path: str) -> tuple[list[str], int]:
     """The output with every `sed -n A,Bp path` marker replaced by what that command
-    prints: equal to the original output when the markers name exactly what went."""
+    prints: equal to the original output when the markers name exactly what went. The
+    first marker names the file; later ones may leave it out."""
     out: list[str] = []
     markers = 0
     for line in text.split("\n"):
@@ -102,7 +104,8 @@ def _expand(text: str, file_lines: list[str], path: str) -> tuple[list[str], int
             out.append(line)
             continue
         count, start, end = int(m.group(1)), int(m.group(3)), int(m.group(4))
-        assert m.group(5) == path and end - start + 1 == count
+        assert (m.group(5) or (path if markers else None)) == path
+        assert end - start + 1 == count
         out += file_lines[start - 1 : end]
         markers += 1
     return out, markers
@@ -197,6 +200,74 @@ def test_a_window_the_agent_sized_is_kept_whole():
         assert result.text == wrap(body), command
 
 
+def documented_module() -> list[str]:
+    """A module whose functions carry numpy-style docstrings and comment blocks."""
+    lines = ["# Copyright (c) 2019 The Authors", "# Licensed under the BSD license.",
+             *[f"# Copyright (c) {2010 + k} Contributor Number {k} <contributor{k}@example.org>"
+               for k in range(8)],
+             "# See LICENSE for details.", "", "import numpy as np", ""]
+    for f in range(6):
+        lines += [f"def model_{f}(aoi, n={f}.5):", '    r"""',
+                  f"    Compute model {f} of the incidence angle modifier.", "",
+                  "    Parameters", "    ----------",
+                  "    aoi : numeric", "        The angle of incidence in degrees.",
+                  "    n : numeric", "        The effective index of refraction.", "",
+                  "        The refraction_index of the medium." if f == 3 else "",
+                  "    Returns", "    -------", "    iam : numeric",
+                  "        The incident angle modifier.", '    """',
+                  "    # the cosine is clipped at zero beyond ninety degrees, which",
+                  "    # keeps the model defined for every input the callers pass",
+                  "    # and matches what the other models in this module do; the",
+                  "    # clipping happens before the power so that a negative cosine",
+                  "    # never reaches a fractional exponent (which would give nan),",
+                  "    # as the references of every model in this module recommend",
+                  f"    costheta = np.maximum(0, np.cos(np.radians(aoi)))  # model {f}",
+                  "    return costheta ** n", ""]
+    return lines
+
+
+def test_a_window_keeps_its_code_and_drops_the_prose_around_it():
+    module = documented_module()
+    first = 40  # starts inside model_1's docstring: its closing quotes look like opening
+    body = "\n".join(module[first - 1 : first + 99])
+    result = run(wrap(body), f"sed -n '{first},{first + 99}p' src/iam.py")
+    for line in module[first - 1 : first + 99]:
+        if line.lstrip().startswith(("def ", "costheta", "return", "import")):
+            assert line in result.text, line
+    assert "    Compute model 3 of the incidence angle modifier." in result.text  # summary
+    # The window starts in model_1's docstring (short: kept); the later ones go.
+    assert result.text.count("        The effective index of refraction.") <= 1
+    assert "    # keeps the model defined for every input the callers pass" not in result.text
+    assert "docstring lines omitted: sed -n" in result.text
+    assert "comment lines omitted: sed -n" in result.text
+    expanded, markers = _expand(result.text, module, "src/iam.py")
+    assert markers > 0 and expanded == wrap(body).split("\n")
+    # A docstring line that names what the agent is after stays.
+    result = run(wrap(body), f"sed -n '{first},{first + 99}p' src/iam.py",
+                 TASK + " What does `refraction_index` mean? See the docs.")
+    assert "        The refraction_index of the medium." in result.text
+
+
+def test_a_license_header_keeps_its_first_line():
+    module = documented_module() + ["def extra():", "    return 1"] * 20
+    result = run(wrap("\n".join(module)), "cat src/iam.py")
+    assert "# Copyright (c) 2019 The Authors" in result.text
+    assert "# See LICENSE for details." not in result.text
+
+
+def test_an_output_the_harness_cut_is_not_a_window():
+    # mini-swe-agent cut a `head -300` to its head and tail: the agent was told to narrow
+    # the command, so the outline rules apply although the command sized a window.
+    module = python_module(12)
+    head, tail = "\n".join(module[:120]), "\n".join(module[-80:])
+    output = ("<returncode>0</returncode>\n<warning>\nThe output was too long.\n</warning>"
+              f"<output_head>\n{head}\n</output_head>\n<elided_chars>\n9000 characters "
+              f"elided\n</elided_chars>\n<output_tail>\n{tail}\n</output_tail>")
+    result = run(output, "head -300 src/report.py")
+    assert "def step_3(value: Any, scale: int = 3) -> int:" in result.text
+    assert "    total += value * 7 + scale  # step 3, part 7" not in result.text
+
+
 def test_a_dotted_query_name_names_the_definition():
     module = python_module()
     result = run(wrap("\n".join(module)), "cat src/report.py", TASK + " See report.step_12().")
@@ -244,8 +315,8 @@ def test_ls_la_keeps_names_and_sizes_only():
     for i in range(30):
         assert f"file_{i}.py  {1000 + i}" in result.text
     assert "rw-r--r--" not in result.text and "root root" not in result.text
-    assert "[ls -l columns (permissions, links, owner, group, date; directories end in /) " \
-           "omitted from 31 lines; re-run the command to see them]" in result.text
+    assert "[ls -l permissions, owner and date columns (directories end in /) " \
+           "omitted from 31 lines; re-run to see them]" in result.text
 
 
 # -- runs --
@@ -310,7 +381,50 @@ def test_traceback_keeps_every_frame_and_the_exception():
             assert line in result.text
     assert "    total = step_3(value)" in result.text  # project frame code stays
     assert "^^^^^^^^^^^^^" not in result.text
-    assert "caret lines" in result.text and "library traceback frames" in result.text
+    assert "caret lines" in result.text and "library frames" in result.text
+
+
+LIBRARY_CHAIN = "\n".join([
+    "Traceback (most recent call last):",
+    '  File "/repo/run_tests.py", line 3, in <module>',
+    "    raise SystemExit(pytest.console_main())",
+    *[line for k in range(6) for line in (
+        f'  File "/opt/conda/lib/python3.11/site-packages/pluggy/_hooks.py", line {500 + k}, '
+        f"in hook_{k}",
+        f"    return self._hookexec(self.name, impls_{k}, kwargs, firstresult)")],
+    '  File "/opt/conda/lib/python3.11/site-packages/_pytest/config/__init__.py", line 1814, '
+    "in _getini_toml",
+    "    raise TypeError(",
+    "TypeError: /repo/pyproject.toml: config option 'testpaths' expects a list, got str",
+])
+
+
+def test_a_chain_of_library_frames_keeps_its_ends():
+    result = run(wrap(LIBRARY_CHAIN, 1), "python -m pytest tests | tail -100")
+    text = result.text
+    assert "TypeError: /repo/pyproject.toml: config option 'testpaths'" in text
+    assert '  File "/repo/run_tests.py", line 3, in <module>' in text
+    assert "pluggy/_hooks.py\", line 500, in hook_0" in text  # where it entered
+    assert "_pytest/config/__init__.py\", line 1814, in _getini_toml" in text  # and raised
+    assert "line 503, in hook_3" not in text
+    assert re.search(r"\[\.\.\. \d+ lines of library traceback frames omitted: \(?python -m "
+                     r"pytest tests \| tail -100\)? \| sed -n \d+,\d+p\]", text)
+
+
+def test_a_traceback_printed_twice_stays_once_and_long_error_lines_keep_their_ends():
+    frames = "\n".join(['Traceback (most recent call last):',
+                        *[f'  File "/repo/pkg/module_{k}.py", line {10 * k}, in step_{k}\n'
+                          f"    value = step_{k + 1}(value)" for k in range(6)],
+                        "TypeError: 'NoneType' object is not subscriptable"])
+    dump = "E   [left]:  [" + ", ".join(f"{k * 1.5:.3f}" for k in range(400)) + "]"
+    body = "\n".join(["case 1", frames, "case 2", frames, dump])
+    result = run(wrap(body, 1), "python check.py")
+    assert result.text.count('  File "/repo/pkg/module_3.py", line 30, in step_3') == 1
+    assert result.text.count("TypeError: 'NoneType' object is not subscriptable") == 2
+    assert "lines repeated from earlier in this output omitted" in result.text
+    assert "E   [left]:  [0.000, 1.500" in result.text and "598.500]" in result.text
+    assert "300.000" not in result.text
+    assert "characters omitted" in result.text
 
 
 def test_pip_noise_collapses_to_a_summary():
@@ -451,7 +565,7 @@ def test_lines_already_shown_go_and_changed_lines_stay():
     rerun = list(report)
     rerun[25] = "case 25: input=75 expected=150 got=151 MISMATCH"
     result = run(wrap("\n".join(rerun)), "python check.py", seen=seen)
-    assert "lines already shown earlier in this conversation omitted" in result.text
+    assert "lines shown before omitted" in result.text
     assert "case 25: input=75 expected=150 got=151 MISMATCH" in result.text
     assert "case 3: input=9 expected=18 got=18 ok" not in result.text
     # Without the index nothing is known to be shown already.

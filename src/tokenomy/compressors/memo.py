@@ -39,6 +39,9 @@ memo_table = Table(
 )
 
 TOUCH_EVERY = 3600.0  # refresh `used_at` in the database at most this often per key
+# Recorded for a part that compression left as it was: found again at the next turn (no
+# database round trip, no second attempt), and never a form of its own.
+UNCHANGED = ""
 
 
 def memo_key(*parts: str) -> str:
@@ -60,12 +63,21 @@ class Memo:
         self._local_max = local_entries
         self._lock = threading.Lock()
         self._writes = 0
+        # Refresh `used_at` often enough that an entry in use never reaches its TTL.
+        self._touch_every = min(TOUCH_EVERY, ttl / 4)
         if engine is not None:
             try:
                 _metadata.create_all(engine, checkfirst=True)
             except SQLAlchemyError:  # a replica racing us to create it: fine once it exists
                 log.warning("memo: could not create its table; using it if it exists",
                             exc_info=True)
+
+    def peek(self, keys: Iterable[str]) -> dict[str, str]:
+        """What this process already knows of `keys` (no database round trip)."""
+        now = time.time()
+        with self._lock:
+            return {key: entry[0] for key in keys
+                    if (entry := self._local.get(key)) is not None and now - entry[1] <= self.ttl}
 
     def get_many(self, keys: Iterable[str]) -> dict[str, str]:
         now = time.time()
@@ -75,12 +87,17 @@ class Memo:
         with self._lock:
             for key in keys:
                 entry = self._local.get(key)
+                if entry is not None and now - entry[1] > self.ttl:
+                    # Unused past the TTL here too: whatever the database says (another
+                    # replica may have used it since) is what every replica sends.
+                    del self._local[key]
+                    entry = None
                 if entry is None:
                     missing.append(key)
                     continue
                 self._local.move_to_end(key)
                 found[key] = entry[0]
-                if now - entry[1] > TOUCH_EVERY:
+                if now - entry[1] > self._touch_every:
                     stale.append(key)
                     self._local[key] = (entry[0], now)
         if self.engine is None or not (missing or stale):
@@ -106,30 +123,39 @@ class Memo:
         return found
 
     def put(self, key: str, value: str) -> str | None:
-        """Record `value` under `key`; returns the value that is recorded (another replica's
-        if it recorded one first, so every replica sends the same bytes), or None when it
-        could not be recorded: then the caller sends the original, because a form no
-        replica can find again would change at the next turn and break the cache."""
+        """Record `value` under `key` (see `put_many`): the value that is recorded, or None."""
+        recorded = self.put_many({key: value})
+        return None if recorded is None else recorded.get(key)
+
+    def put_many(self, items: dict[str, str]) -> dict[str, str] | None:
+        """Record each `key -> value` in one transaction; returns the values that are
+        recorded (another replica's where it recorded one first, so every replica sends
+        the same bytes), or None when they could not be recorded: then the caller sends
+        the originals, because a form no replica can find again would change at the next
+        turn and break the cache."""
         now = time.time()
-        if self.engine is not None:
+        values = dict(items)
+        if self.engine is not None and items:
             try:
                 with self.engine.begin() as conn:
                     insert = (postgresql.insert if conn.dialect.name == "postgresql"
                               else sqlite.insert)(memo_table)
-                    conn.execute(insert.values(key=key, value=value, created_at=now,
-                                               used_at=now).on_conflict_do_nothing())
-                    stored = conn.execute(select(memo_table.c.value)
-                                          .where(memo_table.c.key == key)).scalar()
-                    if isinstance(stored, str):
-                        value = stored
-                self._writes += 1
-                if self._writes % 1000 == 0:
+                    conn.execute(insert.on_conflict_do_nothing(), [
+                        {"key": key, "value": value, "created_at": now, "used_at": now}
+                        for key, value in items.items()])
+                    for key, stored in conn.execute(
+                            select(memo_table.c.key, memo_table.c.value)
+                            .where(memo_table.c.key.in_(list(items)))):
+                        values[key] = stored
+                before, self._writes = self._writes, self._writes + len(items)
+                if before // 1000 != self._writes // 1000:
                     self.trim()
             except SQLAlchemyError:
-                log.warning("memo: write failed; this part goes uncompressed", exc_info=True)
+                log.warning("memo: write failed; these parts go uncompressed", exc_info=True)
                 return None
-        self._remember(key, value, now)
-        return value
+        for key, value in values.items():
+            self._remember(key, value, now)
+        return values
 
     def _remember(self, key: str, value: str, now: float) -> None:
         with self._lock:

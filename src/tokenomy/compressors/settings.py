@@ -29,7 +29,7 @@ class AgentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    min_tokens: int = Field(default=300, ge=0)  # tool outputs under this are left alone
+    min_tokens: int = Field(default=100, ge=0)  # tool outputs under this are left alone
     seen: bool = True  # fold runs of lines the conversation already holds
     tool_calls: bool = True  # compress file-writing heredocs in the agent's own tool calls
     memo_ttl: float = Field(default=86_400.0, gt=0)  # seconds an unused memo entry lives

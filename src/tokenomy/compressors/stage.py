@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from tokenomy.call import Call, CompressOptions, Event, Result
-from tokenomy.compressors.agent.loop import AgentCompressor
+from tokenomy.compressors.agent.loop import TECHNIQUES, AgentCompressor
 from tokenomy.compressors.agent.zone import agent_shaped
 from tokenomy.compressors.bridge import MessagesView, as_messages
 from tokenomy.compressors.memo import Memo
@@ -27,7 +27,7 @@ from tokenomy.config import Settings
 from tokenomy.errors import BadRequest
 from tokenomy.pipeline import Next, Services
 from tokenomy.tokenizers import count_text
-from tokenomy.transcript import Part, PartKind
+from tokenomy.transcript import Part
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +112,11 @@ class CompressStage:
         compressor = self._agent_compressor(settings)
         parts = call.transcript.parts
         try:
-            changes, stats = await asyncio.to_thread(
-                compressor.run, parts, team=call.identity.team, model=call.token_model)
+            done = compressor.run_local(parts, team=call.identity.team, model=call.token_model)
+            if done is None:  # compressing, or the memo's database: in a worker thread
+                done = await asyncio.to_thread(compressor.run, parts, team=call.identity.team,
+                                               model=call.token_model)
+            changes, stats = done
         except Exception as exc:  # an optimisation: send the request as it came
             logger.exception("agent compression failed; sending the request unchanged")
             call.record(self.name, technique="error", detail={"error": f"{type(exc).__name__}"})
@@ -174,7 +177,7 @@ def _agent_events(stage: str, changes: list[tuple[Part, str]], model: str, ms: f
     """One event per technique (tool outputs, tool calls) with the tokens this request saved."""
     totals: dict[str, list[int]] = {}
     for part, text in changes:
-        technique = "tool_calls" if part.kind is PartKind.TOOL_CALL else "tool_outputs"
+        technique = TECHNIQUES.get(part.kind, "tool_outputs")
         row = totals.setdefault(technique, [0, 0])
         row[0] += count_text(part.text, model)
         row[1] += count_text(text, model)

@@ -313,13 +313,18 @@ def _block_parts(out: list[Part], i: int, role: str, kind: PartKind, j: int, blo
         out.append(Part(i, role, kind, block["text"], ("messages", i, "content", j, "text"),
                         marked))
     elif block_type == "tool_use":
-        out.append(Part(i, role, PartKind.TOOL_CALL, _dumps(block.get("input") or {}), None,
-                        marked, tool_call_id=block.get("id"), tool_name=block.get("name")))
+        # Its input is an object: editable as JSON text (a file the agent writes in it).
+        tool_input = block.get("input")
+        path = ("messages", i, "content", j, "input") if isinstance(tool_input, dict) else None
+        out.append(Part(i, role, PartKind.TOOL_CALL, _dumps(tool_input or {}), path, marked,
+                        tool_call_id=block.get("id"), tool_name=block.get("name"),
+                        json_value=path is not None))
     elif block_type == "tool_result":
         call_id = block.get("tool_use_id")
         name, arguments = calls.get(call_id, (None, None)) if isinstance(call_id, str) \
             else (None, None)
-        extra = {"tool_call_id": call_id, "tool_name": name, "tool_input": arguments}
+        extra: dict[str, Any] = {"tool_call_id": call_id, "tool_name": name,
+                                 "tool_input": arguments}
         inner = block.get("content")
         if isinstance(inner, str):
             out.append(Part(i, "tool", PartKind.TOOL_RESULT, inner,

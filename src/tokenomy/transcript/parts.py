@@ -42,6 +42,9 @@ class Part(NamedTuple):
     tool_call_id: str | None = None
     tool_name: str | None = None  # TOOL_CALL: the tool; TOOL_RESULT: the tool that ran
     tool_input: str | None = None  # TOOL_CALL: its arguments; TOOL_RESULT: the call's arguments
+    # The body holds `text` decoded: a JSON value (Anthropic's tool_use `input` object);
+    # an edit must be JSON of the same type, and is written back decoded.
+    json_value: bool = False
 
     @property
     def editable(self) -> bool:

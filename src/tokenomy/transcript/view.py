@@ -8,6 +8,7 @@ and everything a stage did not touch keeps its identity, key order and bytes.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -40,7 +41,12 @@ class Transcript:
         """Put `text` where `part` was read from; returns the part as it now reads."""
         if part.path is None:
             raise ValueError(f"a {part.kind} part cannot be edited")
-        self._set(part.path, text)
+        value: Any = text
+        if part.json_value:
+            value = json.loads(text)
+            if type(value) is not type(json.loads(part.text)):
+                raise ValueError(f"an edit of {part.path} must keep its JSON type")
+        self._set(part.path, value)
         updated = part._replace(text=text)
         if self._parts is not None:
             if self._index is None:

@@ -2,20 +2,22 @@
 
 For every request of an agent loop:
 
-1. Every tool result and tool call *before* the live zone is looked up in the
-   memo; what was compressed when it was new is sent in that same form again,
-   everything else exactly as the client sent it. Nothing already sent is ever
-   compressed anew, so the provider's prompt cache keeps hitting.
+1. Every tool result, tool call and assistant text *before* the live zone is looked
+   up in the memo; what was compressed when it was new is sent in that same form
+   again, everything else exactly as the client sent it. Nothing already sent is
+   ever compressed anew, so the provider's prompt cache keeps hitting.
 2. The live zone (the last assistant turn and the tool results after it) is new:
-   a file-writing heredoc in the assistant's tool call and each tool result are
-   compressed by kind (`tool_outputs`), relevance judged against the task and
-   the agent's latest step, every elision naming the command that prints it
-   again, lines the conversation already holds folded (the `seen` index). The
-   results go into the memo.
+   files the assistant's tool call writes (`written`), passages its text quotes,
+   and each tool result are compressed (`tool_outputs`), relevance judged against
+   the task and the agent's latest step, every elision naming the command that
+   prints it again, lines the conversation already holds folded (the `seen`
+   index, built from the conversation as sent). The results, parts left as they
+   were included, go into the memo in one write.
 
 An exact repeat of content is scoped by its occurrence (the second identical
 `git diff` output is a different memo entry from the first), so each position
-in the history has exactly one form.
+in the history has exactly one form. A request with nothing new to compress
+whose earlier parts this process knows is answered on the event loop (`run_local`).
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from tokenomy.compressors.agent.heredoc import compress_tool_call, without_heredoc_bodies
+from tokenomy.compressors.agent.written import compress_tool_call, without_heredoc_bodies
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
-from tokenomy.compressors.memo import Memo, memo_key
-from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
+from tokenomy.compressors.memo import UNCHANGED, Memo, memo_key
+from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated
 from tokenomy.transcript import Part, PartKind
 
-VERSION = "agent-v1"  # part of every memo key: a new algorithm never reuses old forms
+VERSION = "agent-v2"  # part of every memo key: a new algorithm never reuses old forms
 MIN_MEMO_CHARS = 200  # shorter parts are never compressed, so never looked up
 
 
@@ -61,12 +63,13 @@ class _SeenCache:
         self._size = size
         self._lock = threading.Lock()
 
-    def index(self, conversation: str, texts: list[str]) -> SeenLines:
+    def index(self, conversation: str, texts: list[str], parts: list[Part]) -> SeenLines:
         """The index of `texts` (a conversation's parts before the live zone, as sent).
 
         Reused only when this request's history starts with exactly the texts it was
         built from: an index holding a line the model was never sent would let the
-        compressor fold that line away as "shown before".
+        compressor fold that line away as "shown before". Only texts new since are read
+        (a tool call's JSON decoded, see `_readable`).
         """
         with self._lock:
             entry = self._entries.pop(conversation, None)
@@ -74,17 +77,22 @@ class _SeenCache:
         if entry is not None and entry[0] <= len(texts) \
                 and entry[1] == hash(tuple(texts[:entry[0]])):
             count, seen = entry[0], entry[2]
-        for text in texts[count:]:
-            seen.add(text)
+        for part, text in zip(parts[count:], texts[count:], strict=True):
+            seen.add(_readable(part, text))
         with self._lock:
             self._entries[conversation] = (len(texts), hash(tuple(texts)), seen)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
         return seen
 
+    def forget(self, conversation: str) -> None:
+        """Drop a conversation's index (it holds a form that was not sent)."""
+        with self._lock:
+            self._entries.pop(conversation, None)
+
 
 class AgentCompressor:
-    def __init__(self, memo: Memo, *, min_tokens: int = 300, seen: bool = True,
+    def __init__(self, memo: Memo, *, min_tokens: int = 100, seen: bool = True,
                  tool_calls: bool = True):
         self.memo = memo
         self.min_tokens = min_tokens
@@ -94,48 +102,88 @@ class AgentCompressor:
 
     def run(self, parts: list[Part], *, team: str,
             model: str) -> tuple[list[tuple[Part, str]], AgentStats]:
+        """What to send: (part, text) changes, and what this request's compression did."""
+        done = self._run(parts, team=team, model=model, local_only=False)
+        assert done is not None  # only a local-only run gives up
+        return done
+
+    def run_local(self, parts: list[Part], *, team: str,
+                  model: str) -> tuple[list[tuple[Part, str]], AgentStats] | None:
+        """`run` when it needs neither the database nor any compressing (every earlier
+        part known to this process, nothing new to compress), else None: cheap enough for
+        the event loop, so such a request skips the hop to a worker thread."""
+        return self._run(parts, team=team, model=model, local_only=True)
+
+    def _run(self, parts: list[Part], *, team: str, model: str,
+             local_only: bool) -> tuple[list[tuple[Part, str]], AgentStats] | None:
         started = time.perf_counter()
         stats = AgentStats()
         zone = zones(parts, team)
         keys = self._keys(parts, zone)
-        recorded = self.memo.get_many(keys.values())
+        earlier = [k for i, k in keys.items() if not zone.is_live(parts[i])]
+        current = [k for i, k in keys.items() if zone.is_live(parts[i])]
+        recorded = self.memo.peek(keys.values())
+        if local_only and (len(recorded) < len(keys)):
+            return None  # something to look up or to compress: not on the event loop
+        # Earlier parts are looked up (in the database when this process does not know
+        # them: another replica may have sent them); the live zone's only here: if another
+        # replica recorded a form first, recording ours returns that one (`put_many`).
+        if not local_only and any(k not in recorded for k in earlier):
+            recorded = {**self.memo.get_many(earlier), **self.memo.peek(current)}
         changes: list[tuple[Part, str]] = []
         sent: dict[int, str] = {}  # part index -> text as sent
+        unrecorded: dict[str, str] = {}  # earlier parts the memo does not know: sent as is
         for index, part in enumerate(parts):
             key = keys.get(index)
             if key is None or (zone.is_live(part) and key not in recorded):
                 continue
             value = recorded.get(key)
-            if value is not None and value != part.text:
+            if value is None:
+                unrecorded[key] = UNCHANGED
+            elif value and value != part.text:  # UNCHANGED (""): as the client sent it
                 changes.append((part, value))
                 sent[index] = value
                 stats.replayed[_technique(part)] = stats.replayed.get(_technique(part), 0) + 1
         live = [i for i, p in enumerate(parts) if zone.is_live(p) and i in keys
                 and keys[i] not in recorded]
         stats.live_parts = len(live)
-        if live:
-            seen = None
-            if self.use_seen:
-                first_live = min(live)
-                seen = self._seen.index(zone.conversation,
-                                        [sent.get(i, p.text) for i, p in enumerate(parts)
-                                         if i < first_live])
-            query = _query(parts, zone)
-            # The assistant's tool calls first: their sent form is what the results follow.
-            for index in sorted(live, key=lambda i: parts[i].kind is PartKind.TOOL_RESULT):
-                part = parts[index]
-                new = self._compress(part, parts, zone, query, model, seen, stats)
-                value = self.memo.put(keys[index], new) if new != part.text else None
-                value = part.text if value is None else value
-                if value != part.text:
-                    changes.append((part, value))
-                if seen is not None:
-                    seen.add(value)
+        computed = self._live(parts, live, sent, zone, model, stats) if live else {}
+        # One write per request: the live zone's forms, and what the memo did not know.
+        written = self.memo.put_many({**unrecorded, **{
+            keys[i]: UNCHANGED if text == parts[i].text else text
+            for i, text in computed.items()}}) if unrecorded or computed else {}
+        for index, text in computed.items():
+            value = (written or {}).get(keys[index]) or parts[index].text
+            if value != text:  # not recorded, or another replica recorded another form
+                self._seen.forget(zone.conversation)
+            if value != parts[index].text:
+                changes.append((parts[index], value))
         stats.ms = (time.perf_counter() - started) * 1000
         return changes, stats
 
+    def _live(self, parts: list[Part], live: list[int], sent: dict[int, str], zone: Zones,
+              model: str, stats: AgentStats) -> dict[int, str]:
+        """The live zone's parts, compressed (part index -> text; unchanged ones too)."""
+        seen = None
+        if self.use_seen:
+            first_live = min(live)
+            seen = self._seen.index(zone.conversation,
+                                    [sent.get(i, p.text) for i, p in enumerate(parts)
+                                     if i < first_live],
+                                    [parts[i] for i in range(first_live)])
+        query = _query(parts, zone)
+        computed: dict[int, str] = {}
+        # The assistant's turn first: its sent form is what the results follow.
+        for index in sorted(live, key=lambda i: parts[i].kind is PartKind.TOOL_RESULT):
+            part = parts[index]
+            computed[index] = self._compress(part, parts, zone, query, model, seen, stats)
+            if seen is not None:
+                seen.add(_readable(part, computed[index]))
+        return computed
+
     def _keys(self, parts: list[Part], zone: Zones) -> dict[int, str]:
-        """Memo keys of the parts agent compression may change (long tool results and calls)."""
+        """Memo keys of the parts agent compression may change (long tool results, tool calls
+        and assistant texts)."""
         keys: dict[int, str] = {}
         occurrences: dict[tuple[PartKind, str], int] = {}
         for index, part in enumerate(parts):
@@ -150,11 +198,18 @@ class AgentCompressor:
 
     def _compress(self, part: Part, parts: list[Part], zone: Zones, query: str, model: str,
                   seen: SeenLines | None, stats: AgentStats) -> str:
+        if part.kind is PartKind.ASSISTANT_TEXT:
+            folded = fold_restated(part.text, seen=seen, model=model,
+                                   min_tokens=self.min_tokens) if seen is not None else None
+            if folded is None:
+                return part.text
+            stats.add(stats.new, "assistant_text", folded[1], folded[2])
+            return folded[0]
         if part.kind is PartKind.TOOL_CALL:
             if not self.tool_calls:
                 return part.text
-            done = compress_tool_call(part.text, query=query, model=model,
-                                      min_tokens=self.min_tokens, seen=seen)
+            done = compress_tool_call(part.text, model=model, min_tokens=self.min_tokens,
+                                      seen=seen)
             if done is None:
                 return part.text
             text, before, after = done
@@ -170,8 +225,20 @@ class AgentCompressor:
         return result.text
 
 
+def _readable(part: Part, text: str) -> str:
+    """A part's text as the model reads it: a tool call's command, not its JSON (where a
+    heredoc is one line with escaped newlines, and no line of it could be found again)."""
+    if part.kind is PartKind.TOOL_CALL:
+        return command_of(part.tool_name, text) or text
+    return text
+
+
 def _technique(part: Part) -> str:
-    return "tool_calls" if part.kind is PartKind.TOOL_CALL else "tool_outputs"
+    return TECHNIQUES[part.kind]
+
+
+TECHNIQUES = {PartKind.TOOL_CALL: "tool_calls", PartKind.TOOL_RESULT: "tool_outputs",
+              PartKind.ASSISTANT_TEXT: "assistant_text"}
 
 
 def _query(parts: list[Part], zone: Zones) -> str:

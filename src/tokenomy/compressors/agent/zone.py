@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from tokenomy.compressors.memo import memo_key
 from tokenomy.transcript import Part, PartKind
 
-AGENT_KINDS = frozenset({PartKind.TOOL_RESULT, PartKind.TOOL_CALL})
+# What agent compression may change: tool results, the agent's tool calls (file-writing
+# heredocs) and its text (only passages it quoted from the conversation).
+AGENT_KINDS = frozenset({PartKind.TOOL_RESULT, PartKind.TOOL_CALL, PartKind.ASSISTANT_TEXT})
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,20 @@ def zones(parts: list[Part], team: str) -> Zones:
     return Zones(memo_key("conversation", team, system, task), live_from, task)
 
 
+# The text editor tool's sub-commands (`{"command": "view", "path": ...}`): not shell.
+_EDITOR_COMMANDS = frozenset({"view", "create", "str_replace", "insert", "undo_edit"})
+# Arguments of a file tool that size the read (`Read` offset/limit, `view` view_range).
+RANGE_ARGUMENTS = ("offset", "limit", "view_range", "start_line", "end_line", "line_range")
+_SHELLS = frozenset({"bash", "sh", "zsh", "dash"})
+
+
 def command_of(tool_name: str | None, tool_input: str | None) -> str | None:
     """What a tool call ran, as a short command line (decoded JSON, not raw arguments).
 
-    A shell tool's `command` is the command itself; a file tool (`Read`, `view`)
-    is rendered as its name and path, the way the compressors name how to get
-    an elided range back.
+    A shell tool's `command` is the command itself (Codex's `["bash", "-lc", "..."]`
+    is its script); a file tool (`Read`, `view`) is rendered as its name, its path and
+    the range arguments it was given (`Read src/x.py offset=100 limit=50`), the way
+    the compressors name how to get an elided range back.
     """
     if not tool_input:
         return None
@@ -62,14 +72,27 @@ def command_of(tool_name: str | None, tool_input: str | None) -> str | None:
         return tool_input
     if not isinstance(arguments, dict):
         return tool_input
+    command = arguments.get("command")
+    if isinstance(command, str) and command in _EDITOR_COMMANDS \
+            and isinstance(arguments.get("path"), str):
+        return _file_tool(str(command), arguments["path"], arguments)
     for field in ("command", "cmd", "script"):
         value = arguments.get(field)
         if isinstance(value, str):
             return value
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            if len(value) == 3 and value[0].rsplit("/", 1)[-1] in _SHELLS \
+                    and value[1].startswith("-") and value[1].endswith("c"):
+                return value[2]  # bash -lc SCRIPT
             return " ".join(value)
     path = next((arguments[f] for f in ("file_path", "path", "filename", "pattern")
                  if isinstance(arguments.get(f), str)), None)
     if path is not None:
-        return f"{tool_name or 'tool'} {path}"
+        return _file_tool(tool_name or "tool", path, arguments)
     return json.dumps(arguments, ensure_ascii=False, sort_keys=True)
+
+
+def _file_tool(name: str, path: str, arguments: dict[str, object]) -> str:
+    sized = [f"{key}={json.dumps(arguments[key], separators=(',', ':'))}"
+             for key in RANGE_ARGUMENTS if arguments.get(key) is not None]
+    return " ".join([name, path, *sized])

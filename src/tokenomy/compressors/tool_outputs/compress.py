@@ -14,7 +14,7 @@ import time
 
 from tokenomy.compressors.tool_outputs import fold, wrapper
 from tokenomy.compressors.tool_outputs.command import Shell, parse
-from tokenomy.compressors.tool_outputs.detect import Detected, detect
+from tokenomy.compressors.tool_outputs.detect import Detected, detect, sized_by_tool
 from tokenomy.compressors.tool_outputs.diff import plan_diff
 from tokenomy.compressors.tool_outputs.generic import plan_generic, plan_large
 from tokenomy.compressors.tool_outputs.json_output import compact_json, parse_json
@@ -44,7 +44,8 @@ _PIECE_CHARS = 8_192
 
 def compress_tool_output(output: str, *, command: str | None, tool_name: str | None,
                          query: str, model: str, min_tokens: int = 300,
-                         seen: SeenLines | None = None) -> ToolOutputResult:
+                         seen: SeenLines | None = None,
+                         authored: bool = False) -> ToolOutputResult:
     """One tool output, compressed once: never longer, nothing hidden, deterministic.
 
     `command` is the tool call that printed it (a shell command, or a short rendering
@@ -52,8 +53,22 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     upstream model whose tokens count. Outputs under `min_tokens` come back unchanged.
     `seen` (optional): the lines of the conversation as already sent; runs of lines it
     holds are replaced by a marker saying they were shown before.
+    `authored`: the text is a file the agent itself wrote (a heredoc body, `command`
+    then reads it back): its outline rules apply from a few lines on.
     """
     started = time.perf_counter()
+    envelope = wrapper.json_envelope(output)
+    if envelope is not None:  # Codex's `{"output": "...", "metadata": {...}}`
+        inner = compress_tool_output(envelope["output"], command=command, tool_name=tool_name,
+                                     query=query, model=model, min_tokens=min_tokens,
+                                     seen=seen, authored=authored)
+        text = wrapper.json_envelope_with(envelope, inner.text)
+        before, after = _count(output, model), _count(text, model)
+        changed = inner.text != envelope["output"] and after < before
+        return ToolOutputResult(text=text if changed else output, kind=inner.kind,
+                                tokens_before=before, tokens_after=after if changed else before,
+                                elisions=inner.elisions if changed else [],
+                                ms=round((time.perf_counter() - started) * 1000, 3))
     before = _count(output, model)
     parts = wrapper.split(output)
     shell = parse(command)
@@ -76,7 +91,7 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     for part in parts:
         if part.body and part.text:
             part.text = _compress_body(part, detected, shell, items, model, command, elisions,
-                                       seen)
+                                       seen, authored, tool_name)
     text = wrapper.join(parts)
     if text == output:
         return result(output, [], before)
@@ -84,6 +99,28 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     if after >= before:
         return result(output, [], before)
     return result(text, elisions, after)
+
+
+def fold_restated(text: str, *, seen: SeenLines, model: str,
+                  min_tokens: int = 300) -> tuple[str, int, int] | None:
+    """The agent's own words with the passages it quoted from the conversation folded.
+
+    An agent restates what it read (a function it is about to change, a traceback it is
+    explaining); those lines are in the prompt already, verbatim. Nothing else of its
+    text changes: its reasoning exists nowhere else. Returns (text, tokens before,
+    tokens after), or None when nothing is folded.
+    """
+    if len(text) < min_tokens or not len(seen):  # fewer characters than the floor's tokens
+        return None
+    plan = Plan(text.split("\n"))
+    fold.seen_before(plan, seen)
+    if not plan.changed():
+        return None
+    folded, _ = render(plan, Locator(parse(None)))
+    before, after = _count(text, model), _count(folded, model)
+    if folded == text or after >= before or before < min_tokens:
+        return None
+    return folded, before, after
 
 
 _PATHISH = re.compile(r"^\.?/?[\w.-]+(?:/[\w.-]+)*/?$")
@@ -115,7 +152,7 @@ def _count(text: str, model: str) -> int:
 
 def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: QueryItems,
                    model: str, command: str | None, elisions: list[Elision],
-                   seen: SeenLines | None) -> str:
+                   seen: SeenLines | None, authored: bool, tool_name: str | None) -> str:
     body = part.text
     items = items.within(body)
     lines = body.split("\n")
@@ -127,12 +164,13 @@ def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: 
             text, found = compact_json(body, value, items, model=model, recover=recover)
             elisions.extend(found)
             return text
-    if shell.windowed and sum(1 for line in lines if line.strip()) <= WINDOW_LINES:
-        # A window the agent sized itself is what it means to read: only lines the
-        # conversation already holds may go (see `seen`).
-        plan: Plan | None = Plan(lines)
-    else:
-        plan = _plan(lines, detected, items, command, part.position, len(body))
+    # A window the agent sized itself is what it means to read: its code stays (the prose
+    # around it, and lines the conversation already holds, may go). Not when the agent's
+    # harness cut the output (`<output_head>`): then the agent did not get its window.
+    window = ((shell.windowed or sized_by_tool(tool_name, command)) and part.position == "whole"
+              and sum(1 for line in lines if line.strip()) <= WINDOW_LINES)
+    plan = _plan(lines, detected, items, command, part.position, len(body), window,
+                 authored)
     if plan is not None and seen is not None:
         fold.seen_before(plan, seen)
     if plan is None or not plan.changed():
@@ -146,13 +184,19 @@ def _compress_body(part: wrapper.Part, detected: Detected, shell: Shell, items: 
 
 
 def _plan(lines: list[str], detected: Detected, items: QueryItems, command: str | None,
-          position: wrapper.Position, chars: int) -> Plan | None:
+          position: wrapper.Position, chars: int, window: bool,
+          authored: bool = False) -> Plan | None:
     if chars > MAX_STRUCTURED_CHARS:
         return plan_large(lines, items)
     kind = detected.kind
     if kind == "read":
         return plan_read(lines, detected.source, items, command=command,
-                         head_offset_known=position != "tail")
+                         head_offset_known=position != "tail", window=window,
+                         authored=authored)
+    if window and kind in ("search", "generic", "json") and detected.search != "grep":
+        # `find | head -50`: a list the agent sized (a run piped to `tail -100` is still
+        # a run: its window says how much to print, not what to read).
+        return Plan(lines)
     if kind == "diff":
         return plan_diff(lines)
     if kind == "run":
@@ -161,8 +205,10 @@ def _plan(lines: list[str], detected: Detected, items: QueryItems, command: str 
         plan = Plan(lines)
         if detected.search == "grep":
             if grep_lines(plan, items, single_path=detected.single_path,
-                          context=detected.context):
+                          context=detected.context, window=window):
                 return plan
+            if window:  # not grep's own line format (a pipeline reshaped it): as printed
+                return Plan(lines)
             if _mostly_paths(lines):  # `grep -l`, Claude Code's Grep listing files
                 paths_list(plan, items)
                 return plan

@@ -28,6 +28,9 @@ _RUNNERS = {"python", "python3", "pytest", "py.test", "tox", "nox", "pip", "pip3
             "g++", "clang", "rustc", "tsc", "jest", "mocha", "vitest", "ruby", "rake", "bundle",
             "php", "composer", "dotnet", "swift", "apt", "apt-get", "brew", "bash", "sh", "zsh",
             "unittest", "coverage", "mypy", "ruff", "flake8", "pylint", "eslint", "black"}
+# A file tool's call rendered with the arguments that size it (`Read x.py offset=100
+# limit=50`, the editor's `view x.py view_range=[10,60]`; see agent.zone.command_of).
+_SIZED = re.compile(r"\s(?:offset|limit|view_range|start_line|end_line|line_range)=")
 _PYTEST_HEADER = re.compile(r"^=+ test session starts =+$", re.MULTILINE)
 _CONTEXT_FLAG = re.compile(r"^-(?:[ABC]\d*|\w*[ABC]\d*)$|^--(?:after|before)?-?context")
 
@@ -48,7 +51,7 @@ def detect(body: str, lines: list[str], shell: Shell, tool_name: str | None,
     if looks_like_diff(lines):
         return Detected("diff")
     tool = (tool_name or "").lower()
-    if tool in _READ_TOOLS:
+    if tool in _READ_TOOLS or shell.program == "view":  # the text editor tool's `view`
         return Detected("read", read_source(shell))
     programs = shell.programs
     program = shell.program
@@ -112,3 +115,10 @@ def _grep_shape(shell: Shell, grep_at: int | None, lines: list[str]) -> tuple[st
     if len(files) == 1 and not recursive and "*" not in files[0]:
         return files[0], context
     return None, context
+
+
+def sized_by_tool(tool_name: str | None, command: str | None) -> bool:
+    """A file tool's read the agent sized itself (an offset, a limit, a line range)."""
+    return bool(tool_name and command and (tool_name.lower() in _READ_TOOLS
+                                           or command.startswith("view "))
+                and _SIZED.search(command))

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import re
 
-from tokenomy.compressors.tool_outputs.plan import Plan
+from tokenomy.compressors.tool_outputs.plan import REPEATED, SHOWN_BEFORE, Plan
 from tokenomy.compressors.tool_outputs.query import QueryItems
 from tokenomy.compressors.tool_outputs.seen import SeenLines, key
-from tokenomy.compressors.tool_outputs.signals import is_error, is_warning
+from tokenomy.compressors.tool_outputs.signals import is_error, is_frame, is_warning
 
 # Look-alike runs shorter than this are a list the reader wants whole.
 SIMILAR_RUN = 8
-# A passage already shown goes when it has at least this many substantial lines.
-SEEN_RUN = 4
-SHOWN_BEFORE = "lines already shown earlier in this conversation"
+# A passage already shown goes when it has at least this many substantial lines (and
+# the lines cost more than the marker: see `plan.render`).
+SEEN_RUN = 2
 # A line longer than this (minified code, a data dump) keeps its two ends.
 LONG_LINE = 2000
 # A screenful at each end of a long output: what a person scrolls to first.
@@ -148,11 +148,19 @@ def standard(plan: Plan) -> None:
     head_tail(plan)
 
 
-def seen_before(plan: Plan, seen: SeenLines, *, min_lines: int = SEEN_RUN) -> None:
-    """Drop runs of lines the conversation already holds (short lines ride along)."""
+def seen_before(plan: Plan, seen: SeenLines, *, min_lines: int = SEEN_RUN,
+                why: str = SHOWN_BEFORE) -> None:
+    """Drop runs of lines the conversation already holds (short lines ride along).
+
+    A warning, or a traceback's frame lines, already shown verbatim need not be shown
+    again (the exception line itself stays: it says the failure is the same one).
+    """
     n = len(plan)
-    for i in plan.soft:  # a warning already shown verbatim need not be shown again
-        if plan.lines[i] in seen:
+    for i in range(n):
+        # A line the conversation already holds names nothing new (a query item it names
+        # was named before), so protection does not keep it, except a failure's own line.
+        if plan.protected[i] and plan.lines[i] in seen \
+                and (not is_error(plan.lines[i]) or is_frame(plan.lines[i])):
             plan.protected[i] = False
     i = 0
     while i < n:
@@ -170,5 +178,38 @@ def seen_before(plan: Plan, seen: SeenLines, *, min_lines: int = SEEN_RUN) -> No
             j += 1
         if substantial >= min_lines:
             for k in range(i, end):
-                plan.drop(k, SHOWN_BEFORE)
+                plan.drop(k, why)
+        i = max(end, i + 1)
+
+
+def repeated_within(plan: Plan, *, min_lines: int = SEEN_RUN) -> None:
+    """A passage an output prints twice (the same traceback for two cases) stays once."""
+    n = len(plan)
+    substantial_lines = [k for k in map(key, plan.lines) if k]
+    if len(set(substantial_lines)) == len(substantial_lines):
+        return  # every substantial line is printed once: nothing repeats
+    # Fold against the lines above each position only: the first copy always stays.
+    index = SeenLines()
+    i = 0
+    while i < n:
+        if not key(plan.lines[i]) or plan.lines[i] not in index:
+            index.add(plan.lines[i])
+            i += 1
+            continue
+        j, substantial, end = i, 0, i
+        while j < n:
+            line = plan.lines[j]
+            if key(line):
+                if line not in index:
+                    break
+                substantial += 1
+                end = j + 1
+            j += 1
+        if substantial >= min_lines:
+            for k in range(i, end):
+                if not is_error(plan.lines[k]) or is_frame(plan.lines[k]):
+                    plan.protected[k] = False
+                plan.drop(k, REPEATED)
+        for k in range(i, max(end, i + 1)):
+            index.add(plan.lines[k])
         i = max(end, i + 1)

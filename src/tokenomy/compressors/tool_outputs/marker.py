@@ -16,6 +16,10 @@ from tokenomy.compressors.tool_outputs.wrapper import Position
 # Past this a command is a script (heredocs, long one-liners): naming the output
 # lines is clearer than repeating the whole script inside a marker.
 _MAX_COMMAND_CHARS = 160
+# A marker stays in the prompt for the rest of the conversation; past this a command is
+# named "the command" in it (the agent's tool call right above holds it; the elision
+# record keeps the full command).
+BRIEF_COMMAND_CHARS = 48
 
 
 @dataclass
@@ -46,6 +50,21 @@ class Locator:
             from_end = self.body_lines - first
             return f"{command} | tail -n {from_end} | head -n {last - first + 1}"
         return f"{command} | sed -n {first + 1},{last + 1}p"
+
+
+def brief(recover: str | None, locator: Locator, named: str | None = None) -> str | None:
+    """`recover` as a marker prints it: a long command is called "the command", and a
+    file range of the file an earlier marker of the same output `named` omits the path."""
+    if recover is not None and named and recover.endswith(f"p {named}") \
+            and recover.startswith("sed -n "):
+        return recover[: -len(named) - 1]
+    command = locator.shell.text.strip()
+    if recover is None or len(command) <= BRIEF_COMMAND_CHARS:
+        return recover
+    for prefix in (f"({command})", command):
+        if recover.startswith(prefix):
+            return "the command" + recover[len(prefix):]
+    return recover
 
 
 def marker(count: int, what: str, recover: str | None, first: int, last: int,

@@ -2,8 +2,8 @@
 
 Every kind decides line by line (keep, drop with a reason, or show a shorter form);
 `render` turns the plan into text. Protected lines (query items, errors) can never be
-dropped, and a run of plain dropped lines shorter than `min_run` is put back, since
-a marker would cost about as much as the lines it replaces.
+dropped, and a run of dropped lines that costs less than its marker (with a margin)
+is put back: an elision must pay for itself.
 """
 
 from __future__ import annotations
@@ -11,13 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tokenomy.compressors.tool_outputs.marker import Locator, marker
+from tokenomy.compressors.tool_outputs.marker import Locator, brief, marker
 from tokenomy.compressors.tool_outputs.query import QueryItems
 from tokenomy.compressors.tool_outputs.result import Elision
 
-# A marker costs about 15 tokens; below this many lines eliding is not worth the gap.
-MIN_RUN = 6
-_MARKER_CHARS = 60  # "[... 12 lines omitted: sed -n 140,151p src/pkg/module.py]"
+# Dropped lines must have this many times the characters of their marker to go (the
+# lines may tokenize more densely than the marker's words).
+MARKER_MARGIN = 1.5
+# Lines the prompt still holds elsewhere (in an earlier message, earlier in the output):
+# their markers need not say how to re-run anything.
+SHOWN_BEFORE = "lines shown before"
+REPEATED = "lines repeated from earlier in this output"
+RESTATED = frozenset({SHOWN_BEFORE, REPEATED})
 _INDENT = re.compile(r"^[ \t]*")
 
 
@@ -93,13 +98,11 @@ class Plan:
                 self.shown[i] = self.lines[i]
 
 
-def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
-           offset: int = 0) -> tuple[str, list[Elision]]:
+def render(plan: Plan, locator: Locator, *, offset: int = 0) -> tuple[str, list[Elision]]:
     """The plan as text plus its elisions (line numbers 1-based, shifted by `offset`)."""
     n = len(plan)
     keep = list(plan.keep)
-    # Put back runs the marker would not pay for: plain lines shorter than `min_run`,
-    # and any run with fewer characters than its marker.
+    # Put back runs the marker would not pay for.
     i = 0
     while i < n:
         if keep[i] or i in plan.silent:
@@ -109,13 +112,13 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
         while j < n and not keep[j] and plan.why[j] == plan.why[i] and j not in plan.silent:
             j += 1
         chars = sum(len(plan.shown[k]) + 1 for k in range(i, j))
-        short = plan.why[i] == "lines" and j - i < min_run
-        if short or chars < 2 * (_MARKER_CHARS + len(plan.why[i])):
+        if chars < MARKER_MARGIN * len(_marker(plan, locator, i, j)[0]):
             for k in range(i, j):
                 keep[k] = True
         i = j
     out: list[str] = []
     elisions: list[Elision] = []
+    named: str | None = None  # the file the last full `sed -n` marker named
     i = 0
     while i < n:
         if i in plan.silent and not keep[i]:
@@ -129,35 +132,50 @@ def render(plan: Plan, locator: Locator, *, min_run: int = MIN_RUN,
         j = i
         while j < n and not keep[j] and plan.why[j] == plan.why[i] and j not in plan.silent:
             j += 1
-        first, last = i, j - 1
-        path = plan.paths[first] if plan.paths[first] == plan.paths[last] else None
-        recover = locator.recover(first, last, (plan.numbers[first], plan.numbers[last]), path)
-        # The marker sits at the indentation of the first non-blank line it replaces.
-        model = next((plan.lines[k] for k in range(first, j) if plan.lines[k].strip()),
-                     plan.lines[first])
-        indent = _INDENT.match(model).group(0)  # type: ignore[union-attr]
-        out.append(marker(j - i, plan.why[i], recover, first, last, indent))
-        elisions.append(Elision(first_line=offset + first + 1, last_line=offset + last + 1,
+        text, recover = _marker(plan, locator, i, j, named)
+        out.append(text)
+        if recover and recover.startswith("sed -n ") and text.endswith(f"{recover}]"):
+            named = recover.split(" ", 3)[3]
+        elisions.append(Elision(first_line=offset + i + 1, last_line=offset + j,
                                 lines=j - i, what=plan.why[i], recover=recover))
         i = j
-    how = "re-run the command" if locator.shell.text else "not recoverable"
+    how = "re-run to see them" if locator.shell.text else "not recoverable"
     reasons: dict[str, int] = {}
     for i, why in plan.shortened.items():
         if keep[i] and plan.shown[i] != plan.lines[i]:
             reasons[why] = reasons.get(why, 0) + 1
     for why, count in sorted(reasons.items()):
-        out.append(f"[{why} omitted from {count} lines; {how} to see them]")
+        out.append(f"[{why} omitted from {count} lines; {how}]")
         elisions.append(Elision(first_line=offset + 1, last_line=offset + n, lines=0,
                                 what=f"{why} ({count} lines)",
                                 recover=locator.shell.text.strip() or None))
     silent = sorted(i for i in plan.silent if not keep[i])
     for why in sorted({plan.why[i] for i in silent}):
         group = [i for i in silent if plan.why[i] == why]
-        out.append(f"[{len(group)} {why} omitted; {how} to see them]")
+        out.append(f"[{len(group)} {why} omitted; {how}]")
         elisions.append(Elision(first_line=offset + group[0] + 1,
                                 last_line=offset + group[-1] + 1, lines=len(group), what=why,
                                 recover=locator.shell.text.strip() or None))
     return "\n".join(out), elisions
+
+
+def _marker(plan: Plan, locator: Locator, first: int, end: int,
+            named: str | None = None) -> tuple[str, str | None]:
+    """The marker for dropped lines first..end-1, and the command that prints them again
+    (`named`: the file an earlier marker of this output named, see `brief`)."""
+    last = end - 1
+    path = plan.paths[first] if plan.paths[first] == plan.paths[last] else None
+    recover = locator.recover(first, last, (plan.numbers[first], plan.numbers[last]), path)
+    # The marker sits at the indentation of the first non-blank line it replaces.
+    model = next((plan.lines[k] for k in range(first, end) if plan.lines[k].strip()),
+                 plan.lines[first])
+    indent = _INDENT.match(model).group(0)  # type: ignore[union-attr]
+    why = plan.why[first]
+    if why in RESTATED and (recover is None or " | " in recover):
+        # The lines are in the prompt already: the marker need not say how to re-run.
+        return f"{indent}[... {end - first} {why} omitted]", recover
+    return marker(end - first, why, brief(recover, locator, named), first, last,
+                  indent), recover
 
 
 def _cut(plan: Plan, i: int, locator: Locator, elisions: list[Elision], offset: int) -> str:

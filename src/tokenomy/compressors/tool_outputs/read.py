@@ -15,6 +15,7 @@ import re
 from tokenomy.compressors.tool_outputs import fold
 from tokenomy.compressors.tool_outputs.command import ReadSource
 from tokenomy.compressors.tool_outputs.plan import Plan
+from tokenomy.compressors.tool_outputs.prose import elide_prose, string_lines
 from tokenomy.compressors.tool_outputs.query import QueryItems
 from tokenomy.compressors.tool_outputs.source import elide_bodies
 
@@ -29,8 +30,12 @@ _CODE_EXT = frozenset([
     "sh", "bash", "zsh", "vue", "svelte", "sql"])
 _PROSE_EXT = frozenset(["md", "rst", "txt", "adoc", "log", "csv", "tsv", "json", "toml", "ini",
                         "cfg", "lock"])
-# A read of at most a screenful is exactly what the agent chose to look at: kept whole.
+# A read of at most a screenful is exactly what the agent chose to look at: its code
+# stays whole.
 SCREENFUL = 50
+# A file the agent wrote itself (a heredoc): it knows what it wrote, and the file is on
+# disk; past a few lines only its outline stays (definitions, top-level statements).
+AUTHORED_SCREENFUL = 10
 _CODE_HINT = re.compile(r"^\s*(def |class |import |from \S+ import |function |func |fn |"
                         r"#include|package |public |private |const |let |var |return\b)")
 _PATH_TOKEN = re.compile(r"[\w./~-]+\.\w{1,6}")
@@ -76,8 +81,14 @@ def path_in(command: str | None) -> str | None:
 
 
 def plan_read(lines: list[str], source: ReadSource | None, query: QueryItems, *,
-              command: str | None, head_offset_known: bool) -> Plan:
-    """A plan for a file read: outline rules for code, generic rules for other text."""
+              command: str | None, head_offset_known: bool, window: bool = False,
+              authored: bool = False) -> Plan:
+    """A plan for a file read: outline rules for code, generic rules for other text.
+
+    `window`: the agent sized this read itself (`sed -n A,Bp`, `head -N`); its code is
+    what it means to read and stays whole, only the prose around it may go.
+    `authored`: the text is a file the agent wrote (see `AUTHORED_SCREENFUL`).
+    """
     path = source.path if source else path_in(command)
     numbered = numbered_lines(lines)
     if numbered is not None:
@@ -87,14 +98,37 @@ def plan_read(lines: list[str], source: ReadSource | None, query: QueryItems, *,
         first = source.first_line if source and head_offset_known else None
         numbers = [first + i if first is not None else None for i in range(len(lines))]
     plan = Plan(lines, numbers=numbers, paths=[path] * len(lines))
-    if sum(1 for c in contents if c.strip()) > SCREENFUL:
-        if is_code(path, contents):
-            first = next((x for x in numbers if x is not None), None)
-            elide_bodies(plan, contents, query, path=path, ranged=first is None or first > 1)
-        else:  # prose, flat config, logs: a log's errors are a report, so they stay
-            fold.protect(plan, query)
-            fold.standard(plan)
-            return plan
+    first = next((x for x in numbers if x is not None), None)
+    ranged = first is None or first > 1
+    code = is_code(path, contents)
+    screenful = AUTHORED_SCREENFUL if authored else SCREENFUL
+    if window or sum(1 for c in contents if c.strip()) <= screenful:
+        if code:
+            elide_prose(plan, contents, query, string_lines(contents, may_start_inside=ranged))
+    elif code:
+        elide_bodies(plan, contents, query, path=path, ranged=ranged)
+        if authored:
+            paragraph_heads(plan, contents)
+    else:  # prose, flat config, logs: a log's errors are a report, so they stay
+        fold.protect(plan, query)
+        fold.standard(plan)
+        return plan
     fold.protect(plan, query, errors=False)
     fold.long_lines(plan)  # minified or generated code: its ends say what it is
     return plan
+
+
+_TOP_KEEP = re.compile(r"^(?:import |from \S+ import |def |class |async def |@|if __name__)")
+
+
+def paragraph_heads(plan: Plan, contents: list[str]) -> None:
+    """A script the agent wrote: of its top-level statements only the first line of each
+    paragraph stays (usually the comment or call that says what the paragraph does),
+    with imports and definitions; the agent wrote the rest and it is on disk."""
+    previous_blank = True
+    for i, text in enumerate(contents):
+        blank = not text.strip()
+        if not blank and plan.keep[i] and not text[:1].isspace() \
+                and not previous_blank and not _TOP_KEEP.match(text):
+            plan.drop(i)
+        previous_blank = blank

@@ -23,6 +23,9 @@ _FRAME = re.compile(r'^(\s*)File "([^"]+)", line \d+')
 _LIBRARY = re.compile(r"site-packages|dist-packages|^<frozen |/lib/python\d[\d.]*/(?!site-)|"
                       r"^<string>$|/node_modules/")
 _PYTEST_PERCENT = re.compile(r"\s+\[\s*\d{1,3}%\]\s*$")
+_PYTEST_HEADER = re.compile(r"^(?:platform \w+ -- Python |cachedir: |rootdir: |configfile: |"
+                            r"plugins: |collecting \.\.\. |cov: |hypothesis profile |"
+                            r"Using --randomly-seed)")
 _PYTEST_TEST = re.compile(r"^\S+::\S.*\b(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
 _INSTALLER = re.compile(
     r"^\s*(?:Collecting|Downloading|Using cached|Obtaining|Requirement already satisfied|"
@@ -44,15 +47,65 @@ def plan_run(lines: list[str], query: QueryItems) -> Plan:
     fold.protect(plan, query)
     for i, line in enumerate(lines):
         if _CARETS.match(line) and i > 0 and line.strip():
-            plan.drop(i, "caret lines (^^^ under traceback code)", silent=True)
+            plan.drop(i, "^^^ caret lines", silent=True)
         elif _INSTALLER.match(line) and not plan.protected[i]:
-            plan.drop(i, "installer progress lines (Collecting, Downloading, Installing ...)",
-                      silent=True)
+            plan.drop(i, "installer progress lines", silent=True)
+        elif _PYTEST_HEADER.match(line) and not plan.protected[i]:
+            plan.drop(i, "pytest header lines", silent=True)
         elif _PYTEST_TEST.match(line) or line.rstrip().endswith("%]"):
             plan.show(i, _PYTEST_PERCENT.sub("", line), "progress percentages ([ 42%])")
     library_frame_code(plan)
+    library_frame_runs(plan, query)
+    fold.repeated_within(plan)
+    long_error_lines(plan, query)
     fold.standard(plan)
     return plan
+
+
+def library_frame_runs(plan: Plan, query: QueryItems) -> None:
+    """In a chain of three or more library frames (a test runner's or framework's
+    internals between the caller and the raise), the first and last frames stay and
+    the ones between go: where it entered the library and where it raised."""
+    lines = plan.lines
+    frames: list[tuple[int, int, bool]] = []  # (frame line, end of its lines, library?)
+    for i, line in enumerate(lines):
+        m = _FRAME.match(line)
+        if not m:
+            continue
+        indent = len(m.group(1))
+        j = i + 1
+        while j < len(lines) and lines[j].strip() and not _FRAME.match(lines[j]) and (
+                len(lines[j]) - len(lines[j].lstrip()) > indent):
+            j += 1
+        frames.append((i, j, _LIBRARY.search(m.group(2)) is not None))
+    run: list[tuple[int, int, bool]] = []
+    for frame in [*frames, (len(lines), len(lines), False)]:
+        adjacent = bool(run) and run[-1][1] == frame[0]
+        if frame[2] and (adjacent or not run):
+            run.append(frame)
+            continue
+        if len(run) >= 3:
+            for start, end, _ in run[1:-1]:
+                for k in range(start, end):
+                    if query.hit(lines[k]):
+                        continue
+                    plan.protected[k] = False
+                    plan.silent.discard(k)
+                    plan.drop(k, "lines of library traceback frames")
+        run = [frame] if frame[2] else []
+
+
+# An error line longer than this is mostly data (an assertion's dump of two arrays):
+# its head says what failed, its tail how it ended.
+LONG_ERROR = 800
+
+
+def long_error_lines(plan: Plan, query: QueryItems) -> None:
+    for i, line in enumerate(plan.lines):
+        if len(line) > LONG_ERROR and plan.protected[i] and i not in plan.cuts:
+            head, tail = LONG_ERROR // 2, LONG_ERROR // 4
+            if not query.hit(line[head : len(line) - tail]):
+                plan.cuts[i] = (head, tail)
 
 
 def library_frame_code(plan: Plan) -> None:
@@ -66,6 +119,6 @@ def library_frame_code(plan: Plan) -> None:
         j = i + 1
         while j < len(lines) and lines[j].strip() and not _FRAME.match(lines[j]) and (
                 len(lines[j]) - len(lines[j].lstrip()) > indent):
-            plan.drop(j, "code lines of library traceback frames (their file:line stays)",
+            plan.drop(j, "code lines of library frames",
                       silent=True)
             j += 1

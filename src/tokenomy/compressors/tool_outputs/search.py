@@ -19,6 +19,7 @@ import re
 
 from tokenomy.compressors.tool_outputs import fold
 from tokenomy.compressors.tool_outputs.plan import Plan
+from tokenomy.compressors.tool_outputs.prose import elide_prose
 from tokenomy.compressors.tool_outputs.query import QueryItems
 from tokenomy.compressors.tool_outputs.read import SCREENFUL, is_code
 from tokenomy.compressors.tool_outputs.source import elide_bodies
@@ -47,7 +48,7 @@ def ls_long(plan: Plan) -> bool:
             continue
         hits += 1
         kind, size, name = m.group(1), m.group(2), m.group(4)
-        why = "ls -l columns (permissions, links, owner, group, date; directories end in /)"
+        why = "ls -l permissions, owner and date columns (directories end in /)"
         if kind == "d":
             plan.show(i, f"{name}/", why)
         elif kind == "l":
@@ -68,8 +69,12 @@ def _is_pathish(path: str) -> bool:
 
 
 def grep_lines(plan: Plan, query: QueryItems, *, single_path: str | None,
-               context: bool) -> bool:
-    """Group, excerpt and cap grep/rg output; False when the lines are not grep output."""
+               context: bool, window: bool = False) -> bool:
+    """Group, excerpt and cap grep/rg output; False when the lines are not grep output.
+
+    `window`: the agent sized the context itself (`-A 30`): the excerpts' code stays,
+    only their prose may go.
+    """
     n = len(plan)
     paths: list[str | None] = [None] * n
     numbers: list[int | None] = [None] * n
@@ -105,15 +110,19 @@ def grep_lines(plan: Plan, query: QueryItems, *, single_path: str | None,
         if query.hit(plan.lines[i]):
             plan.protect(i)
     if context:
-        _excerpts(plan, texts, query)
+        _excerpts(plan, texts, query, window=window)
     else:
         _cap_matches(plan, is_match)
     _group_paths(plan, texts, single_path)
     return True
 
 
-def _excerpts(plan: Plan, texts: list[str], query: QueryItems) -> None:
-    """Apply the code outline rules inside each `--`-separated excerpt of one file."""
+def _excerpts(plan: Plan, texts: list[str], query: QueryItems, *, window: bool) -> None:
+    """Apply the code outline rules inside each `--`-separated excerpt of one file.
+
+    An excerpt of at most a screenful, or in a window the agent sized, is the context
+    it asked for: its code stays, only its prose (docstrings, comment blocks) may go.
+    """
     n = len(plan)
     start = 0
     while start < n:
@@ -121,16 +130,19 @@ def _excerpts(plan: Plan, texts: list[str], query: QueryItems) -> None:
         while end < n and plan.lines[end] != "--" and (
                 plan.paths[end] == plan.paths[start] or plan.paths[end] is None):
             end += 1
-        # An excerpt of at most a screenful is the context the agent asked for: whole.
-        if end - start > SCREENFUL and is_code(plan.paths[start], texts[start:end]):
+        if end > start and is_code(plan.paths[start], texts[start:end]):
             sub = Plan(plan.lines[start:end], numbers=plan.numbers[start:end])
             for k in range(start, end):
                 if plan.protected[k]:
                     sub.protect(k - start)
-            elide_bodies(sub, texts[start:end], query, path=plan.paths[start], ranged=True)
+            if window or end - start <= SCREENFUL:
+                elide_prose(sub, texts[start:end], query)
+            else:
+                elide_bodies(sub, texts[start:end], query, path=plan.paths[start],
+                             ranged=True)
             for k in range(start, end):
                 if not sub.keep[k - start]:
-                    plan.drop(k)
+                    plan.drop(k, sub.why[k - start])
                 elif sub.protected[k - start]:
                     plan.protect(k)
         start = end + 1 if end == start else end

@@ -47,3 +47,11 @@ def is_error(line: str) -> bool:
 
 def is_warning(line: str) -> bool:
     return "arning" in line and WARNING.search(line) is not None
+
+
+_FRAME = re.compile(r'^\s*File "[^"]+", line \d+|^Traceback \(most recent call last\):$')
+
+
+def is_frame(line: str) -> bool:
+    """A Python traceback's header or frame line: where, not what went wrong."""
+    return _FRAME.match(line) is not None

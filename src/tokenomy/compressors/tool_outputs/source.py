@@ -20,6 +20,7 @@ import re
 from collections import defaultdict
 
 from tokenomy.compressors.tool_outputs.plan import Plan
+from tokenomy.compressors.tool_outputs.prose import elide_prose, string_lines
 from tokenomy.compressors.tool_outputs.query import QueryItems
 
 CONTEXT = 2  # lines kept around a line that names a query item
@@ -50,21 +51,6 @@ def _indent(text: str) -> int:
     return len(text[: len(text) - len(body)].expandtabs(4))
 
 
-def _string_lines(contents: list[str]) -> list[bool]:
-    """True for lines that lie inside a triple-quoted string opened on an earlier line."""
-    inside = [False] * len(contents)
-    open_quote: str | None = None
-    for i, text in enumerate(contents):
-        inside[i] = open_quote is not None
-        for m in _TRIPLE.finditer(text):
-            quote = m.group(0)
-            if open_quote is None:
-                open_quote = quote
-            elif quote == open_quote:
-                open_quote = None
-    return inside
-
-
 def _paren_delta(text: str) -> int:
     code = re.sub(r"'[^']*'|\"[^\"]*\"|#.*$", "", text)
     return code.count("(") + code.count("[") + code.count("{") - (
@@ -85,9 +71,8 @@ def elide_bodies(plan: Plan, contents: list[str], query: QueryItems, *,
     indent = [_indent(c) for c in contents]
     stripped = [c.strip() for c in contents]
     orphans = _orphans(stripped, indent, blank) if ranged else 0
-    # String state is only known from where the excerpt stops being an orphan (a range
-    # can start inside a docstring, and then its closing quotes would read as opening).
-    in_string = [False] * orphans + _string_lines(contents[orphans:])
+    # A range can start inside a docstring: its closing quotes would read as opening.
+    in_string = string_lines(contents, may_start_inside=ranged)
     kind: list[str] = [""] * n  # "def" | "class" for definition lines
     signature_end = list(range(n))
     for i in range(n):
@@ -197,6 +182,7 @@ def elide_bodies(plan: Plan, contents: list[str], query: QueryItems, *,
     for i in range(n):
         if not keep[i]:
             plan.drop(i)
+    elide_prose(plan, contents, query, in_string)
 
 
 # A range that starts this close before a definition was aimed at it (a decorator or a

@@ -2,18 +2,22 @@
 
 mini-swe-agent sends `<returncode>0</returncode>\\n<output>\\n...\\n</output>`, and
 for long outputs `<output_head>`, `<elided_chars>` and `<output_tail>`; Claude Code
-appends `<system-reminder>` blocks. Everything outside a body tag is kept as is.
+appends `<system-reminder>` blocks; Codex's shell tool starts with `Exit code: 0`,
+`Wall time: ...` and `Output:` lines. Everything outside a body is kept as is.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Position = Literal["whole", "head", "tail"]
 
 _BODY = re.compile(r"(<(output|output_head|output_tail)>\n?)(.*?)(\n?</\2>)", re.DOTALL)
+_CODEX_HEADER = re.compile(r"Exit code: -?\d+\nWall time: [^\n]*\n(?:Total output lines: \d+\n)?"
+                           r"Output:\n")
 _REMINDER = re.compile(r"\n*<system-reminder>.*?</system-reminder>\s*$", re.DOTALL)
 
 
@@ -27,6 +31,9 @@ class Part:
 def split(output: str) -> list[Part]:
     """The output as wrapper and body parts; concatenating their texts gives `output` back."""
     matches = list(_BODY.finditer(output))
+    header = _CODEX_HEADER.match(output) if not matches else None
+    if header:
+        return [Part(output[: header.end()], False), Part(output[header.end():], True)]
     if not matches:
         reminder = _REMINDER.search(output)
         if reminder and reminder.start() > 0:
@@ -48,3 +55,23 @@ def split(output: str) -> list[Part]:
 
 def join(parts: list[Part]) -> str:
     return "".join(p.text for p in parts)
+
+
+def json_envelope(output: str) -> dict[str, Any] | None:
+    """A command's output inside a JSON object (`{"output": "...", "metadata": {...}}`, as
+    Codex's shell tool once sent it): the object, when that is what `output` is."""
+    if not output.startswith("{") or '"output"' not in output[:200]:
+        return None
+    try:
+        value = json.loads(output)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("output"), str) \
+            and set(value) <= {"output", "metadata"}:
+        return value
+    return None
+
+
+def json_envelope_with(envelope: dict[str, Any], text: str) -> str:
+    """The envelope with its output replaced, compact (deterministic, so memo-stable)."""
+    return json.dumps({**envelope, "output": text}, ensure_ascii=False, separators=(",", ":"))

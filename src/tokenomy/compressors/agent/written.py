@@ -1,0 +1,125 @@
+"""Files the agent writes, in its own tool calls, compressed like a read of that file.
+
+Coding agents create or rewrite a file in one tool call: a shell heredoc
+(`cat > fix.py << 'EOF' ... EOF`), Claude Code's `Write` (`file_path`, `content`),
+the text editor tool's `create` (`path`, `file_text`). The file's text then sits
+in the assistant turn and is re-read by the backend on every later call,
+although the file itself is on disk. Once the call has run, the text keeps its
+outline (imports, definitions, the first line of each paragraph; see
+`tool_outputs.read.paragraph_heads`), with markers that say which `sed -n`
+range prints each elided run. Only text that lands in a file qualifies: a
+script piped into `python -` exists nowhere else, and an edit's old text
+(`str_replace`) is gone from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
+
+_OPEN = re.compile(
+    r"""(?:\bcat|\btee)\s*(?:(?:-a\s+)?(?:>>?\s*)?(?P<p1>[\w./~-]+)\s*)?<<-?\s*(?P<q>['"]?)(?P<tag>\w+)(?P=q)"""
+    r"""(?:\s*>>?\s*(?P<p2>[\w./~-]+))?[^\n]*\n""")
+
+
+@dataclass(frozen=True)
+class Heredoc:
+    path: str
+    start: int  # offset of the body in the command
+    end: int  # offset just after the body (before the terminator line)
+
+
+def find_heredocs(command: str) -> list[Heredoc]:
+    found: list[Heredoc] = []
+    for match in _OPEN.finditer(command):
+        path = match.group("p1") or match.group("p2")
+        if not path:
+            continue
+        tag = match.group("tag")
+        terminator = re.compile(rf"^\t*{re.escape(tag)}[ \t]*$", re.MULTILINE)
+        close = terminator.search(command, match.end())
+        if close is None:
+            continue
+        found.append(Heredoc(path, match.end(), close.start()))
+    return found
+
+
+def without_heredoc_bodies(command: str) -> str:
+    """The command with each file-writing heredoc's body left out (its first line kept)."""
+    out, position = [], 0
+    for doc in find_heredocs(command):
+        out.append(command[position:doc.start])
+        position = doc.end
+    out.append(command[position:])
+    return "".join(out)
+
+
+# (path field, text field) of the file tools that write a whole file.
+_WRITE_TOOL_FIELDS = (("file_path", "content"), ("path", "file_text"), ("path", "content"))
+
+
+def compress_tool_call(arguments: str, *, model: str, min_tokens: int,
+                       seen: SeenLines | None = None) -> tuple[str, int, int] | None:
+    """The arguments with the text of every file they write compressed, and that text's
+    tokens before and after; None when nothing changed (not JSON, no file, too short)."""
+    try:
+        parsed = json.loads(arguments)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    command = parsed.get("command")
+    if isinstance(command, str) and command != "create":
+        done = _heredocs(command, model=model, min_tokens=min_tokens, seen=seen)
+        field = "command"
+    else:
+        done, field = None, ""
+        for path_field, text_field in _WRITE_TOOL_FIELDS:
+            path, text = parsed.get(path_field), parsed.get(text_field)
+            if isinstance(path, str) and isinstance(text, str):
+                done = _written(text, path, model=model, min_tokens=min_tokens, seen=seen)
+                field = text_field
+                break
+    if done is None:
+        return None
+    parsed[field] = done[0]
+    return json.dumps(parsed, ensure_ascii=False), done[1], done[2]
+
+
+def _written(text: str, path: str, *, model: str, min_tokens: int,
+             seen: SeenLines | None) -> tuple[str, int, int] | None:
+    # No query: the agent wrote these lines, the names the task gives included, so
+    # naming a task item says nothing about what it needs to see again.
+    result = compress_tool_output(text, command=f"cat {path}", tool_name=None, query="",
+                                  model=model, min_tokens=min_tokens, seen=seen,
+                                  authored=True)
+    if result.text == text:
+        return None
+    new = result.text if result.text.endswith("\n") or not text.endswith("\n") \
+        else result.text + "\n"
+    return new, result.tokens_before, result.tokens_after
+
+
+def _heredocs(command: str, *, model: str, min_tokens: int,
+              seen: SeenLines | None) -> tuple[str, int, int] | None:
+    docs = find_heredocs(command)
+    if not docs:
+        return None
+    before = after = 0
+    out: list[str] = []
+    position = 0
+    for doc in docs:
+        out.append(command[position:doc.start])
+        body = command[doc.start:doc.end]
+        done = _written(body, doc.path, model=model, min_tokens=min_tokens, seen=seen)
+        out.append(body if done is None else done[0])
+        if done is not None:
+            before += done[1]
+            after += done[2]
+        position = doc.end
+    out.append(command[position:])
+    new_command = "".join(out)
+    return None if new_command == command else (new_command, before, after)

@@ -1,0 +1,216 @@
+"""The agent's own turn in the live zone: files it writes with a heredoc, and its text.
+
+The agent's tool call (`cat > check.py << 'EOF' ... EOF`) sits in every later
+request; once written, the file is on disk. Its body keeps imports, definitions
+and the first line of each paragraph; every elided run is named by the `sed -n`
+range that prints it from the file, so expanding the markers gives the body back.
+Its text loses only passages it quoted from the conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tokenomy.compressors.agent.written import compress_tool_call, find_heredocs
+from tokenomy.compressors.tool_outputs import SeenLines, fold_restated
+
+MODEL = "deepseek-chat"
+MARKER = re.compile(r"^\s*\[\.\.\. (\d+) (.+?) omitted: sed -n (\d+),(\d+)p(?: (\S+))?\]$")
+
+
+def script() -> list[str]:
+    lines = ["import sys", "import numpy as np", "from pkg.iam import physical", "",
+             "def check(aoi, n):", '    """Print the modifier for one angle."""',
+             "    value = physical(aoi, n=n)",
+             "    status = 'nan' if np.isnan(value) else 'ok'",
+             "    print(f'aoi={aoi} n={n}: {value} ({status})')",
+             "    sys.stdout.flush()", "    return value", ""]
+    for case in range(4):
+        lines += [f"# Case {case}: angles around {case * 30} degrees",
+                  *[f"check({case * 30 + k}, {1 + case / 10})  # angle {k} of case {case}"
+                    for k in range(8)], ""]
+    lines += ["print('done')"]
+    return lines
+
+
+def arguments(body: list[str], command: str = "cat > check.py << 'EOF'") -> str:
+    return json.dumps({"command": f"{command}\n" + "\n".join(body) + "\nEOF\npython check.py"})
+
+
+def expand(text: str, body: list[str]) -> list[str]:
+    out: list[str] = []
+    for line in text.split("\n"):
+        m = MARKER.fullmatch(line)
+        if m is None:
+            out.append(line)
+            continue
+        start, end = int(m.group(3)), int(m.group(4))
+        assert m.group(5) in ("check.py", None) and end - start + 1 == int(m.group(1))
+        out += body[start - 1 : end]
+    return out
+
+
+def test_a_written_file_keeps_its_outline_and_every_marker_reads_it_back():
+    body = script()
+    done = compress_tool_call(arguments(body), model=MODEL, min_tokens=50)
+    assert done is not None
+    new_arguments, before, after = done
+    assert after < before
+    command = json.loads(new_arguments)["command"]
+    assert command.startswith("cat > check.py << 'EOF'\n") and command.endswith(
+        "\nEOF\npython check.py")
+    written = command.split("\n")[1:-2]
+    for kept in ("import numpy as np", "def check(aoi, n):",
+                 '    """Print the modifier for one angle."""',
+                 "# Case 2: angles around 60 degrees", "print('done')"):
+        assert kept in written
+    assert "check(61, 1.2)  # angle 1 of case 2" not in written
+    assert expand("\n".join(written), body) == body
+
+
+def test_scripts_that_live_nowhere_else_and_short_files_stay():
+    body = script()
+    for command in ("python - << 'EOF'", "cat << 'EOF' | python"):
+        assert compress_tool_call(arguments(body, command), model=MODEL, min_tokens=50) is None
+    assert compress_tool_call(arguments(body[:6]), model=MODEL, min_tokens=50) is None
+    assert compress_tool_call(arguments(body), model=MODEL, min_tokens=10**6) is None
+    assert compress_tool_call("not json", model=MODEL, min_tokens=50) is None
+    assert find_heredocs("cat > out.txt << 'EOF'\nnever closed") == []
+
+
+def test_lines_the_conversation_holds_fold():
+    body = script()
+    seen = SeenLines(["\n".join(body[:12])])  # the agent wrote check() before
+    done = compress_tool_call(arguments(body), model=MODEL, min_tokens=50, seen=seen)
+    assert done is not None
+    command = json.loads(done[0])["command"]
+    assert "lines shown before omitted" in command
+    assert "    status = 'nan' if np.isnan(value) else 'ok'" not in command
+
+
+def test_the_agents_text_loses_only_what_it_quoted():
+    # Its reasoning exists nowhere else; a passage it quotes from an output is in the
+    # prompt already, verbatim.
+    quoted = script()[4:11]
+    text = "\n".join(["The modifier goes wrong at grazing angles. Here is check() again:", "",
+                      "```python", *quoted, "```", "",
+                      "So `physical` must clip the cosine before the power; I will fix it."])
+    folded = fold_restated(text, seen=SeenLines(["\n".join(script())]), model=MODEL,
+                           min_tokens=20)
+    assert folded is not None
+    new, before, after = folded
+    assert after < before
+    assert new.startswith("The modifier goes wrong at grazing angles. Here is check() again:")
+    assert new.endswith("So `physical` must clip the cosine before the power; I will fix it.")
+    assert "lines shown before omitted]" in new and "    sys.stdout.flush()" not in new
+    assert fold_restated(text, seen=SeenLines(["unrelated text of no interest here"]),
+                         model=MODEL, min_tokens=20) is None
+
+
+def test_a_file_the_agent_wrote_is_known_when_it_reads_it_back():
+    # The heredoc travels as JSON (one line, escaped newlines); the lines the model read
+    # are the command's, so a later `cat check.py` folds against them (heredocs are sent
+    # whole here, so every line of the file is in the prompt).
+    from tokenomy.compressors.agent.loop import AgentCompressor
+    from tokenomy.compressors.memo import Memo
+    from tokenomy.transcript import OPENAI_CHAT
+
+    body = script()
+
+    def call(number: int, command: str) -> dict[str, object]:
+        return {"role": "assistant", "content": None, "tool_calls": [{
+            "id": f"c{number}", "type": "function",
+            "function": {"name": "bash", "arguments": json.dumps({"command": command})}}]}
+
+    messages: list[dict[str, object]] = [
+        {"role": "system", "content": "You are a coding agent."},
+        {"role": "user", "content": "Check the modifier at grazing angles."},
+        call(1, "cat > check.py << 'EOF'\n" + "\n".join(body) + "\nEOF"),
+        {"role": "tool", "tool_call_id": "c1", "content": "<returncode>0</returncode>"},
+        call(2, "cat check.py"),
+        {"role": "tool", "tool_call_id": "c2",
+         "content": "<returncode>0</returncode>\n<output>\n" + "\n".join(body) + "\n</output>"}]
+    compressor = AgentCompressor(Memo(), min_tokens=50, tool_calls=False)
+    compressor.run(OPENAI_CHAT.parts({"messages": messages[:4]}), team="t", model=MODEL)
+    changes, _ = compressor.run(OPENAI_CHAT.parts({"messages": messages}), team="t",
+                                model=MODEL)
+    read_back = next(text for part, text in changes if part.tool_call_id == "c2")
+    assert "lines shown before omitted" in read_back
+    assert "    status = 'nan' if np.isnan(value) else 'ok'" not in read_back
+
+
+# -- other agents' tools: Claude Code (Read, Write), the text editor tool, Codex's shell --
+
+
+def _module(functions: int = 30) -> list[str]:
+    lines = ["import os", ""]
+    for f in range(functions):
+        lines += [f"def step_{f}(value, scale={f}):", f'    """Step {f}."""',
+                  *[f"    value += scale * {k}  # step {f}, part {k}" for k in range(10)],
+                  "    return value", ""]
+    return lines
+
+
+def _agent(tool: str, arguments: dict[str, object], output: str) -> list[dict[str, object]]:
+    """A conversation whose live zone is one call of `tool` and its output."""
+    return [{"role": "system", "content": "You are a coding agent."},
+            {"role": "user", "content": "Fix the report totals."},
+            {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "c1", "type": "function",
+                "function": {"name": tool, "arguments": json.dumps(arguments)}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": output}]
+
+
+def _live(messages: list[dict[str, object]]) -> dict[str, str]:
+    from tokenomy.compressors.agent.loop import AgentCompressor
+    from tokenomy.compressors.memo import Memo
+    from tokenomy.transcript import OPENAI_CHAT
+
+    changes, _ = AgentCompressor(Memo()).run(OPENAI_CHAT.parts({"messages": messages}),
+                                             team="t", model=MODEL)
+    return {str(part.kind): text for part, text in changes}
+
+
+def test_claude_code_read_whole_and_sized():
+    module = _module()
+    numbered = "\n".join(f"{i:>6}\t{line}" for i, line in enumerate(module, 1))
+    whole = _live(_agent("Read", {"file_path": "/repo/report.py"}, numbered))["tool_result"]
+    assert "     [... 12 lines omitted: sed -n 5,16p /repo/report.py]" in whole  # by file line
+    assert "     3\tdef step_0(value, scale=0):" in whole
+    window = "\n".join(numbered.split("\n")[99:189])
+    sized = _live(_agent("Read", {"file_path": "/repo/report.py", "offset": 100, "limit": 90},
+                         window))
+    assert sized == {}  # a window the agent sized: its code stays whole
+
+
+def test_files_written_with_write_or_the_editor_keep_their_outline():
+    text = "\n".join(_module(8))
+    for tool, arguments in (("Write", {"file_path": "/repo/new.py", "content": text}),
+                            ("str_replace_based_edit_tool",
+                             {"command": "create", "path": "/repo/new.py", "file_text": text})):
+        changed = _live(_agent(tool, arguments, "File created successfully."))
+        written = json.loads(changed["tool_call"])
+        field = "content" if tool == "Write" else "file_text"
+        assert "def step_5(value, scale=5):" in written[field]
+        assert "    value += scale * 4  # step 5, part 4" not in written[field]
+        assert "omitted: sed -n " in written[field] and "/repo/new.py]" in written[field]
+        assert {k: v for k, v in written.items() if k != field} == {
+            k: v for k, v in arguments.items() if k != field}
+
+
+def test_codex_shell_commands_and_output_wrappers():
+    module = _module()
+    body = "\n".join(module)
+    command = {"command": ["bash", "-lc", "sed -n '1,400p' src/report.py"]}
+    header = "Exit code: 0\nWall time: 0.1 seconds\nOutput:\n"
+    text = _live(_agent("shell", command, header + body))["tool_result"]
+    assert text.startswith(header)
+    assert "    [... 12 lines omitted: sed -n 5,16p src/report.py]" in text
+    envelope = json.dumps({"output": body, "metadata": {"exit_code": 0,
+                                                        "duration_seconds": 0.1}})
+    text = _live(_agent("shell", command, envelope))["tool_result"]
+    value = json.loads(text)
+    assert value["metadata"] == {"exit_code": 0, "duration_seconds": 0.1}
+    assert "def step_7(value, scale=7):" in value["output"]
+    assert "    [... 12 lines omitted: sed -n 5,16p src/report.py]" in value["output"]
