@@ -11,10 +11,11 @@ p50(on) - p50(off); the table shows medians over repetitions and the spread
 (min..max) so the noise is visible. No compression, no ledger.
 
     python benchmarks/proxy_overhead.py [--concurrency 1 8 32] [--requests 2000] [--reps 5]
-                                        [--protocols chat messages] [--cpu-only]
+                                        [--protocols chat messages responses] [--cpu-only]
 
 Each protocol is measured against its own endpoint on the same upstream:
-chat completions (`openai` backend) and Anthropic Messages (`anthropic` backend).
+chat completions and OpenAI Responses (`openai` backend) and Anthropic Messages
+(`anthropic` backend).
 
 Goals: p50 added < 2 ms (issue 2) and < 1 ms (issue 7); logging and metrics on
 cost < 0.1 ms p50 more than off (issue 15).
@@ -51,6 +52,10 @@ PROTOCOLS = {
     "messages": ("/v1/messages", {"max_tokens": 64, "system": "You are a concise assistant.",
                                   "messages": [{"role": "user", "content": PROMPT}]},
                  "messages-" + MODEL),
+    "responses": ("/v1/responses", {"max_output_tokens": 64,
+                                    "instructions": "You are a concise assistant.",
+                                    "input": [{"role": "user", "content": PROMPT}]},
+                  MODEL),
 }
 
 
