@@ -54,6 +54,7 @@ from tokenomy.budgets.settlement import Settler, abandoned_row, release_tx, with
 from tokenomy.budgets.spool import Spool
 from tokenomy.budgets.statements import Statements, dialect_insert, scope_key
 from tokenomy.budgets.windows import window_bounds
+from tokenomy.errors import BudgetExceeded
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -248,6 +249,52 @@ class Ledger:
                 )
         return reservation
 
+    def extend(
+        self,
+        reservation: Reservation,
+        scopes: list[Scope],
+        tokens: int,
+        usd: float,
+    ) -> None:
+        """Hold `tokens`/`usd` more for a live reservation, in the windows it holds.
+
+        Raises BudgetExceeded holding nothing more (a scope refuses, or the
+        reservation was released meanwhile); LedgerUnavailable when the
+        database cannot be reached. Updates `reservation` in place.
+        """
+        specs = {(scope.kind, scope.id): scope for scope in scopes}
+        with guard("reserve"), self.engine.begin() as conn:
+            for kind, scope_id, start in reservation.scopes:  # reserve's order
+                scope = specs[(kind, scope_id)]
+                end = window_bounds(scope.spec.window, start)[1]
+                if self._take(conn, scope, start, end, tokens, usd) is None:
+                    current = self._window_row(conn, scope, start) or dict(_EMPTY)
+                    raise refusal(scope, current, tokens, usd, end)
+            grown = conn.execute(
+                self._sql.grow_reservation,
+                {"rid": reservation.id, "g_tokens": tokens, "g_usd": usd},
+            ).rowcount
+            if not grown:  # reconciled away: this request holds nothing any more
+                raise BudgetExceeded(
+                    f"the reservation of request {reservation.request_id} was released "
+                    "(it outlived reservation_ttl or its owner's heartbeat); retry the request"
+                )
+        reservation.tokens += tokens
+        reservation.usd += usd
+
+    def checkpoint(self, reservation: Reservation, row: RequestRow) -> None:
+        """Record what a live stream delivered so far in its reservation: if this process
+        dies, reconciliation writes (and charges) this row instead of an empty one."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    self._sql.checkpoint,
+                    {"rid": reservation.id, "g_row": clean_row(row).model_dump_json()},
+                )
+        except SQLAlchemyError as exc:  # the settle at the end still lands
+            log.warning("ledger: checkpoint of %s failed: %s", row.request_id,
+                        str(exc).splitlines()[0][:200])
+
     def _take(
         self, conn: Connection, scope: Scope, start: int, end: int, tokens: int, usd: float
     ) -> dict[str, Any] | None:
@@ -337,9 +384,14 @@ class Ledger:
             try:
                 found = dict(res)
                 row = abandoned_row(found)
+                # A stream that checkpointed is charged what it had delivered.
+                charge = (row.total_tokens, row.cost_usd)
 
-                def release(conn: Any, r: Any, found: dict[str, Any] = found) -> Any:
-                    return release_tx(conn, sql, found, r)
+                def release(
+                    conn: Any, r: Any, found: dict[str, Any] = found,
+                    charge: tuple[int, float] = charge,
+                ) -> Any:
+                    return release_tx(conn, sql, found, r, charge)
 
                 if with_fallback(self.engine, row, release, "reconcile"):
                     released += 1

@@ -101,10 +101,14 @@ class UpstreamHandler:
     async def __call__(self, call: Call) -> Result:
         routes = call.routes or self.router.routes(call.model)
         protocol = call.protocol
+        allowance = call.allowance
         for index, route in enumerate(routes):
             upstream = self.router.upstream(route.backend)
             call.backend, call.upstream_model = route.backend, route.upstream_model
             body = protocol.forwarded(call.body, route.upstream_model)
+            if allowance is not None:
+                # Held in the budget before it is sent (raises BudgetExceeded if it cannot be).
+                body = await allowance.admit(call, route, body)
             try:
                 if call.stream:
                     chunks = await upstream.open_stream(body, protocol=protocol,
@@ -112,9 +116,13 @@ class UpstreamHandler:
                     return Result(chunks=chunks, read_usage=protocol.chunk_usage)
                 response = await upstream.complete(body, protocol=protocol,
                                                    headers=call.client_headers)
-                return Result(response=response, usage=protocol.response_usage(response),
-                              read_usage=protocol.chunk_usage)
+                usage = protocol.response_usage(response)
+                if allowance is not None:
+                    allowance.returned(call, body, usage)
+                return Result(response=response, usage=usage, read_usage=protocol.chunk_usage)
             except TokenomyError as exc:
+                if allowance is not None:
+                    allowance.returned(call, body, None, failed=True)
                 if exc.status not in FALLBACK_STATUSES or index + 1 == len(routes):
                     raise
                 following = routes[index + 1]
@@ -125,5 +133,3 @@ class UpstreamHandler:
                             detail={"from": route.alias, "to": following.alias,
                                     "status": exc.status, "error": exc.message})
         raise AssertionError("unreachable")
-
-
