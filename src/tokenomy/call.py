@@ -290,12 +290,16 @@ class Call(BaseModel):
     # -- the response's headers ---------------------------------------------------------
 
     def response_headers(self) -> dict[str, str]:
-        """Every x-tokenomy-* header, derived from the call (the proxy and the SDK use this)."""
-        headers = {
-            REQUEST_ID: self.request_id,
-            "x-tokenomy-prompt-tokens-original": str(self.prompt_tokens_original),
-            "x-tokenomy-prompt-tokens-sent": str(self.prompt_tokens_sent),
-        }
+        """Every x-tokenomy-* header, derived from the call (the proxy and the SDK use this).
+
+        The token counts are there once the call was counted (every answered call is,
+        see Engine.run); a call refused before that (a missing key) is never counted
+        just to fill a header: 8 MB of unauthenticated text is not tokenised.
+        """
+        headers = {REQUEST_ID: self.request_id}
+        if self._original is not None:
+            headers["x-tokenomy-prompt-tokens-original"] = str(self.prompt_tokens_original)
+            headers["x-tokenomy-prompt-tokens-sent"] = str(self.prompt_tokens_sent)
         optional = {
             "x-tokenomy-mode": self.mode,
             "x-tokenomy-consensus": self.consensus,

@@ -52,9 +52,13 @@ def serve(config_path: str | None, host: str | None, port: int | None, log_level
     backends = ", ".join(f"{n} ({b.kind})" for n, b in settings.backends.items())
     click.echo(f"tokenomy {__version__} listening on http://{host}:{port}/v1  backends: {backends}",
                err=True)
+    from tokenomy.server.connections import bounded_protocol
+
+    limits = settings.server
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                loop="uvloop", http="httptools", lifespan="on",
-                timeout_graceful_shutdown=int(settings.server.drain_seconds) or None)
+                loop="uvloop", http=bounded_protocol(limits), lifespan="on",
+                timeout_keep_alive=limits.keepalive_timeout,
+                timeout_graceful_shutdown=int(limits.drain_seconds) or None)
 
 
 @main.group()

@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from tokenomy.scoring.deadline import check
+
 EncodeFn = Callable[[list[str]], np.ndarray]
+
+
+ENCODE_SLICE = 512  # texts embedded between two deadline checks
 
 
 def content_key(text: str) -> bytes:
@@ -62,7 +67,14 @@ class EmbeddingCache:
                     self.misses += 1
         if missing:
             encode = self._encode or self._default_encode
-            vectors = encode(list(missing.values()))
+            pending = list(missing.values())
+            # In slices, with a deadline check between them: a megabyte of sentences is a
+            # minute of CPU, and its request may have gone away (or run out of time).
+            parts = []
+            for start in range(0, len(pending), ENCODE_SLICE):
+                check()
+                parts.append(encode(pending[start:start + ENCODE_SLICE]))
+            vectors = parts[0] if len(parts) == 1 else np.concatenate(parts)
             with self._lock:
                 for key, vec in zip(missing, vectors, strict=True):
                     found[key] = vec

@@ -195,7 +195,7 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         if fault == "hang":
             return await _hang(receive)
         if fault == "firehose" and body.get("stream"):
-            return await _firehose(send)
+            return await _firehose(send, receive)
     if "messages" not in body:
         return await _send_json(send, 400, _error("messages missing", 400))
     content, tool_calls, finish = _answer(body)
@@ -235,16 +235,20 @@ async def _hang(receive: Any) -> None:
             _state["hung_up"] += 1
 
 
-async def _firehose(send: Any) -> None:
+async def _firehose(send: Any, receive: Any) -> None:
+    """64 KiB chunks for 20 s, or until the caller hangs up (counted in `hung_up`)."""
     base = {"id": "chatcmpl-hose", "object": "chat.completion.chunk", "created": 0,
             "model": "fault:firehose"}
     frame = encode_chunk({**base, "choices": [{"index": 0, "delta": {"content": "x " * 32768},
                                                "finish_reason": None}]})
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/event-stream")]})
+    gone = asyncio.get_running_loop().create_task(_hang(receive))
     ends = time.monotonic() + 20
-    while time.monotonic() < ends:
+    while time.monotonic() < ends and not gone.done():
         await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await asyncio.sleep(0)
+    gone.cancel()
     await send({"type": "http.response.body", "body": DONE, "more_body": False})
 
 
