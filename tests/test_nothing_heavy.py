@@ -28,7 +28,9 @@ from tokenomy.testing.processes import Server, echo_config, run_proxy
 def prose(chars: int, seed: int = 7) -> str:
     """Varied sentences (compressible prose, unlike one repeated line)."""
     pick = random.Random(seed)
-    words = ["ledger", "budget", "proxy", "request", "token", "stream", "server", "client", "upstream", "window", "reservation", "replica", "cache", "prompt", "answer", "model", "tool", "result", "agent", "step"]
+    words = ["ledger", "budget", "proxy", "request", "token", "stream", "server", "client",
+             "upstream", "window", "reservation", "replica", "cache", "prompt", "answer",
+             "model", "tool", "result", "agent", "step"]
     out: list[str] = []
     size = 0
     while size < chars:
