@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from tokenomy.call import REQUEST_ID, Result, header_value, new_request_id
+from tokenomy.call import REQUEST_ID, Call, Result, header_value, new_request_id
 from tokenomy.engine import Engine
 from tokenomy.errors import BadRequest, PayloadTooLarge, TokenomyError, UpstreamError
 from tokenomy.identify import api_key_from_headers
@@ -104,7 +104,7 @@ async def read_json(scope: Scope, receive: Any, limit: int) -> tuple[Any, int]:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
 
 
-async def run_until_gone(engine: Engine, call: Any, receive: Any) -> Result | None:
+async def run_until_gone(engine: Engine, call: Call, receive: Any) -> Result | None:
     """`engine.run(call)`, cancelled if the client hangs up first (then None).
 
     The cancellation reaches every stage: the budget stage settles the call as
