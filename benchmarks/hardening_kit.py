@@ -248,7 +248,7 @@ class Capture:
         seen = self.seen
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 self.rfile.read(length)
                 seen.append({k.lower(): v for k, v in self.headers.items()})
