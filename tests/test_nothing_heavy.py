@@ -128,7 +128,9 @@ def test_compression_past_its_time_cap_steps_aside(compressing: Server) -> None:
     assert response.status_code == 200
     if not sent_unchanged(response):  # a fast machine finished inside the cap
         assert took < 2.0 + 3.0
-    assert took < 2.0 + 10.0, took
+    # The cap, one embedding slice, and sending 220 kB on: on a busy 2-core machine
+    # ~15 s; uncapped, this compression took ~50 s there.
+    assert took < 2.0 + 25.0, took
 
 
 def cpu_seconds(pid: int) -> float:
@@ -150,9 +152,10 @@ def test_a_client_that_hangs_up_stops_its_compression(
         httpx.post(upstream.url + "/_reset")
         with contextlib.suppress(httpx.TimeoutException):
             httpx.post(proxy.v1 + "/chat/completions", json=ask(prose(600_000, 5)), timeout=2)
-        time.sleep(3)  # the next deadline check is at most one embedding slice away
+        time.sleep(4)  # the next deadline check is at most one embedding slice away
         before = cpu_seconds(proxy.process.pid)
         time.sleep(3)
         spent = cpu_seconds(proxy.process.pid) - before
-        assert spent < 0.5, f"the proxy kept computing for {spent:.1f} CPU s after its client left"
+        # Still compressing, it would burn a core (3 CPU s or more in these 3 s).
+        assert spent < 1.0, f"the proxy kept computing for {spent:.1f} CPU s after its client left"
         assert httpx.get(upstream.url + "/_stats").json()["count"] == 0  # never sent upstream

@@ -53,7 +53,7 @@ class CompressionSettings(BaseModel):
     # prompts larger than this (a 1 MB message took a minute and ~850 MB to compress),
     # and compression work that runs longer than this (checked between batches).
     max_input_tokens: int = Field(default=100_000, ge=1)
-    max_seconds: float = Field(default=5.0, gt=0)
+    max_seconds: float = Field(default=30.0, gt=0)
     agent: AgentSettings = Field(default_factory=AgentSettings)
 
     @field_validator("method")

@@ -48,6 +48,19 @@ def check() -> None:
 
 
 @contextmanager
+def paused() -> Iterator[None]:
+    """Time spent inside (loading a model, once per process) does not count against the
+    current deadline: a cold start must not make the first request's work give up."""
+    found = _current.get()
+    began = time.monotonic()
+    try:
+        yield
+    finally:
+        if found is not None and found.ends is not None:
+            found.ends += time.monotonic() - began
+
+
+@contextmanager
 def deadline(seconds: float | None) -> Iterator[Deadline]:
     """Work started inside (including via `asyncio.to_thread`) stops at `check()` once
     `seconds` have passed or the yielded Deadline is cancelled."""

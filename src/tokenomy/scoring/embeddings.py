@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from tokenomy.scoring.deadline import check
+from tokenomy.scoring.deadline import check, paused
 
 EncodeFn = Callable[[list[str]], np.ndarray]
 
 
-ENCODE_SLICE = 512  # texts embedded between two deadline checks
+ENCODE_SLICE = 64  # texts embedded between two deadline checks: one model batch
 
 
 def content_key(text: str) -> bytes:
@@ -43,7 +43,8 @@ class EmbeddingCache:
     def _default_encode(self, texts: list[str]) -> np.ndarray:
         from tokenomy.scoring.models import load_embedder
 
-        model: Any = load_embedder()
+        with paused():  # loading the model once is not the work a deadline times
+            model: Any = load_embedder()
         return np.asarray(
             model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                          convert_to_numpy=True, show_progress_bar=False),
