@@ -45,6 +45,10 @@ def _env(src: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "TOKENOMY_CONFIG"}
     if src is not None:
         env["PYTHONPATH"] = src
+    # Each proxy gets its own TOKENOMY_HOME (ledger, caches); the prepared models stay
+    # where `tokenomy assets install` put them.
+    home = Path(os.environ.get("TOKENOMY_HOME") or Path.home() / ".cache" / "tokenomy")
+    env.setdefault("TOKENOMY_MODELS", str(home / "models"))
     return env
 
 

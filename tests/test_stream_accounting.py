@@ -164,3 +164,17 @@ def test_stream_usage_is_computed_when_the_backend_sends_none(
     assert tuple(first) == (usage["prompt_tokens"], usage["completion_tokens"],
                             usage["total_tokens"], True)
     assert usage["completion_tokens"] == 6 and usage["prompt_tokens"] > 0
+
+
+def test_a_backend_usage_chunk_is_never_doubled_without_a_ledger(
+    upstream: Server, tmp_path: Path
+) -> None:
+    config = echo_config(upstream.v1, ledger={"enabled": False})
+    with run_proxy(config, folder=tmp_path) as proxy:
+        body = {"model": "echo", "stream": True, "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": "one usage chunk"}]}
+        with httpx.stream("POST", proxy.v1 + "/chat/completions", json=body) as response:
+            chunks = [json.loads(line[6:]) for line in response.iter_lines()
+                      if line.startswith("data: {")]
+    reports = [c["usage"] for c in chunks if c.get("usage")]
+    assert len(reports) == 1 and reports[0]["completion_tokens"] == 4

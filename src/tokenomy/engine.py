@@ -159,15 +159,18 @@ def promise_usage(call: Call, result: Result) -> None:
     protocol = call.protocol
     texts: list[str] = []
     last: list[Chunk] = []
+    reported = [False]
 
     def watch(chunk: Chunk) -> None:
         text = protocol.chunk_text(chunk)
         if text:
             texts.append(text)
+        if protocol.chunk_usage(chunk) is not None:
+            reported[0] = True
         last[:] = [chunk]
 
     async def tail() -> Chunk | None:
-        if result.usage is not None:
+        if reported[0] or result.usage is not None:
             return None  # the backend reported it (its chunk already went out)
         text = "".join(texts)
         if len(text) > INLINE_COUNT_CHARS:

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select, true
 from sqlalchemy.exc import SQLAlchemyError
 
 from tokenomy.budgets import schema
@@ -377,6 +377,13 @@ class Ledger:
                 cond = cond | _RES.c.owner.in_(dead)
             # Reservations of an owner that never registered (or was already removed).
             cond = cond | _RES.c.owner.not_in(select(schema.owners.c.owner))
+            # A reservation whose request already has its settled row: the reserve
+            # committed, but the connection broke before its owner heard so (it answered
+            # 503 and wrote that row instead). Nobody will settle it; release it now.
+            r = schema.requests.c
+            cond = cond | _RES.c.request_id.in_(
+                select(r.request_id).where(r.request_id == _RES.c.request_id,
+                                           r.settled == true()))
             stale = conn.execute(select(_RES).where(cond)).mappings().all()
         released = 0
         sql = self._sql

@@ -62,10 +62,18 @@ class BudgetStage:
                 reservation = await self.ledger.run(
                     self.ledger.reserve, call.request_id, scopes, tokens, usd, self._row(call)
                 )
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, LedgerUnavailable) as exc:
                 # Fail closed: a budget that cannot be checked is not enforced by luck.
-                log.exception("ledger: reserve failed")
-                raise LedgerUnavailable() from exc
+                # The request's row (settled, spooled while the database is away) also
+                # tells reconciliation to release a reserve that committed after all.
+                log.warning("ledger: reserve failed for %s: %s", call.request_id,
+                            str(exc).splitlines()[0][:200])
+                error = exc if isinstance(exc, LedgerUnavailable) else LedgerUnavailable()
+                await self._settle(call, None, None, status=error.status, outcome="error",
+                                   error=error.message)
+                if error is exc:
+                    raise
+                raise error from exc
             except BudgetExceeded as exc:
                 if call.protocol.max_output_tokens(call.body) is None:
                     exc.message += (" The request sets no output cap, so the model's whole "
