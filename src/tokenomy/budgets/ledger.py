@@ -40,17 +40,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, select, true
+from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from tokenomy.budgets import schema
-from tokenomy.budgets.db import guard, is_sqlite, make_engine, reader, unavailable
+from tokenomy.budgets.db import guard, is_sqlite, make_engine, reader
 from tokenomy.budgets.limits import refusal, soft_hit
 from tokenomy.budgets.migrations import migrate
+from tokenomy.budgets.reconcile import reconcile
 from tokenomy.budgets.rows import RequestRow, Reservation, Saving, Scope, SoftHit
 from tokenomy.budgets.sanitize import clean_row
 from tokenomy.budgets.settings import LedgerSettings
-from tokenomy.budgets.settlement import Settler, abandoned_row, release_tx, with_fallback
+from tokenomy.budgets.settlement import Settler
 from tokenomy.budgets.spool import Spool
 from tokenomy.budgets.statements import Statements, dialect_insert, scope_key
 from tokenomy.budgets.windows import window_bounds
@@ -167,14 +168,6 @@ class Ledger:
                 stmt.on_conflict_do_update(index_elements=["owner"], set_={"heartbeat_at": now})
             )
         self.settler.down = False
-
-    def _dead_owners(self, conn: Connection, now: float) -> set[str]:
-        """Owners whose heartbeat is older than owner_ttl. Nothing else says "dead"."""
-        o = schema.owners.c
-        rows = conn.execute(
-            select(o.owner).where(o.heartbeat_at < now - self.settings.owner_ttl)
-        ).scalars()
-        return {owner for owner in rows if owner != self.owner}
 
     # -- reserve ---------------------------------------------------------
 
@@ -364,54 +357,11 @@ class Ledger:
     # -- reconcile -------------------------------------------------------
 
     def reconcile(self, now: float | None = None) -> int:
-        """Release reservations that expired or whose owner is gone; returns how many.
-
-        Each reservation is released in its own transaction: one that cannot
-        be written is logged and skipped, and never holds up the others.
-        """
+        """Release reservations that expired or whose owner is gone; returns how many
+        (see reconcile.py: one transaction each, one bad row never holds up the rest)."""
         now = time.time() if now is None else now
-        with self.reader.connect() as conn:
-            dead = self._dead_owners(conn, now)
-            cond = _RES.c.expires_at < now
-            if dead:
-                cond = cond | _RES.c.owner.in_(dead)
-            # Reservations of an owner that never registered (or was already removed).
-            cond = cond | _RES.c.owner.not_in(select(schema.owners.c.owner))
-            # A reservation whose request already has its settled row: the reserve
-            # committed, but the connection broke before its owner heard so (it answered
-            # 503 and wrote that row instead). Nobody will settle it; release it now.
-            r = schema.requests.c
-            cond = cond | _RES.c.request_id.in_(
-                select(r.request_id).where(r.request_id == _RES.c.request_id,
-                                           r.settled == true()))
-            stale = conn.execute(select(_RES).where(cond)).mappings().all()
-        released = 0
-        sql = self._sql
-        for res in stale:
-            try:
-                found = dict(res)
-                row = abandoned_row(found)
-                # A stream that checkpointed is charged what it had delivered.
-                charge = (row.total_tokens, row.cost_usd)
-
-                def release(
-                    conn: Any, r: Any, found: dict[str, Any] = found,
-                    charge: tuple[int, float] = charge,
-                ) -> Any:
-                    return release_tx(conn, sql, found, r, charge)
-
-                if with_fallback(self.engine, row, release, "reconcile"):
-                    released += 1
-            except SQLAlchemyError as exc:
-                if unavailable(exc):
-                    raise
-                log.error("ledger: could not release reservation %s: %s", res["id"], exc)
-        if dead:
-            with self.engine.begin() as conn:
-                conn.execute(delete(schema.owners).where(schema.owners.c.owner.in_(dead)))
-        if released:
-            log.warning("ledger: released %d stale reservation(s)", released)
-        return released
+        return reconcile(self.engine, self.reader, self._sql, self.owner,
+                         self.settings.owner_ttl, now)
 
     # -- reads -----------------------------------------------------------
 
