@@ -16,10 +16,10 @@ from tokenomy.errors import BadRequest, BudgetExceeded, NotFound, PayloadTooLarg
 from tokenomy.transcript import ANTHROPIC_MESSAGES, PartKind, Transcript
 from tokenomy.transcript.anthropic_messages import (
     ANTHROPIC_COUNT_TOKENS,
-    IMAGE_TOKENS,
     TOOLS_OVERHEAD,
     complete_usage,
 )
+from tokenomy.transcript.media import media_tokens
 from tokenomy.upstreams.pooled import status_error
 
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJ"
@@ -137,8 +137,12 @@ def test_count_covers_system_messages_tools_and_images() -> None:
     image = {**text_only, "messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
         {"type": "text", "text": "hello world"}]}]}
-    assert ANTHROPIC_MESSAGES.count(image, model) == (
-        ANTHROPIC_MESSAGES.count(text_only, model) + IMAGE_TOKENS)
+    # An image is not text: the count is the text alone, and `media` hands the image to
+    # transcript.media, which prices it by its size (the budget reserves both).
+    assert ANTHROPIC_MESSAGES.count(image, model) == ANTHROPIC_MESSAGES.count(text_only, model)
+    [found] = ANTHROPIC_MESSAGES.media(image)
+    assert found.kind == "image" and found.data == PNG and found.format == "image/png"
+    assert 0 < media_tokens([found], "claude-sonnet-4-5") <= 1600
     assert ANTHROPIC_MESSAGES.count(BODY, model) > ANTHROPIC_MESSAGES.count(with_tools, model)
 
 

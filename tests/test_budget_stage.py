@@ -151,7 +151,8 @@ async def test_soft_limit_degrades_and_warns(make) -> None:
 
 async def test_stream_settles_at_end(make) -> None:
     budgets, pipeline = make({"s": {"tokens": 10_000}})
-    result = await pipeline.run(_call(team="s", stream=True))
+    # No max_tokens: gpt-4o-mini's documented 16,384 output tokens would be reserved.
+    result = await pipeline.run(_call(team="s", stream=True, max_tokens=1000))
     assert budgets.ledger.open_reservations() == 1  # held while the stream runs
     chunks = [c async for c in result.chunks]
     assert len(chunks) == 3
@@ -162,7 +163,7 @@ async def test_stream_settles_at_end(make) -> None:
 
 async def test_stream_client_disconnect_charges_what_streamed(make) -> None:
     budgets, pipeline = make({"s": {"tokens": 10_000}})
-    result = await pipeline.run(_call(team="s", stream=True))
+    result = await pipeline.run(_call(team="s", stream=True, max_tokens=1000))
     first = await anext(result.chunks)
     assert first["choices"][0]["delta"]["content"] == "hello"
     await result.chunks.aclose()  # the client went away

@@ -266,3 +266,21 @@ def test_request_ids_that_cannot_be_stored_map_to_one_stable_id(ledger: Ledger) 
     ledger.record(_row(weird, total_tokens=1))  # the same request: still one row
     [(rid,)] = _rows(ledger, "select request_id from tk_requests")
     assert rid.startswith("tk-h-") and len(rid) <= 64
+
+
+def test_a_reserve_that_committed_unheard_is_released(ledger: Ledger) -> None:
+    # The reserve's COMMIT landed but its connection broke before the proxy heard:
+    # the proxy answered 503 and settled the request's row (no reservation known).
+    # Reconciliation sees a reservation whose request is settled and releases it.
+    scope = _scope(tokens=1000)
+    held = ledger.reserve("tk-in-doubt", [scope], 400, 0.0, _row("tk-in-doubt"))
+    ledger.settle(None, _row("tk-in-doubt", status=503, outcome="error"))
+    assert ledger.open_reservations() == 1
+    assert ledger.reconcile() == 1
+    assert ledger.open_reservations() == 0
+    usage = ledger.window_usage(scope)
+    assert (usage["reserved_tokens"], usage["spent_tokens"]) == (0, 0)
+    assert _rows(ledger, "select outcome, status from tk_requests") == [("error", 503)]
+    # A live reservation (no row yet) is left alone.
+    ledger.reserve("tk-live", [scope], 100, 0.0, _row("tk-live"))
+    assert ledger.reconcile() == 0 and held.tokens == 400

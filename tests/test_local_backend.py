@@ -34,3 +34,23 @@ def test_local_model_streams(local_proxy: Server) -> None:
     assert text.strip()
     assert chunks[-1].usage.completion_tokens <= 20
     assert [m.id for m in client.models.list()] == ["local", "smollm2-135m-instruct"]
+
+
+@pytest.mark.parametrize(("field", "extra"), [
+    ("tools", {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}),
+    ("tool_choice", {"tool_choice": "required"}),
+    ("response_format", {"response_format": {"type": "json_object"}}),
+    ("n", {"n": 2}),
+    ("logprobs", {"logprobs": True}),
+])
+def test_local_model_refuses_what_it_cannot_do(local_proxy: Server, field: str,
+                                               extra: dict[str, object]) -> None:
+    # A 135M model in process cannot call tools, follow a schema, give several choices or
+    # log probabilities: a clear 400 naming the field, not prose that ignores it.
+    client = openai.OpenAI(base_url=local_proxy.v1, api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="local", messages=[{"role": "user", "content": "hi"}], extra_body=extra)
+    error = refused.value.body
+    assert isinstance(error, dict) and error["param"] == field
+    assert "local model" in error["message"] and "does not support" in error["message"]

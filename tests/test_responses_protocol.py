@@ -19,8 +19,8 @@ from tokenomy.planners.modes import ProviderParams
 from tokenomy.planners.stage import apply_params
 from tokenomy.tokenizers import count_text
 from tokenomy.transcript import PartKind
+from tokenomy.transcript.media import media_tokens
 from tokenomy.transcript.openai_responses import OPENAI_RESPONSES as RESPONSES
-from tokenomy.transcript.responses_items import IMAGE_TOKENS, IMAGE_TOKENS_LOW
 
 CODEX = json.loads((Path(__file__).parent / "recorded" / "codex_turn.json").read_text())
 MODEL = "gpt-4o"
@@ -160,9 +160,14 @@ def test_count_covers_instructions_items_tools_and_opaque_estimates() -> None:
     image["input"][0]["content"].append(IMAGE)
     low = copy.deepcopy(text)
     low["input"][0]["content"].append({**IMAGE, "detail": "low"})
+    # Images are not text: counted text alone, priced by transcript.media from `media`.
     base = RESPONSES.count(text, MODEL)
-    assert RESPONSES.count(image, MODEL) - base == IMAGE_TOKENS
-    assert RESPONSES.count(low, MODEL) - base == IMAGE_TOKENS_LOW
+    assert RESPONSES.count(image, MODEL) == RESPONSES.count(low, MODEL) == base
+    [high_media] = RESPONSES.media(image)
+    [low_media] = RESPONSES.media(low)
+    assert high_media.kind == "image" and low_media.detail == "low"
+    assert media_tokens([low_media], "gpt-4o") == 85
+    assert media_tokens([high_media], "gpt-4o") > 85
 
 
 def test_forwarded_keeps_only_responses_fields() -> None:

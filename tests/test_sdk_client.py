@@ -166,3 +166,11 @@ def test_in_process_client_with_virtual_keys(upstream: Server, tmp_path: Path) -
         assert keyed.last_call is not None and keyed.last_call.identity.team == "ops"
     with tokenomy.Client(settings) as anonymous, pytest.raises(Unauthorized):
         anonymous.chat.completions.create(model="echo", messages=MESSAGES)
+    # The LangChain chat model in process takes the key the same way (as its api_key).
+    from tokenomy.sdk.langchain import chat_model
+
+    llm = chat_model("echo", config=settings, api_key=key)
+    assert llm.invoke("hi").content
+    anonymous_llm = chat_model("echo", config=settings, max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        anonymous_llm.invoke("hi")

@@ -21,7 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
@@ -32,7 +32,7 @@ from tokenomy.tokenizers import count_text
 from tokenomy.transcript import OPENAI_CHAT, Part, Transcript, WireProtocol
 from tokenomy.usage import Usage
 
-__all__ = ["Call", "Chunk", "ChunkStream", "CompressOptions", "Credentials", "Event",
+__all__ = ["Allowance", "Call", "Chunk", "ChunkStream", "CompressOptions", "Credentials", "Event",
            "Identity", "Result", "Route", "TokenomyOptions", "Usage", "new_request_id"]
 
 log = logging.getLogger("tokenomy.call")
@@ -82,6 +82,33 @@ class Route(NamedTuple):
     alias: str
     backend: str
     upstream_model: str
+
+
+@runtime_checkable
+class Allowance(Protocol):
+    """What a request's upstream calls may spend: the budget stage's reservation.
+
+    Every upstream call a request makes draws on it (`admit`, in the upstream
+    handler), so consensus samples, an escalation, `n` choices and a fallback
+    that re-sends are all held in the ledger before they are sent; a stage that
+    is about to make several calls asks for them at once (`cover`) and can pick
+    something cheaper when the budget says no. See budgets/allowance.py.
+    """
+
+    async def cover(self, calls: Sequence[Call]) -> bool:
+        """Hold enough for these upstream calls (besides those made); False: refused."""
+        ...
+
+    async def admit(self, call: Call, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+        """Draw one upstream call of `body` on `route`; returns the body to send (with an
+        output cap when it set none). Raises BudgetExceeded when it cannot be held."""
+        ...
+
+    def returned(self, call: Call, body: dict[str, Any], usage: Usage | None, *,
+                 failed: bool = False) -> None:
+        """The upstream call of `body` (as `admit` returned it) answered with `usage`
+        (None: it reported none), or `failed` before answering (its draw goes back)."""
+        ...
 
 
 class Event(BaseModel):
@@ -144,6 +171,8 @@ class Call(BaseModel):
     upstream_ms: float = 0.0
     upstream_status: int | None = None  # the backend's own HTTP status when it failed
     traceparent: str | None = None  # W3C trace context the client sent, for the spans
+    # Set by the budget stage; shared by the call's forks (consensus samples).
+    allowance: Allowance | None = None
     _transcript: Transcript | None = PrivateAttr(default=None)
     _original: int | None = PrivateAttr(default=None)
     _delta: int = PrivateAttr(default=0)
@@ -292,12 +321,16 @@ class Call(BaseModel):
     # -- the response's headers ---------------------------------------------------------
 
     def response_headers(self) -> dict[str, str]:
-        """Every x-tokenomy-* header, derived from the call (the proxy and the SDK use this)."""
-        headers = {
-            REQUEST_ID: self.request_id,
-            "x-tokenomy-prompt-tokens-original": str(self.prompt_tokens_original),
-            "x-tokenomy-prompt-tokens-sent": str(self.prompt_tokens_sent),
-        }
+        """Every x-tokenomy-* header, derived from the call (the proxy and the SDK use this).
+
+        The token counts are there once the call was counted (every answered call is,
+        see Engine.run); a call refused before that (a missing key) is never counted
+        just to fill a header: 8 MB of unauthenticated text is not tokenised.
+        """
+        headers = {REQUEST_ID: self.request_id}
+        if self._original is not None:
+            headers["x-tokenomy-prompt-tokens-original"] = str(self.prompt_tokens_original)
+            headers["x-tokenomy-prompt-tokens-sent"] = str(self.prompt_tokens_sent)
         optional = {
             "x-tokenomy-mode": self.mode,
             "x-tokenomy-consensus": self.consensus,

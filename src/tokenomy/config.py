@@ -51,6 +51,14 @@ class ServerSettings(_Strict):
     max_messages: int = Field(default=4096, ge=1)
     admin_key: str | None = None  # needed for /v1/tokenomy/usage; env TOKENOMY_SERVER__ADMIN_KEY
     drain_seconds: float = Field(default=30.0, ge=0)
+    # What one client may hold (server/connections.py): seconds to send the request
+    # line and headers, then the body; an idle keep-alive connection's life; how long
+    # a response write may stall (a client that stopped reading); open connections.
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=30.0, gt=0)
+    keepalive_timeout: int = Field(default=5, ge=1)
+    write_timeout: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=2048, ge=1)
 
 
 class BackendSettings(_Strict):

@@ -11,17 +11,19 @@ stage's factory; stages and their order come from the plugin registry and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from tokenomy.call import Call, Credentials, Identity, Result, new_request_id
+from tokenomy.call import Call, Chunk, Credentials, Identity, Result, Usage, new_request_id
 from tokenomy.config import DEFAULT_STAGES, Settings, load_settings
 from tokenomy.errors import BadRequest, ConfigError
 from tokenomy.observe import Observer
 from tokenomy.options import take_options
 from tokenomy.pipeline import Pipeline, Services, Stage, stage_order
 from tokenomy.plugins import Registry, check_method, registry
+from tokenomy.tokenizers import count_text
 from tokenomy.transcript import OPENAI_CHAT, WireProtocol
 from tokenomy.upstreams.router import Router, UpstreamHandler
 
@@ -156,10 +158,13 @@ class Engine:
         ends (for a stream: when the stream does, after the ledger settled it)."""
         observer = self.observer
         if observer is None:
-            return self._hide_usage(call, await self.pipeline.run(call))
+            result = await self.pipeline.run(call)
+            await call.original_tokens()  # counted once (off the loop when large), for headers
+            return self._hide_usage(call, result)
         state = observer.start(call)
         try:
             result = await self.pipeline.run(call)
+            await call.original_tokens()  # counted once (off the loop when large), for headers
         except BaseException as exc:
             observer.finish_soon(call, None, exc, state)
             raise
@@ -178,6 +183,8 @@ class Engine:
             hide = call.protocol.hide_usage(call.body)
             if hide is not None:
                 result.chunks.transform(hide)
+            else:
+                promise_usage(call, result)
         return result
 
     async def handle(self, body: Any, **kwargs: Any) -> tuple[Call, Result]:
@@ -189,6 +196,42 @@ class Engine:
         await self.pipeline.aclose()
         if self.observer is not None:
             self.observer.close()
+
+
+def promise_usage(call: Call, result: Result) -> None:
+    """A client that asked for stream usage gets its usage chunk even when the backend
+    sends none: counted from what was sent and streamed (the ledger records the same
+    figures, marked estimated)."""
+    assert result.chunks is not None
+    protocol = call.protocol
+    texts: list[str] = []
+    last: list[Chunk] = []
+    reported = [False]
+
+    def watch(chunk: Chunk) -> None:
+        text = protocol.chunk_text(chunk)
+        if text:
+            texts.append(text)
+        if protocol.chunk_usage(chunk) is not None:
+            reported[0] = True
+        last[:] = [chunk]
+
+    async def tail() -> Chunk | None:
+        if reported[0] or result.usage is not None:
+            return None  # the backend reported it (its chunk already went out)
+        text = "".join(texts)
+        if len(text) > INLINE_COUNT_CHARS:
+            completion = await asyncio.to_thread(count_text, text, call.token_model)
+        else:
+            completion = count_text(text, call.token_model)
+        usage = Usage.of(call.prompt_tokens_sent, completion, estimated=True)
+        return protocol.usage_chunk(call.body, usage, last[0] if last else None)
+
+    result.chunks.observe(watch)
+    result.chunks.add_tail(tail)
+
+
+INLINE_COUNT_CHARS = 32_768  # longer streamed text is counted off the event loop
 
 
 REWRITE_STAGES = ("codify", "compress", "plan")

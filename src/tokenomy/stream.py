@@ -18,6 +18,7 @@ Chunk = dict[str, Any]
 Observer = Callable[[Chunk], None]
 Transform = Callable[[Chunk], Chunk | None]  # None: drop the chunk
 EndHook = Callable[[BaseException | None], Awaitable[None]]
+Tail = Callable[[], Awaitable[Chunk | None]]
 
 
 class ChunkStream:
@@ -25,6 +26,7 @@ class ChunkStream:
         self._source = source
         self._steps: list[tuple[bool, Callable[[Chunk], Any]]] = []  # (is_transform, fn)
         self._end_hooks: list[EndHook] = []
+        self._tails: list[Tail] = []
         self._ended = False
         self.delivered = 0  # chunks handed to the consumer
 
@@ -41,6 +43,11 @@ class ChunkStream:
     def transform(self, fn: Transform) -> None:
         """Change or drop chunks (None drops) for everything added after this call."""
         self._steps.append((True, fn))
+
+    def add_tail(self, tail: Tail) -> None:
+        """When the source ends normally, `await tail()` may add one last chunk (None: not);
+        it goes to the consumer as it is (no observer or transform sees it)."""
+        self._tails.append(tail)
 
     def on_end(self, hook: EndHook) -> None:
         """Run `hook(error)` exactly once when the stream ends, however it ends.
@@ -61,6 +68,11 @@ class ChunkStream:
             try:
                 chunk = await self._source.__anext__()
             except StopAsyncIteration:
+                while self._tails:
+                    last = await self._tails.pop(0)()
+                    if last is not None:
+                        self.delivered += 1
+                        return last
                 await self._end(None)
                 raise
             except BaseException as exc:  # includes cancellation

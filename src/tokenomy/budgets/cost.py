@@ -36,6 +36,7 @@ class Price(BaseModel):
     cache_read: float | None = None
     cache_write: float | None = None  # 5-minute TTL writes
     cache_write_1h: float | None = None
+    max_output: int | None = None  # the model's documented output limit per call, if known
 
     def _rates(self) -> tuple[float, float, float]:
         read = self.input if self.cache_read is None else self.cache_read
@@ -73,6 +74,12 @@ class Price(BaseModel):
     def estimate(self, prompt_tokens: int, completion_tokens: int) -> float:
         return prompt_tokens * self.input + completion_tokens * self.output
 
+    def bound(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """The most these tokens can cost: input at the dearest input rate (a cache write
+        costs more than a plain read), so a reservation is never below the charge."""
+        dearest = max(self.input, *(r for r in self._rates()))
+        return prompt_tokens * dearest + completion_tokens * self.output
+
 
 FREE = Price()
 
@@ -109,6 +116,7 @@ def _from_map(model: str) -> Price | None:
                 cache_read=_rate(entry, "cache_read_input_token_cost"),
                 cache_write=_rate(entry, "cache_creation_input_token_cost"),
                 cache_write_1h=_rate(entry, "cache_creation_input_token_cost_above_1hr"),
+                max_output=_limit(entry),
             )
     return None
 
@@ -121,6 +129,22 @@ def model_info(model: str) -> dict[str, Any] | None:
         entry = table.get(name) if name else None
         if isinstance(entry, dict):
             return entry
+    return None
+
+
+def _limit(entry: dict[str, Any]) -> int | None:
+    # Only `max_output_tokens`: the legacy `max_tokens` key may hold the input size.
+    value = entry.get("max_output_tokens")
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def _map_limit(*names: str) -> int | None:
+    table = _cost_map()
+    for name in names:
+        for candidate in (name, name.split("/", 1)[-1]):
+            entry = table.get(candidate) if candidate else None
+            if isinstance(entry, dict) and _limit(entry) is not None:
+                return _limit(entry)
     return None
 
 
@@ -142,6 +166,10 @@ class Pricer:
         found = self._cache.get(key)
         if found is None:
             found = self._resolve(model or "", alias or "")
+            if found.max_output is None:  # prices from the config, limits from the map
+                limit = _map_limit(model or "", alias or "")
+                if limit is not None:
+                    found = found.model_copy(update={"max_output": limit})
             self._cache[key] = found
         return found
 

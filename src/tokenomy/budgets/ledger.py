@@ -44,16 +44,18 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from tokenomy.budgets import schema
-from tokenomy.budgets.db import guard, is_sqlite, make_engine, reader, unavailable
+from tokenomy.budgets.db import guard, is_sqlite, make_engine, reader
 from tokenomy.budgets.limits import refusal, soft_hit
 from tokenomy.budgets.migrations import migrate
+from tokenomy.budgets.reconcile import reconcile
 from tokenomy.budgets.rows import RequestRow, Reservation, Saving, Scope, SoftHit
 from tokenomy.budgets.sanitize import clean_row
 from tokenomy.budgets.settings import LedgerSettings
-from tokenomy.budgets.settlement import Settler, abandoned_row, release_tx, with_fallback
+from tokenomy.budgets.settlement import Settler
 from tokenomy.budgets.spool import Spool
 from tokenomy.budgets.statements import Statements, dialect_insert, scope_key
 from tokenomy.budgets.windows import window_bounds
+from tokenomy.errors import BudgetExceeded
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -167,14 +169,6 @@ class Ledger:
             )
         self.settler.down = False
 
-    def _dead_owners(self, conn: Connection, now: float) -> set[str]:
-        """Owners whose heartbeat is older than owner_ttl. Nothing else says "dead"."""
-        o = schema.owners.c
-        rows = conn.execute(
-            select(o.owner).where(o.heartbeat_at < now - self.settings.owner_ttl)
-        ).scalars()
-        return {owner for owner in rows if owner != self.owner}
-
     # -- reserve ---------------------------------------------------------
 
     def reserve(
@@ -252,6 +246,52 @@ class Ledger:
                 )
         return reservation
 
+    def extend(
+        self,
+        reservation: Reservation,
+        scopes: list[Scope],
+        tokens: int,
+        usd: float,
+    ) -> None:
+        """Hold `tokens`/`usd` more for a live reservation, in the windows it holds.
+
+        Raises BudgetExceeded holding nothing more (a scope refuses, or the
+        reservation was released meanwhile); LedgerUnavailable when the
+        database cannot be reached. Updates `reservation` in place.
+        """
+        specs = {(scope.kind, scope.id): scope for scope in scopes}
+        with guard("reserve"), self.engine.begin() as conn:
+            for kind, scope_id, start in reservation.scopes:  # reserve's order
+                scope = specs[(kind, scope_id)]
+                end = window_bounds(scope.spec.window, start)[1]
+                if self._take(conn, scope, start, end, tokens, usd) is None:
+                    current = self._window_row(conn, scope, start) or dict(_EMPTY)
+                    raise refusal(scope, current, tokens, usd, end)
+            grown = conn.execute(
+                self._sql.grow_reservation,
+                {"rid": reservation.id, "g_tokens": tokens, "g_usd": usd},
+            ).rowcount
+            if not grown:  # reconciled away: this request holds nothing any more
+                raise BudgetExceeded(
+                    f"the reservation of request {reservation.request_id} was released "
+                    "(it outlived reservation_ttl or its owner's heartbeat); retry the request"
+                )
+        reservation.tokens += tokens
+        reservation.usd += usd
+
+    def checkpoint(self, reservation: Reservation, row: RequestRow) -> None:
+        """Record what a live stream delivered so far in its reservation: if this process
+        dies, reconciliation writes (and charges) this row instead of an empty one."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    self._sql.checkpoint,
+                    {"rid": reservation.id, "g_row": clean_row(row).model_dump_json()},
+                )
+        except SQLAlchemyError as exc:  # the settle at the end still lands
+            log.warning("ledger: checkpoint of %s failed: %s", row.request_id,
+                        str(exc).splitlines()[0][:200])
+
     def _take(
         self, conn: Connection, scope: Scope, start: int, end: int, tokens: int, usd: float
     ) -> dict[str, Any] | None:
@@ -322,42 +362,11 @@ class Ledger:
     # -- reconcile -------------------------------------------------------
 
     def reconcile(self, now: float | None = None) -> int:
-        """Release reservations that expired or whose owner is gone; returns how many.
-
-        Each reservation is released in its own transaction: one that cannot
-        be written is logged and skipped, and never holds up the others.
-        """
+        """Release reservations that expired or whose owner is gone; returns how many
+        (see reconcile.py: one transaction each, one bad row never holds up the rest)."""
         now = time.time() if now is None else now
-        with self.reader.connect() as conn:
-            dead = self._dead_owners(conn, now)
-            cond = _RES.c.expires_at < now
-            if dead:
-                cond = cond | _RES.c.owner.in_(dead)
-            # Reservations of an owner that never registered (or was already removed).
-            cond = cond | _RES.c.owner.not_in(select(schema.owners.c.owner))
-            stale = conn.execute(select(_RES).where(cond)).mappings().all()
-        released = 0
-        sql = self._sql
-        for res in stale:
-            try:
-                found = dict(res)
-                row = abandoned_row(found)
-
-                def release(conn: Any, r: Any, found: dict[str, Any] = found) -> Any:
-                    return release_tx(conn, sql, found, r)
-
-                if with_fallback(self.engine, row, release, "reconcile"):
-                    released += 1
-            except SQLAlchemyError as exc:
-                if unavailable(exc):
-                    raise
-                log.error("ledger: could not release reservation %s: %s", res["id"], exc)
-        if dead:
-            with self.engine.begin() as conn:
-                conn.execute(delete(schema.owners).where(schema.owners.c.owner.in_(dead)))
-        if released:
-            log.warning("ledger: released %d stale reservation(s)", released)
-        return released
+        return reconcile(self.engine, self.reader, self._sql, self.owner,
+                         self.settings.owner_ttl, now)
 
     # -- reads -----------------------------------------------------------
 

@@ -44,7 +44,12 @@ class ModelPrice(_Strict):
 class LedgerSettings(_Strict):
     enabled: bool = True  # false: no ledger, keys or budgets (dev mode, benchmarks)
     url: str | None = None  # default: sqlite file $TOKENOMY_HOME/ledger.db
-    default_max_tokens: int = Field(default=1024, ge=1)  # completion estimate when unset
+    # The output cap per choice for a budgeted request that sets none, to a model whose
+    # maximum output is unknown: reserved, and written into the body sent upstream.
+    default_max_tokens: int = Field(default=1024, ge=1)
+    # A stream on a budgeted team records what it delivered this often, so a process
+    # killed mid-stream leaves a row (and a charge) with those tokens.
+    checkpoint_interval: float = Field(default=5.0, gt=0)
     reservation_ttl: float = Field(default=3600.0, gt=0)  # absolute expiry of a reservation
     owner_ttl: float = Field(default=30.0, gt=0)  # an owner silent this long is dead
     reconcile_interval: float = Field(default=10.0, gt=0)

@@ -9,9 +9,10 @@ the same request wait on each other instead of deadlocking.
   request row marked `settled` unless a settle already did (then roll back:
   a retried or replayed settle charges nothing twice), move the estimate from
   reserved to the real spend, and store the savings.
-- `release_tx`: delete a stale reservation, give its hold back, and leave an
-  `abandoned` row (not `settled`: a late settle by a live owner replaces it
-  and is charged once).
+- `release_tx`: delete a stale reservation, give its hold back, charge what
+  its last checkpoint says a stream delivered, and leave an `abandoned` row
+  with those figures (not `settled`: a late settle by a live owner replaces
+  it, and is charged its own figures minus what the release charged).
 
 `with_fallback` runs either with the cleaned row, then a minimal row, then no
 row, so a row the database refuses never keeps a reservation held.
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine, false, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from tokenomy.budgets import schema
@@ -76,8 +77,18 @@ def settle_tx(
     settle of this request already landed.
     """
     gone = 0
+    charged_t, charged_u = 0, 0.0  # what a release by reconciliation charged already
     if reservation is not None and reservation.scopes:
         gone = conn.execute(sql.drop_reservation, {"rid": reservation.id}).rowcount
+        if not gone:
+            r = schema.requests.c
+            prior = conn.execute(
+                select(r.total_tokens, r.cost_usd).where(
+                    r.request_id == charge.request_id, r.settled == false()
+                )
+            ).first()
+            if prior is not None:
+                charged_t, charged_u = int(prior[0] or 0), float(prior[1] or 0.0)
     if row is not None:
         if conn.execute(sql.settle_row, row_values(row, settled=True)).first() is None:
             raise AlreadySettled(row.request_id)
@@ -104,16 +115,21 @@ def settle_tx(
             params.update(
                 held_tokens=held_t,
                 held_usd=held_u,
-                add_tokens=charge.total_tokens,
-                add_usd=charge.cost_usd,
+                add_tokens=charge.total_tokens - charged_t,
+                add_usd=charge.cost_usd - charged_u,
             )
             conn.execute(sql.charge, params)
 
 
 def release_tx(
-    conn: Connection, sql: Statements, res: Mapping[str, Any], row: RequestRow | None
+    conn: Connection,
+    sql: Statements,
+    res: Mapping[str, Any],
+    row: RequestRow | None,
+    charge: tuple[int, float] = (0, 0.0),
 ) -> bool:
-    """Release one stale reservation; False when someone else already did."""
+    """Release one stale reservation, charging `charge` (tokens, USD: what its last
+    checkpoint recorded); False when someone else already did."""
     if not conn.execute(sql.drop_reservation, {"rid": res["id"]}).rowcount:
         return False
     c = _USAGE.c
@@ -124,6 +140,8 @@ def release_tx(
             .values(
                 reserved_tokens=c.reserved_tokens - res["tokens"],
                 reserved_usd=c.reserved_usd - res["usd"],
+                spent_tokens=c.spent_tokens + charge[0],
+                spent_usd=c.spent_usd + charge[1],
             )
         )
     if row is not None:

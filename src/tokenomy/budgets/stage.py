@@ -1,12 +1,17 @@
 """The `budget` stage: reserve before the call, settle after it, one row always.
 
-Before `next`: estimate the call (prompt tokens + max completion tokens or the
-configured default), reserve it against the team's and the key's budgets, and
-apply soft-limit actions (`degrade` sets `call.degrade`; `warn` adds the
-`x-tokenomy-budget-warning` header). A hard limit raises BudgetExceeded (429).
+Before `next`: estimate the call (budgets/allowance.py: prompt + media + n x
+output cap, at the dearest route), reserve it against the team's and the
+key's budgets, and apply soft-limit actions (`degrade` sets `call.degrade`;
+`warn` adds the `x-tokenomy-budget-warning` header). A hard limit raises
+BudgetExceeded (429). The call carries the reservation as its allowance:
+every upstream call it makes draws on it and grows it first when it must.
 After `next`: settle with the real usage (at the end of a stream, including a
-client that went away), or release and record the error. Every request ends
-as exactly one ledger row, refused ones included.
+client that went away), or release and record the error with what the
+upstream calls that did answer consumed. A long stream checkpoints what it
+delivered into its reservation, so a process that dies mid-stream leaves a
+row with those tokens, not zero. Every request ends as exactly one ledger
+row, refused ones included.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from tokenomy.budgets.allowance import RequestAllowance
 from tokenomy.budgets.rows import RequestRow, Reservation, Saving, stage_events, usage_columns
 from tokenomy.budgets.service import Budgets
 from tokenomy.call import Call, Chunk, Result, Usage
@@ -35,8 +41,7 @@ async def estimate_prompt_tokens(call: Call) -> int:
     return await call.original_tokens()
 
 
-def max_completion_tokens(call: Call, default: int) -> int:
-    return call.protocol.max_output_tokens(call.body) or default
+INLINE_COUNT_CHARS = 32_768  # longer streamed text is counted off the event loop
 
 
 class BudgetStage:
@@ -48,30 +53,41 @@ class BudgetStage:
 
     async def __call__(self, call: Call, next: Next) -> Result:
         began = time.perf_counter()
-        settings = self.budgets.config.ledger
-        prompt = await estimate_prompt_tokens(call)
-        completion = max_completion_tokens(call, settings.default_max_tokens)
-        price = self.budgets.pricer.price(call.upstream_model or call.model, call.model)
-        tokens, usd = prompt + completion, price.estimate(prompt, completion)
+        await estimate_prompt_tokens(call)
         identity = call.identity
         scopes = self.budgets.scopes(identity.team, identity.key_budget, identity.key_id)
+        allowance = RequestAllowance(self.budgets, scopes)
+        tokens, usd = await allowance.prepare(call)
         reservation: Reservation | None = None
         if scopes:
             try:
                 reservation = await self.ledger.run(
                     self.ledger.reserve, call.request_id, scopes, tokens, usd, self._row(call)
                 )
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, LedgerUnavailable) as exc:
                 # Fail closed: a budget that cannot be checked is not enforced by luck.
-                log.exception("ledger: reserve failed")
-                raise LedgerUnavailable() from exc
+                # The request's row (settled, spooled while the database is away) also
+                # tells reconciliation to release a reserve that committed after all.
+                log.warning("ledger: reserve failed for %s: %s", call.request_id,
+                            str(exc).splitlines()[0][:200])
+                error = exc if isinstance(exc, LedgerUnavailable) else LedgerUnavailable()
+                await self._settle(call, None, None, status=error.status, outcome="error",
+                                   error=error.message)
+                if error is exc:
+                    raise
+                raise error from exc
             except BudgetExceeded as exc:
+                if call.protocol.max_output_tokens(call.body) is None:
+                    exc.message += (" The request sets no output cap, so the model's whole "
+                                    "output limit was reserved; send max_tokens to reserve less.")
                 await self._settle(
                     call, None, None, status=429, outcome="refused", error=exc.message
                 )
                 raise
+            allowance.hold(reservation, tokens, usd)
             self._apply_soft_limits(call, reservation)
             call.budget_remaining = remaining(reservation)
+        call.allowance = allowance
         call.record(
             self.name,
             technique=None,
@@ -82,14 +98,18 @@ class BudgetStage:
             result = await next(call)
         except BaseException as exc:
             status, outcome = _status_of(exc)
+            # What the upstream calls that did answer consumed (consensus samples
+            # before a failing one) is charged: the backend billed it.
             await self._settle(
-                call, reservation, None, status=status, outcome=outcome, error=str(exc)
+                call, allowance.reservation, None, status=status, outcome=outcome,
+                error=str(exc) or type(exc).__name__, consumed=allowance.consumed,
             )
             raise
         if result.is_stream:
-            self._settle_at_end_of_stream(call, reservation, result)
+            self._settle_at_end_of_stream(call, allowance.reservation, result)
         else:
-            await self._settle(call, reservation, result, status=result.status, outcome="ok")
+            await self._settle(call, allowance.reservation, result, status=result.status,
+                               outcome="ok")
         return result
 
     def _apply_soft_limits(self, call: Call, reservation: Reservation) -> None:
@@ -106,11 +126,22 @@ class BudgetStage:
     ) -> None:
         streamed: list[str] = []
         chunk_text = call.protocol.chunk_text
+        interval = self.budgets.config.ledger.checkpoint_interval
+        last = [time.monotonic()]
+        pending: set[asyncio.Future[None]] = set()
 
         def on_chunk(chunk: Chunk) -> None:
             text = chunk_text(chunk)
             if text:
                 streamed.append(text)
+            if reservation is not None and not pending and \
+                    time.monotonic() - last[0] >= interval:
+                last[0] = time.monotonic()
+                # In the ledger's thread, counted there: the loop only joins strings.
+                task = asyncio.ensure_future(self.ledger.run(
+                    self._checkpoint, call, reservation, "".join(streamed)))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
 
         async def on_end(error: BaseException | None) -> None:
             status, outcome = (result.status, "ok") if error is None else _status_of(error)
@@ -125,6 +156,13 @@ class BudgetStage:
             )
 
         result.wrap_stream(on_chunk=on_chunk, on_end=on_end)
+
+    def _checkpoint(self, call: Call, reservation: Reservation, streamed: str) -> None:
+        usage = Usage.of(call.prompt_tokens_sent, count_text(streamed, call.token_model),
+                         estimated=True)
+        price = self.budgets.pricer.price(call.upstream_model or call.model, call.model)
+        row = self._row(call, **usage_columns(usage), cost_usd=price.cost(usage))
+        self.ledger.checkpoint(reservation, row)
 
     def _row(self, call: Call, **fields: Any) -> RequestRow:
         identity = call.identity
@@ -158,8 +196,14 @@ class BudgetStage:
         outcome: str,
         error: str | None = None,
         streamed: str | None = None,
+        consumed: Usage | None = None,
     ) -> None:
-        usage = _usage_of(call, result, streamed)
+        if result is None:
+            usage = consumed  # the calls that answered before the request failed, if any
+        elif streamed is not None and len(streamed) > INLINE_COUNT_CHARS:
+            usage = await asyncio.to_thread(usage_of, call, result, streamed)
+        else:
+            usage = usage_of(call, result, streamed)
         price = self.budgets.pricer.price(call.upstream_model or call.model, call.model)
         cost = price.cost(usage) if usage else 0.0
         savings = [
@@ -219,10 +263,9 @@ def remaining(reservation: Reservation, usage: Usage | None = None,
     return "; ".join(parts) or None
 
 
-def _usage_of(call: Call, result: Result | None, streamed: str | None) -> Usage | None:
-    """Real usage from the backend; else what we can count of what was sent and streamed."""
-    if result is None:
-        return None  # the backend never answered: nothing was consumed that we can see
+def usage_of(call: Call, result: Result, streamed: str | None) -> Usage:
+    """Real usage from the backend; else what we can count of what was sent and streamed
+    (marked estimated)."""
     if result.cached_usage is not None:
         return Usage()  # answered by the response cache: nothing was sent upstream
     if result.usage is not None:

@@ -71,6 +71,16 @@ class Statements:
         )
         self.add_reservation = _RES.insert()
         self.drop_reservation = delete(_RES).where(_RES.c.id == bindparam("rid"))
+        # A live reservation grows (more upstream calls) or records what a stream
+        # delivered so far (the row reconciliation writes, and charges, if we die).
+        self.grow_reservation = (
+            update(_RES)
+            .where(_RES.c.id == bindparam("rid"))
+            .values(tokens=_RES.c.tokens + bindparam("g_tokens"),
+                    usd=_RES.c.usd + bindparam("g_usd"))
+        )
+        self.checkpoint = update(_RES).where(_RES.c.id == bindparam("rid")).values(
+            row=bindparam("g_row"))
         requests = schema.requests
         upsert = insert(requests)
         columns = [col.name for col in requests.columns if col.name not in ("id",)]

@@ -35,6 +35,7 @@ from tokenomy.compressors.relevance import (
     wants_number,
 )
 from tokenomy.compressors.sentences import Document, Sentence, split_documents
+from tokenomy.scoring.deadline import check
 from tokenomy.scoring.embeddings import EmbeddingCache, default_cache
 from tokenomy.tokenizers import count_text, get_encoder
 
@@ -286,6 +287,7 @@ class ExtractiveCompressor:
                 counts[ti] = count_text(out[ti][0], model)
 
         for _ in range(3):
+            check()  # each round re-renders and recounts: a long input's time cap applies
             left = budget - sum(counts)
             added: list[int] = []
             if left >= 4:
@@ -301,6 +303,7 @@ class ExtractiveCompressor:
                 rerender({units[i].text_index for i in added})
             dropped = False
             while sum(counts) > budget:
+                check()
                 droppable = [i for i in kept if not units[i].sentence.atomic]
                 if not droppable:
                     break

@@ -49,6 +49,11 @@ class CompressionSettings(BaseModel):
     method: str = "auto"  # "auto" or a registered compressor (the plugin registry)
     reorder: bool = False
     table_format: Literal["json", "toon", "csv", "off"] = "json"
+    # Caps after which compression steps aside and the request goes through unchanged:
+    # prompts larger than this (a 1 MB message took a minute and ~850 MB to compress),
+    # and compression work that runs longer than this (checked between batches).
+    max_input_tokens: int = Field(default=100_000, ge=1)
+    max_seconds: float = Field(default=30.0, gt=0)
     agent: AgentSettings = Field(default_factory=AgentSettings)
 
     @field_validator("method")

@@ -3,7 +3,9 @@
 When it runs: the request's `tokenomy.compress` option asks for it, or the
 `[compression]` settings (or the team's) turn it on, or the budget stage set
 `call.degrade` (then `degrade_factor` times harder). Prompts under
-`min_tokens` pass untouched. It works on the call's transcript, so every wire
+`min_tokens` or over `max_input_tokens` pass untouched, and work that runs
+past `max_seconds` (or whose client went away) stops at its next check: the
+request then goes through as it came. It works on the call's transcript, so every wire
 protocol gets the same rules, and its edits go through `call.edit` (the call
 recounts). Scoring runs in a worker thread so the event loop never blocks on
 the embedder.
@@ -14,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from tokenomy.call import Call, CompressOptions, Event, Result
 from tokenomy.compressors.agent.loop import TECHNIQUES, AgentCompressor
@@ -26,10 +29,13 @@ from tokenomy.compressors.settings import AgentSettings, CompressionSettings
 from tokenomy.config import Settings
 from tokenomy.errors import BadRequest
 from tokenomy.pipeline import Next, Services
+from tokenomy.scoring.deadline import WorkCancelled, deadline
 from tokenomy.tokenizers import count_text
 from tokenomy.transcript import Part
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+INLINE_EDIT_CHARS = 32_768  # larger edits are recounted off the event loop
 
 
 class CompressStage:
@@ -73,6 +79,11 @@ class CompressStage:
                         tokens_after=call.prompt_tokens_sent,
                         detail={"reason": f"below min_tokens={settings.min_tokens}"})
             return await next(call)
+        if before > settings.max_input_tokens:
+            call.record(self.name, technique="skip", tokens_before=call.prompt_tokens_sent,
+                        tokens_after=call.prompt_tokens_sent,
+                        detail={"reason": f"above max_input_tokens={settings.max_input_tokens}"})
+            return await next(call)
         ratio = options.target_ratio or settings.target_ratio
         target_tokens = options.target_tokens
         if call.degrade:
@@ -83,8 +94,13 @@ class CompressStage:
         # Budgets are in the tokens of the model that will actually read the prompt.
         model = call.token_model
         try:
-            result = await asyncio.to_thread(self._compress, view, model, options, settings,
-                                             ratio, target_tokens)
+            result = await off_loop(settings.max_seconds, self._compress, view, model, options,
+                                    settings, ratio, target_tokens)
+        except WorkCancelled as exc:  # the time cap: the request goes as it came
+            call.record(self.name, technique="skip", tokens_before=call.prompt_tokens_sent,
+                        tokens_after=call.prompt_tokens_sent,
+                        detail={"reason": f"{exc} (max_seconds={settings.max_seconds})"})
+            return await next(call)
         except ValueError as exc:  # an option this server cannot honour: the caller's mistake
             raise BadRequest(f"tokenomy.compress: {exc}", param="tokenomy.compress") from exc
         except Exception as exc:
@@ -104,7 +120,7 @@ class CompressStage:
             events = [Event(stage=self.name, technique="none", tokens_before=before,
                             tokens_after=before, detail=detail,
                             ms=round((time.perf_counter() - started) * 1000, 3))]
-        call.edit(self.name, view.changes(result.messages), events=events)
+        await edit_off_loop(call, self.name, view.changes(result.messages), events)
         return await next(call)
 
     async def _agent_loop(self, call: Call, next: Next, settings: AgentSettings) -> Result:
@@ -114,10 +130,11 @@ class CompressStage:
         try:
             done = compressor.run_local(parts, team=call.identity.team, model=call.token_model)
             if done is None:  # compressing, or the memo's database: in a worker thread
-                done = await asyncio.to_thread(compressor.run, parts, team=call.identity.team,
-                                               model=call.token_model)
+                done = await off_loop(
+                    self.settings_for(call.identity.team).max_seconds, compressor.run, parts,
+                    team=call.identity.team, model=call.token_model)
             changes, stats = done
-        except Exception as exc:  # an optimisation: send the request as it came
+        except Exception as exc:  # an optimisation (or its time cap): send it as it came
             logger.exception("agent compression failed; sending the request unchanged")
             call.record(self.name, technique="error", detail={"error": f"{type(exc).__name__}"})
             return await next(call)
@@ -126,8 +143,8 @@ class CompressStage:
         if not changes:
             call.record(self.name, technique="none", ms=round(stats.ms, 3), detail=detail)
             return await next(call)
-        call.edit(self.name, changes, events=_agent_events(self.name, changes, call.token_model,
-                                                           stats.ms, detail))
+        await edit_off_loop(call, self.name, changes,
+                            _agent_events(self.name, changes, call.token_model, stats.ms, detail))
         return await next(call)
 
     def _agent_compressor(self, settings: AgentSettings) -> AgentCompressor:
@@ -170,6 +187,27 @@ class CompressStage:
         if settings.enabled or (call.degrade and settings.compress_on_degrade):
             return CompressOptions(), settings
         return None
+
+
+async def off_loop(seconds: float, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn` in a worker thread under a deadline: it stops at its next check once `seconds`
+    pass (WorkCancelled), or as soon as this task is cancelled (the client went away)."""
+    with deadline(seconds) as clock:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except asyncio.CancelledError:
+            clock.cancel()  # the thread stops at its next check instead of running on
+            raise
+
+
+async def edit_off_loop(call: Call, stage: str, changes: list[tuple[Part, str]],
+                        events: list[Event]) -> None:
+    """`call.edit` (which recounts the edited parts) in a thread when they are large."""
+    size = sum(len(text) + len(part.text) for part, text in changes)
+    if size > INLINE_EDIT_CHARS:
+        await asyncio.to_thread(call.edit, stage, changes, events=events)
+    else:
+        call.edit(stage, changes, events=events)
 
 
 def _agent_events(stage: str, changes: list[tuple[Part, str]], model: str, ms: float,

@@ -25,7 +25,7 @@ from tokenomy.config import Settings
 from tokenomy.errors import BadRequest, ConfigError
 from tokenomy.pipeline import Next
 from tokenomy.planners.consensus import run_consensus, sample_copy
-from tokenomy.planners.modes import Mode, ProviderParams
+from tokenomy.planners.modes import Mode, ModeDecision, ProviderParams
 from tokenomy.planners.policy import PlannerPolicy, normalize_request
 from tokenomy.planners.providers import (
     Transport,
@@ -160,6 +160,17 @@ class PlanStage:
             transport=transport,
             client_max_tokens=int(client_max) if client_max else None,
         )
+        if decision.mode is Mode.CONSENSUS and not await _affordable(call, decision):
+            # The budget cannot hold every sample and the escalation: one careful call.
+            assert decision.escalate_params is not None
+            decision = decision.model_copy(update={
+                "mode": Mode.DELIBERATE, "reason": "budget", "params": decision.escalate_params})
+        if decision.mode is not Mode.CONSENSUS and not await _affordable(call, decision):
+            # Not even the mode's own knobs fit: the request goes as it came (its
+            # reservation covers that), never refused for what the planner added.
+            call.record(self.name, technique="reasoning", detail={
+                "mode": decision.mode.value, "skipped": "the budget cannot hold the mode"})
+            return await next(call)
         call.mode = decision.mode.value
         detail: dict[str, Any] = {
             "mode": decision.mode.value,
@@ -219,6 +230,26 @@ class PlanStage:
         )
         event.detail = detail
         return result
+
+
+async def _affordable(call: Call, decision: ModeDecision) -> bool:
+    """Hold every upstream call the decision makes (consensus: each sample, then the
+    escalation) before the first is sent; False when the budget refuses them."""
+    if call.allowance is None:
+        return True
+    if decision.mode is Mode.CONSENSUS:
+        assert decision.sample_params is not None and decision.escalate_params is not None
+        calls = [_as_sent(call, decision.sample_params)] * decision.samples
+        calls.append(_as_sent(call, decision.escalate_params))
+    else:
+        calls = [_as_sent(call, decision.params)]
+    return await call.allowance.cover(calls)
+
+
+def _as_sent(call: Call, params: ProviderParams) -> Call:
+    """A copy of `call` as it would leave with `params` applied (for the budget)."""
+    body, applied = apply_params(call.body, params)
+    return sample_copy(call, body, applied.get("instruction"))
 
 
 def _as_messages(call: Call) -> list[dict[str, Any]]:

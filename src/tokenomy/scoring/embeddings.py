@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from tokenomy.scoring.deadline import check, paused
+
 EncodeFn = Callable[[list[str]], np.ndarray]
+
+
+ENCODE_SLICE = 64  # texts embedded between two deadline checks: one model batch
 
 
 def content_key(text: str) -> bytes:
@@ -38,7 +43,8 @@ class EmbeddingCache:
     def _default_encode(self, texts: list[str]) -> np.ndarray:
         from tokenomy.scoring.models import load_embedder
 
-        model: Any = load_embedder()
+        with paused():  # loading the model once is not the work a deadline times
+            model: Any = load_embedder()
         return np.asarray(
             model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                          convert_to_numpy=True, show_progress_bar=False),
@@ -62,7 +68,14 @@ class EmbeddingCache:
                     self.misses += 1
         if missing:
             encode = self._encode or self._default_encode
-            vectors = encode(list(missing.values()))
+            pending = list(missing.values())
+            # In slices, with a deadline check between them: a megabyte of sentences is a
+            # minute of CPU, and its request may have gone away (or run out of time).
+            parts = []
+            for start in range(0, len(pending), ENCODE_SLICE):
+                check()
+                parts.append(encode(pending[start:start + ENCODE_SLICE]))
+            vectors = parts[0] if len(parts) == 1 else np.concatenate(parts)
             with self._lock:
                 for key, vec in zip(missing, vectors, strict=True):
                     found[key] = vec

@@ -74,5 +74,9 @@ def load_embedder(device: str | None = None) -> Any:
             with _loading("all-MiniLM-L6-v2", device):
                 from sentence_transformers import SentenceTransformer
 
-                _cache[key] = SentenceTransformer(path, device=device, local_files_only=True)
+                model = SentenceTransformer(path, device=device, local_files_only=True)
+                # The first forward pass initialises torch's kernels (seconds on a busy
+                # CPU): done here, it is part of loading, not of the first request's work.
+                model.encode(["warm up"], show_progress_bar=False)
+                _cache[key] = model
         return _cache[key]

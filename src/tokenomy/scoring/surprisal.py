@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tokenomy.scoring.batching import Batcher
+from tokenomy.scoring.deadline import paused
 from tokenomy.scoring.models import SmallLM, load_small_lm
 
 
@@ -46,7 +47,8 @@ class SurprisalScorer:
         max_batch: int = 8,
         max_wait_ms: float = 4.0,
     ):
-        self.lm = lm or load_small_lm()
+        with paused():  # loading the model once is not the work a deadline times
+            self.lm = lm or load_small_lm()
         self.window = window
         self.overlap = overlap
         tok = self.lm.tokenizer

@@ -40,6 +40,7 @@ from tokenomy.server.endpoint import (
     send_json,
 )
 from tokenomy.transcript.anthropic_messages import ANTHROPIC_COUNT_TOKENS, ANTHROPIC_MESSAGES
+from tokenomy.transcript.media import media_tokens
 
 log = logging.getLogger("tokenomy.server")
 
@@ -89,4 +90,6 @@ class CountTokensEndpoint:
                     raise
                 log.info("backend '%s' has no count_tokens (%s); counting locally",
                          route.backend, exc.status)
-        return Result(response={"input_tokens": await call.original_tokens()})
+        # Text by the tokenizer; images and PDFs by the provider's rules (as Anthropic does).
+        media = media_tokens(call.protocol.media(call.body), call.token_model)
+        return Result(response={"input_tokens": await call.original_tokens() + media})

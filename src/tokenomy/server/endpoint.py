@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from tokenomy.call import REQUEST_ID, Result, header_value, new_request_id
+from tokenomy.call import REQUEST_ID, Call, Result, header_value, new_request_id
 from tokenomy.engine import Engine
 from tokenomy.errors import BadRequest, PayloadTooLarge, TokenomyError, UpstreamError
 from tokenomy.identify import api_key_from_headers
@@ -117,6 +117,37 @@ async def read_json(scope: Scope, receive: Any, limit: int) -> tuple[Any, int]:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
 
 
+async def run_until_gone(engine: Engine, call: Call, receive: Any) -> Result | None:
+    """`engine.run(call)`, cancelled if the client hangs up first (then None).
+
+    The cancellation reaches every stage: the budget stage settles the call as
+    cancelled (499), compression running in a worker thread is told to stop,
+    and the upstream request is closed, so the backend stops working too. A
+    stream's own watcher (`_stream`) takes over once its first bytes are due.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        return await engine.run(call)
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+        return None
+    finally:
+        watcher.cancel()
+
+
 class ProtocolEndpoint:
     """The ASGI app for one protocol's path; `limit` is `server.max_body_bytes`."""
 
@@ -150,7 +181,9 @@ class ProtocolEndpoint:
             return await self._refuse(
                 send, TokenomyError("internal error while reading the request"), started)
         try:
-            result = await engine.run(call)
+            result = await run_until_gone(engine, call, receive)
+            if result is None:
+                return None  # the client hung up; the ledger has the call as cancelled
         except TokenomyError as exc:
             return await send_error(send, exc, call.response_headers(), protocol)
         except Exception:

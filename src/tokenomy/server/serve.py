@@ -21,6 +21,7 @@ from tokenomy.observe.logs import LogFormat, configure_logging, logging_config
 from tokenomy.observe.metrics import MULTIPROC_ENV
 from tokenomy.plugins import registry
 from tokenomy.server.app import SERVE_HOST_ENV
+from tokenomy.server.connections import ConfiguredHttp, bounded_protocol
 from tokenomy.server.startup import start_warnings
 
 log = logging.getLogger("tokenomy.serve")
@@ -49,7 +50,9 @@ def run_server(config_path: str | None, *, host: str | None, port: int | None,
     options = {
         "host": host, "port": port, "log_level": log_level, "access_log": False,
         "log_config": logging_config(log_level, log_format), "loop": "uvloop",
-        "http": "httptools", "lifespan": "on",
+        # uvicorn's httptools protocol with header/body/write clocks and a connection cap.
+        "http": bounded_protocol(settings.server) if workers == 1 else ConfiguredHttp,
+        "lifespan": "on", "timeout_keep_alive": settings.server.keepalive_timeout,
         "timeout_graceful_shutdown": int(settings.server.drain_seconds) or None,
     }
     backends = ", ".join(f"{n} ({b.kind})" for n, b in settings.backends.items())

@@ -15,6 +15,17 @@ the model name picks a fault.
     fault:malformed     200 with a body that is not JSON
     fault:cut           streams two chunks, then drops the connection
     fault:slow          streams with 20 ms between chunks
+    fault:drip          streams 300 words, 20 ms apart (6 s)
+    fault:firehose      streams 64 KiB chunks as fast as the client reads, for 20 s
+    fault:hang          answers nothing until the caller hangs up (counted in
+                        /_stats `hung_up`), at most 30 s
+    fault:vary          a different answer every call (consensus never agrees)
+    fault:nousage       reports no usage (JSON and stream, even when asked)
+
+A request can also ask for a fault with `metadata.test_fault` (e.g. "vary") and
+keep a real model name.
+
+`n` is honoured: n choices, each billed as output.
 
 POST .../responses is the OpenAI Responses API (tokenomy.testing.upstream_responses).
 
@@ -29,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -40,7 +52,7 @@ from tokenomy.upstreams.sse import DONE, encode_chunk
 Scope = dict[str, Any]
 
 _state: dict[str, Any] = {"last": None, "last_headers": None, "count": 0, "by_model": {},
-                         "requests": 0}
+                         "requests": 0, "hung_up": 0}
 _encoding: Any = None
 
 
@@ -145,10 +157,11 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
     if path == "/_stats":
         return await _send_json(send, 200, {"count": _state["count"],
                                             "by_model": _state["by_model"],
-                                            "requests": _state["requests"]})
+                                            "requests": _state["requests"],
+                                            "hung_up": _state["hung_up"]})
     if path == "/_reset":
         _state.update(last=None, last_headers=None, count=0, by_model={}, requests=0,
-                      stored={}, prefixes={}, prompt_cache={})
+                      stored={}, prefixes={}, prompt_cache={}, hung_up=0)
         return await _send_json(send, 200, {"ok": True})
     _state["requests"] += 1
     _state["last_headers"] = {k.decode("latin-1"): v.decode("latin-1")
@@ -173,8 +186,11 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
     _state["last"] = body
     _state["count"] += 1
     seen = _state["by_model"][model] = _state["by_model"].get(model, 0) + 1
-    if model.startswith("fault:"):
-        fault = model[6:]
+    # A fault comes from the model name, or from `metadata.test_fault` (so a test can keep a
+    # real model name, and with it tokenomy's exact token count).
+    fault = model[6:] if model.startswith("fault:") else \
+        str((body.get("metadata") or {}).get("test_fault") or "")
+    if fault:
         if fault in ("500", "502", "503"):
             return await _send_json(send, int(fault), _error(f"injected {fault}", int(fault)))
         if fault == "429":
@@ -187,32 +203,73 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
             await asyncio.sleep(30)
         if fault == "malformed":
             return await _send_json(send, 200, b"{this is not json")
+        if fault == "hang":
+            return await _hang(receive)
+        if fault == "firehose" and body.get("stream"):
+            return await _firehose(send, receive)
     if "messages" not in body:
         return await _send_json(send, 400, _error("messages missing", 400))
     content, tool_calls, finish = _answer(body)
-    usage = {"prompt_tokens": prompt_tokens(body["messages"]),
-             "completion_tokens": len((content or "").split()) + (8 if tool_calls else 0)}
-    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    if fault == "vary":
+        content = f"answer {_state['count']}"
+    if fault == "drip":
+        content, finish = " ".join(f"w{i}" for i in range(300)), "stop"
+    choices = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 1 else 1
+    prompt = prompt_tokens(body["messages"])
+    completion = choices * (len((content or "").split()) + (8 if tool_calls else 0))
+    usage: dict[str, Any] | None = {"prompt_tokens": prompt, "completion_tokens": completion,
+                                    "total_tokens": prompt + completion}
+    if fault == "nousage":
+        usage = None
     ident, created = "chatcmpl-test", int(time.time())
     if not body.get("stream"):
         reply: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
         if tool_calls:
             reply["tool_calls"] = tool_calls
-        return await _send_json(send, 200, {
+        answer = {
             "id": ident, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": "fp_test",
-            "choices": [{"index": 0, "message": reply, "logprobs": None,
-                         "finish_reason": finish}],
-            "usage": usage})
-    await _stream(send, body, model, ident, created, content, tool_calls, finish, usage)
+            "choices": [{"index": i, "message": reply, "logprobs": None,
+                         "finish_reason": finish} for i in range(choices)]}
+        if usage is not None:
+            answer["usage"] = usage
+        return await _send_json(send, 200, answer)
+    await _stream(send, body, fault, ident, created, content, tool_calls, finish, usage)
 
 
-async def _stream(send: Any, body: dict[str, Any], model: str, ident: str, created: int,
+async def _hang(receive: Any) -> None:
+    """Wait for the caller to hang up (a proxy that cancels its upstream call does)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(30):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            _state["hung_up"] += 1
+
+
+async def _firehose(send: Any, receive: Any) -> None:
+    """64 KiB chunks for 20 s, or until the caller hangs up (counted in `hung_up`)."""
+    base = {"id": "chatcmpl-hose", "object": "chat.completion.chunk", "created": 0,
+            "model": "fault:firehose"}
+    frame = encode_chunk({**base, "choices": [{"index": 0, "delta": {"content": "x " * 32768},
+                                               "finish_reason": None}]})
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")]})
+    gone = asyncio.get_running_loop().create_task(_hang(receive))
+    ends = time.monotonic() + 20
+    while time.monotonic() < ends and not gone.done():
+        await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await asyncio.sleep(0)
+    gone.cancel()
+    await send({"type": "http.response.body", "body": DONE, "more_body": False})
+
+
+async def _stream(send: Any, body: dict[str, Any], fault: str, ident: str, created: int,
                   content: str | None, tool_calls: list[dict[str, Any]] | None, finish: str,
-                  usage: dict[str, int]) -> None:
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
-            "system_fingerprint": "fp_test"}
+                  usage: dict[str, int] | None) -> None:
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage")) \
+        and usage is not None
+    base = {"id": ident, "object": "chat.completion.chunk", "created": created,
+            "model": str(body.get("model") or ""), "system_fingerprint": "fp_test"}
 
     def frame(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         chunk = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
@@ -240,8 +297,8 @@ async def _stream(send: Any, body: dict[str, Any], model: str, ident: str, creat
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/event-stream"),
                             (b"cache-control", b"no-cache")]})
-    cut = model == "fault:cut"
-    slow = model == "fault:slow"
+    cut = fault == "cut"
+    slow = fault in ("slow", "drip")
     for index, data in enumerate(frames):
         if cut and index == 2:
             raise ConnectionAbortedError("injected: connection dropped mid-stream")

@@ -31,6 +31,7 @@ from tokenomy.tokenizers import get_encoder
 from tokenomy.transcript.anthropic_cache import place_breakpoints
 from tokenomy.transcript.anthropic_checks import check_request
 from tokenomy.transcript.checks import temperature_zero
+from tokenomy.transcript.media import Media
 from tokenomy.transcript.parts import Part, PartKind
 from tokenomy.transcript.protocol import only_fields
 from tokenomy.usage import Usage
@@ -58,11 +59,9 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "
                429: "rate_limit_error", 500: "api_error", 504: "timeout_error",
                529: "overloaded_error"}
 
-# Prompt-token estimates for what no text tokenizer reads. An image costs at most
-# ~1,600 tokens (Anthropic's vision guide: width*height/750 after scaling to 1.15
-# megapixels); a PDF page is billed as an image plus its text.
-IMAGE_TOKENS = 1600
-DOCUMENT_BYTES_PER_PAGE = 50_000
+# Images and PDF documents are not text: `media` lists them and transcript.media prices
+# them by Anthropic's rules (width*height/750, ~1,600 at most; a PDF page as an image
+# plus its text), so `count` is the text alone.
 TOOLS_OVERHEAD = 346  # the tool-use system prompt (Anthropic's pricing page, tool_choice auto)
 PER_MESSAGE = 3  # role framing, as counted for chat
 
@@ -146,6 +145,29 @@ class AnthropicMessages:
         if tools:
             total += TOOLS_OVERHEAD + sum(count(_dumps(tool)) for tool in tools)
         return total
+
+    def choices(self, body: dict[str, Any]) -> int:
+        return 1  # the Messages API has no `n`
+
+    def media(self, body: dict[str, Any]) -> list[Media]:
+        found: list[Media] = []
+        system = body.get("system")
+        for block in system if isinstance(system, list) else ():
+            _block_media(block, found)
+        for message in body.get("messages") or ():
+            content = message.get("content") if isinstance(message, dict) else None
+            for block in content if isinstance(content, list) else ():
+                _block_media(block, found)
+        return found
+
+    def with_output_cap(self, body: dict[str, Any], tokens: int) -> dict[str, Any]:
+        if self.max_output_tokens(body) is not None:
+            return body
+        return {**body, "max_tokens": tokens}
+
+    def usage_chunk(self, body: dict[str, Any], usage: Usage,
+                    last: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None  # usage always travels in message_start / message_delta
 
     def max_output_tokens(self, body: dict[str, Any]) -> int | None:
         value = body.get("max_tokens")
@@ -382,7 +404,7 @@ def _block_tokens(block: Any, count: Callable[[str], int]) -> int:
     if kind == "thinking":
         return count(str(block.get("thinking") or ""))
     if kind == "image":
-        return IMAGE_TOKENS
+        return 0  # priced from its size by transcript.media (see `media`)
     if kind == "document":
         return _document_tokens(block, count)
     # redacted_thinking, server tool blocks, search results, types yet to come: their
@@ -397,11 +419,30 @@ def _document_tokens(block: dict[str, Any], count: Callable[[str], int]) -> int:
         return count(str(source.get("data") or ""))
     if source.get("type") == "content":
         return sum(_block_tokens(item, count) for item in source.get("content") or ())
-    data = source.get("data")
-    if isinstance(data, str):  # base64: pages unknown without parsing; bound by size
-        pages = max(1, (len(data) * 3 // 4) // DOCUMENT_BYTES_PER_PAGE + 1)
-        return pages * IMAGE_TOKENS
-    return IMAGE_TOKENS  # a URL: at least one page
+    return 0  # a PDF (base64 or URL): priced by its pages by transcript.media (`media`)
+
+
+def _block_media(block: Any, found: list[Media]) -> None:
+    """Images and PDF documents of a content block (inside tool results too) as `Media`."""
+    if not isinstance(block, dict):
+        return
+    kind = block.get("type")
+    if kind == "tool_result" and isinstance(block.get("content"), list):
+        for item in block["content"]:
+            _block_media(item, found)
+        return
+    if kind not in ("image", "document"):
+        return
+    source = block.get("source")
+    source = source if isinstance(source, dict) else {}
+    if kind == "document" and source.get("type") in ("text", "content"):
+        return  # text: counted as text
+    data = source.get("data") if source.get("type") == "base64" else None
+    url = source.get("url") if isinstance(source.get("url"), str) else None
+    media_type = source.get("media_type") if isinstance(source.get("media_type"), str) else None
+    found.append(Media("image" if kind == "image" else "file",
+                       data=data if isinstance(data, str) else None, url=url,
+                       format=media_type))
 
 
 def _block_output(block: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ from tokenomy.transcript.checks import (
     require_object,
     temperature_zero,
 )
+from tokenomy.transcript.media import Media, split_data_url
 from tokenomy.transcript.parts import Part, PartKind
 from tokenomy.transcript.protocol import only_fields
 from tokenomy.usage import Usage
@@ -140,6 +141,29 @@ class OpenAIChat:
                 return value
         return None
 
+    def choices(self, body: dict[str, Any]) -> int:
+        n = body.get("n")
+        return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+    def media(self, body: dict[str, Any]) -> list[Media]:
+        found: list[Media] = []
+        for message in body.get("messages") or ():
+            content = message.get("content") if isinstance(message, dict) else None
+            if not isinstance(content, list):
+                continue
+            for item in content:
+                media = _media_of(item) if isinstance(item, dict) else None
+                if media is not None:
+                    found.append(media)
+        return found
+
+    def with_output_cap(self, body: dict[str, Any], tokens: int) -> dict[str, Any]:
+        if self.max_output_tokens(body) is not None:
+            return body
+        # `max_tokens`: every OpenAI-compatible server reads it (models known to reject
+        # it, the o-series, have a documented maximum and never get a cap written).
+        return {**body, "max_tokens": tokens}
+
     def is_stream(self, body: dict[str, Any]) -> bool:
         return bool(body.get("stream"))
 
@@ -195,6 +219,24 @@ class OpenAIChat:
     def hide_usage(self, body: dict[str, Any]) -> Callable[[dict[str, Any]], Any] | None:
         return None if client_wants_usage(body) else without_usage
 
+    def usage_chunk(self, body: dict[str, Any], usage: Usage,
+                    last: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not client_wants_usage(body):
+            return None
+        last = last or {}
+        return {
+            "id": last.get("id") or "chatcmpl-tokenomy",
+            "object": "chat.completion.chunk",
+            "created": last.get("created") or 0,
+            "model": last.get("model") or body.get("model"),
+            "choices": [],
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+        }
+
 
     def reasoning_fields(self, knobs: dict[str, Any]) -> dict[str, Any]:
         return knobs
@@ -231,6 +273,35 @@ def without_usage(chunk: dict[str, Any]) -> dict[str, Any] | None:
     if "usage" in chunk:
         return {k: v for k, v in chunk.items() if k != "usage"}
     return chunk
+
+
+def _media_of(item: dict[str, Any]) -> Media | None:
+    """An image, audio or file content part as `Media` (None for text and the rest)."""
+    kind = item.get("type")
+    if kind == "image_url":
+        spec = item.get("image_url")
+        url = spec.get("url") if isinstance(spec, dict) else spec
+        detail = str(spec.get("detail") or "auto") if isinstance(spec, dict) else "auto"
+        if not isinstance(url, str):
+            return Media("image", detail=detail)
+        inline = split_data_url(url)
+        if inline is not None:
+            return Media("image", data=inline[1], detail=detail, format=inline[0])
+        return Media("image", url=url, detail=detail)
+    if kind == "input_audio":
+        spec = item.get("input_audio")
+        spec = spec if isinstance(spec, dict) else {}
+        data = spec.get("data")
+        return Media("audio", data=data if isinstance(data, str) else None,
+                     format=str(spec.get("format") or "") or None)
+    if kind == "file":
+        spec = item.get("file")
+        spec = spec if isinstance(spec, dict) else {}
+        raw = spec.get("file_data")
+        inline = split_data_url(raw) if isinstance(raw, str) else None
+        data = inline[1] if inline is not None else (raw if isinstance(raw, str) else None)
+        return Media("file", data=data, format=inline[0] if inline else None)
+    return None
 
 
 def _check_message(index: int, message: Any) -> None:

@@ -31,6 +31,7 @@ from tokenomy.transcript.checks import (
     require_object,
     temperature_zero,
 )
+from tokenomy.transcript.media import Media
 from tokenomy.transcript.parts import Part
 from tokenomy.transcript.protocol import only_fields
 from tokenomy.transcript.responses_items import (
@@ -38,6 +39,7 @@ from tokenomy.transcript.responses_items import (
     check_item,
     count_input,
     input_parts,
+    media_items,
 )
 from tokenomy.usage import Usage
 
@@ -125,6 +127,21 @@ class OpenAIResponses:
         estimate. With `previous_response_id` the stored context is not counted: the proxy
         never sees it (the backend's usage settles what it really cost)."""
         return count_input(body, model)
+
+    def choices(self, body: dict[str, Any]) -> int:
+        return 1  # the Responses API has no `n`
+
+    def media(self, body: dict[str, Any]) -> list[Media]:
+        return media_items(body)
+
+    def with_output_cap(self, body: dict[str, Any], tokens: int) -> dict[str, Any]:
+        if self.max_output_tokens(body) is not None:
+            return body
+        return {**body, "max_output_tokens": tokens}
+
+    def usage_chunk(self, body: dict[str, Any], usage: Usage,
+                    last: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None  # usage always travels in the terminal response.* event
 
     def max_output_tokens(self, body: dict[str, Any]) -> int | None:
         value = body.get("max_output_tokens")

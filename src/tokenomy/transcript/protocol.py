@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from tokenomy.errors import TokenomyError
+from tokenomy.transcript.media import Media
 from tokenomy.transcript.parts import Part
 from tokenomy.usage import Usage
 
@@ -45,7 +46,22 @@ class WireProtocol(Protocol):
         """Prompt tokens of `body` as `model`'s provider bills them."""
         ...
 
-    def max_output_tokens(self, body: dict[str, Any]) -> int | None: ...
+    def max_output_tokens(self, body: dict[str, Any]) -> int | None:
+        """The output cap per choice the body sets, None when it sets none."""
+        ...
+
+    def choices(self, body: dict[str, Any]) -> int:
+        """Completions one upstream call of `body` returns (OpenAI chat's `n`; else 1)."""
+        ...
+
+    def media(self, body: dict[str, Any]) -> list[Media]:
+        """The prompt's images, audio and files, for `transcript.media.media_tokens`."""
+        ...
+
+    def with_output_cap(self, body: dict[str, Any], tokens: int) -> dict[str, Any]:
+        """A copy of `body` whose output is capped at `tokens` per choice (it set none), so a
+        budget's estimate bounds what the backend can bill."""
+        ...
 
     def is_stream(self, body: dict[str, Any]) -> bool: ...
 
@@ -72,6 +88,13 @@ class WireProtocol(Protocol):
 
     def hide_usage(self, body: dict[str, Any]) -> Callable[[dict[str, Any]], Any] | None:
         """A chunk transform that hides usage tokenomy asked for and the client did not."""
+        ...
+
+    def usage_chunk(self, body: dict[str, Any], usage: Usage,
+                    last: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The chunk that reports `usage` at the end of a stream whose backend sent none,
+        when the client asked for stream usage (None: it did not, or the protocol has no
+        such chunk). `last` is the stream's last chunk (for its id and model)."""
         ...
 
     def reasoning_fields(self, knobs: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any
 
 from tokenomy.tokenizers import count_messages, count_text
 from tokenomy.transcript.checks import bad
+from tokenomy.transcript.media import Media, split_data_url
 from tokenomy.transcript.parts import Part, PartKind
 
 MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
@@ -42,10 +43,9 @@ _KIND = {"user": PartKind.USER_TEXT, "assistant": PartKind.ASSISTANT_TEXT,
          "system": PartKind.SYSTEM}
 
 # Estimates for what is not text (budget reservations; the provider's usage settles).
-IMAGE_TOKENS = 765  # OpenAI: a 1024x1024 image at high detail (85 + 4 tiles x 170)
-IMAGE_TOKENS_LOW = 85  # `detail: "low"`: one fixed-size tile
-FILE_TOKENS = 1_000  # a file given by id or URL: its size is unknown here
-BYTES_PER_TOKEN = 4  # inline data (base64 files, encrypted reasoning): ~4 characters a token
+# Images, files and audio are priced by transcript.media from `media_items` instead.
+BYTES_PER_TOKEN = 4  # inline data (encrypted reasoning): ~4 characters a token
+MEDIA_PIECES = frozenset({"input_image", "input_file", "input_audio"})
 
 
 def item_type(item: dict[str, Any]) -> str:
@@ -231,15 +231,48 @@ def _inline_tokens(data: Any) -> int:
 
 
 def opaque_tokens(piece: dict[str, Any]) -> int:
-    """An estimate for one content part or item that is not text."""
-    kind = piece.get("type")
-    if kind == "input_image":
-        return IMAGE_TOKENS_LOW if piece.get("detail") == "low" else IMAGE_TOKENS
-    if kind == "input_file":
-        return _inline_tokens(piece.get("file_data")) or FILE_TOKENS
-    if kind == "input_audio":
-        return _inline_tokens((piece.get("input_audio") or {}).get("data"))
+    """An estimate for one content part or item that is neither text nor media."""
     return 0
+
+
+def piece_media(piece: Any) -> Media | None:
+    """An `input_image`, `input_file` or `input_audio` content part as `Media`."""
+    if not isinstance(piece, dict) or piece.get("type") not in MEDIA_PIECES:
+        return None
+    kind = piece["type"]
+    if kind == "input_image":
+        url = piece.get("image_url")
+        detail = str(piece.get("detail") or "auto")
+        inline = split_data_url(url) if isinstance(url, str) else None
+        if inline is not None:
+            return Media("image", data=inline[1], detail=detail, format=inline[0])
+        return Media("image", url=url if isinstance(url, str) else None, detail=detail)
+    if kind == "input_file":
+        raw = piece.get("file_data")
+        inline = split_data_url(raw) if isinstance(raw, str) else None
+        data = inline[1] if inline is not None else (raw if isinstance(raw, str) else None)
+        return Media("file", data=data, format=inline[0] if inline else None)
+    audio = piece.get("input_audio")
+    audio = audio if isinstance(audio, dict) else {}
+    data = audio.get("data")
+    return Media("audio", data=data if isinstance(data, str) else None,
+                 format=str(audio.get("format") or "") or None)
+
+
+def media_items(body: dict[str, Any]) -> list[Media]:
+    """Every image, file and audio part of the input (message content and tool outputs)."""
+    found: list[Media] = []
+    items = body.get("input")
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            continue
+        for field in ("content", "output"):
+            pieces = item.get(field)
+            for piece in pieces if isinstance(pieces, list) else ():
+                media = piece_media(piece)
+                if media is not None:
+                    found.append(media)
+    return found
 
 
 def _content_text(content: Any) -> tuple[str, int]:

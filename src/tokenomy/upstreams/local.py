@@ -28,6 +28,40 @@ MAX_TOKENS_CAP = 2048
 SPOKEN = frozenset({"openai.chat"})
 
 
+def refuse_unsupported(body: dict[str, Any]) -> None:
+    """A clear 400 for what a 135M chat model in process cannot do, instead of prose that
+    ignores it: tools, a response format, several choices, log probabilities, non-text
+    content."""
+    asked: list[tuple[str, str]] = []
+    if body.get("tools") or body.get("functions"):
+        asked.append(("tools", "tool calling"))
+    if body.get("tool_choice") not in (None, "none") or body.get("function_call") not in (
+            None, "none"):
+        asked.append(("tool_choice", "tool choice"))
+    fmt = body.get("response_format")
+    if (isinstance(fmt, dict) and fmt.get("type") not in (None, "text")) or isinstance(fmt, str):
+        asked.append(("response_format", "structured output (response_format)"))
+    n = body.get("n")
+    if isinstance(n, int) and n > 1:
+        asked.append(("n", f"n={n} choices"))
+    if body.get("logprobs") or body.get("top_logprobs"):
+        asked.append(("logprobs", "log probabilities"))
+    for i, message in enumerate(body.get("messages") or ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") not in ("text", "input_text"):
+                asked.append((f"messages[{i}].content", f"{part.get('type')} content"))
+                break
+    if asked:
+        param, _ = asked[0]
+        raise BadRequest(
+            f"the local model ({LOCAL_MODEL_NAME}) does not support "
+            f"{', '.join(what for _, what in asked)}; send the request to a backend that does, "
+            "or leave those fields out",
+            param=param, code="unsupported_parameter",
+        )
+
+
 class LocalModel:
     spoken = SPOKEN
 
@@ -106,6 +140,7 @@ class LocalModel:
     async def complete(self, body: dict[str, Any], *, protocol: WireProtocol = OPENAI_CHAT,
                        headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         speaks(self.name, protocol, SPOKEN)
+        refuse_unsupported(body)
         try:
             text, prompt, completion, finish = await asyncio.to_thread(self._generate, body)
         except BadRequest:
@@ -126,6 +161,7 @@ class LocalModel:
                           headers: Mapping[str, str] | None = None
                           ) -> AsyncIterator[dict[str, Any]]:
         speaks(self.name, protocol, SPOKEN)
+        refuse_unsupported(body)
         lm, params, stop = await asyncio.to_thread(self._prepare, body)
         return self._stream(lm, params, stop, body)
 

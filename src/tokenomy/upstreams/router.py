@@ -115,11 +115,15 @@ class UpstreamHandler:
     async def __call__(self, call: Call) -> Result:
         routes = call.routes or self.router.routes(call.model)
         protocol = call.protocol
+        allowance = call.allowance
         for index, route in enumerate(routes):
             upstream = serving(self.router.upstream(route.backend), protocol,
                                self.router.translators)
             call.backend, call.upstream_model = route.backend, route.upstream_model
             body = protocol.forwarded(call.body, route.upstream_model)
+            if allowance is not None:
+                # Held in the budget before it is sent (raises BudgetExceeded if it cannot be).
+                body = await allowance.admit(call, route, body)
             began = time.perf_counter()
             try:
                 if call.stream:
@@ -132,11 +136,15 @@ class UpstreamHandler:
                 response = await upstream.complete(body, protocol=protocol,
                                                    headers=call.client_headers)
                 call.upstream_ms += (time.perf_counter() - began) * 1000
-                return Result(response=response, usage=protocol.response_usage(response),
-                              read_usage=protocol.chunk_usage)
+                usage = protocol.response_usage(response)
+                if allowance is not None:
+                    allowance.returned(call, body, usage)
+                return Result(response=response, usage=usage, read_usage=protocol.chunk_usage)
             except TokenomyError as exc:
                 call.upstream_ms += (time.perf_counter() - began) * 1000
                 call.upstream_status = exc.upstream_status
+                if allowance is not None:
+                    allowance.returned(call, body, None, failed=True)
                 if exc.status not in FALLBACK_STATUSES or index + 1 == len(routes):
                     raise
                 following = routes[index + 1]
