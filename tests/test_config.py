@@ -78,3 +78,17 @@ def test_syntax_error(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings("/nonexistent/tokenomy.toml", environ={})
+
+
+@pytest.mark.parametrize(("backend", "named"), [
+    ('kind = "litellm"\nforward_fields = ["future_field"]', "litellm"),
+    ('kind = "openai"\nbase_url = "http://x"\nforward_fields = ["model"]', "'model'"),
+    ('kind = "openai"\nbase_url = "http://x"\nforward_fields = ["a b"]', "'a b'"),
+])
+def test_forward_fields_only_where_they_cannot_become_options(
+        tmp_path: Path, backend: str, named: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[backends.up]\n{backend}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert "forward_fields" in info.value.message and named in info.value.message

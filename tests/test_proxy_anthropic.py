@@ -41,11 +41,15 @@ def anthropic_config(upstream: Server, **extra: Any) -> dict[str, Any]:
             "claude": {"kind": "anthropic", "base_url": upstream.url, "api_key_env": KEY_ENV,
                        "timeout": 30, "max_retries": 0},
             "chat": {"kind": "openai", "base_url": upstream.v1, "timeout": 30, "max_retries": 0},
+            "claude-next": {"kind": "anthropic", "base_url": upstream.url,
+                            "api_key_env": KEY_ENV, "timeout": 30, "max_retries": 0,
+                            "forward_fields": ["future_field"]},
         },
         "models": {
             MODEL: {"backend": "claude"},
             "renamed": {"backend": "claude", "model": "claude-backend-name"},
             "echo": {"backend": "chat", "model": "echo-model"},
+            "next": {"backend": "claude-next", "model": MODEL},
             **{f"fault:{fault}": {"backend": "claude"} for fault in FAULTS},
         },
         "teams": {"tiny": {"tokens": 50, "window": "1d"}},
@@ -222,8 +226,33 @@ def test_image_and_unknown_blocks_reach_the_backend_unchanged(
                                                    messages=history)
     assert raw.parse().content[0].text == "echo: Sure?"
     assert last(upstream_reset)["messages"] == history
+    # The header counts text: the base64 is not read as text. The image itself is
+    # priced from its size (1x1 pixel: next to nothing) for reservations and counting.
     counted = int(raw.headers["x-tokenomy-prompt-tokens-original"])
-    assert counted >= 1600  # the image is estimated, not counted as base64 text
+    text_only = client.messages.with_raw_response.create(
+        model=MODEL, max_tokens=50, messages=[
+            {"role": "user", "content": [content[1]]}, *history[1:]])
+    assert counted == int(text_only.headers["x-tokenomy-prompt-tokens-original"])
+    assert client.messages.count_tokens(model="next", messages=history).input_tokens >= 1
+
+
+def test_fields_of_tomorrow_reach_a_backend_that_names_them(
+        client: anthropic.Anthropic, upstream_reset: Server) -> None:
+    """The allowlist drops unknown top-level fields, except those a native backend lists
+    in `forward_fields`; a destination or a key in the body never gets through."""
+    extra = {"future_field": {"mode": "on"}, "base_url": "http://127.0.0.1:9/",
+             "api_key": "sk-caller"}
+    messages = [{"role": "user", "content": "hi"}]
+    client.messages.create(model=MODEL, max_tokens=20, messages=messages, extra_body=extra)
+    assert "future_field" not in last(upstream_reset)
+    client.messages.create(model="next", max_tokens=20, messages=messages, extra_body=extra)
+    sent = last(upstream_reset)
+    assert sent["future_field"] == {"mode": "on"}
+    assert "base_url" not in sent and "api_key" not in sent
+    stream = client.messages.create(model="next", max_tokens=20, messages=messages,
+                                    extra_body=extra, stream=True)
+    assert [event.type for event in stream][-1] == "message_stop"
+    assert last(upstream_reset)["future_field"] == {"mode": "on"}
 
 
 # -- errors ----------------------------------------------------------------------------

@@ -61,6 +61,12 @@ class ServerSettings(_Strict):
     max_connections: int = Field(default=2048, ge=1)
 
 
+# Backend kinds that post the request body, unchanged, to the configured URL.
+NATIVE_KINDS = ("openai", "anthropic")
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+NEVER_FORWARDED = frozenset({"model", "tokenomy"})  # addressed and read by tokenomy
+
+
 class BackendSettings(_Strict):
     """Where calls go: an OpenAI-compatible URL, a litellm provider, or the local model."""
 
@@ -78,11 +84,32 @@ class BackendSettings(_Strict):
     # e.g. [openai.chat] for a chat-only OpenAI-compatible server: requests in another
     # protocol are then translated through chat.
     protocols: list[str] | None = Field(default=None, min_length=1)
+    # Top-level request fields, beyond the protocol's own, that reach this backend as
+    # the client sent them: a field the provider added after this release (names only,
+    # never a destination or a credential: those come from the settings above).
+    forward_fields: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _needs_url(self) -> BackendSettings:
         if self.kind == "openai" and not self.base_url:
             raise ValueError("an 'openai' backend needs base_url")
+        return self
+
+    @model_validator(mode="after")
+    def _forwardable(self) -> BackendSettings:
+        if not self.forward_fields:
+            return self
+        if self.kind not in NATIVE_KINDS:
+            # litellm reads body fields as client options (api_base, api_key, ...);
+            # the local model has nothing to do with them.
+            raise ValueError(f"forward_fields needs a backend that posts the body as it is "
+                             f"({', '.join(NATIVE_KINDS)}); a '{self.kind}' backend would "
+                             f"read them as options")
+        for name in self.forward_fields:
+            if not FIELD_NAME.fullmatch(name) or name in NEVER_FORWARDED:
+                raise ValueError(f"forward_fields: {name!r} is not a field tokenomy can "
+                                 f"forward (a plain name other than "
+                                 f"{', '.join(sorted(NEVER_FORWARDED))})")
         return self
 
     def resolved_api_key(self) -> str | None:

@@ -30,6 +30,9 @@ VERSION = b"tokenomy-response-cache/1"
 def cache_key(call: Call) -> str | None:
     """The call's key, or None when its body cannot be written as JSON (never cached)."""
     body = call.protocol.forwarded(call.body, call.upstream_model or call.model)
+    # Fields outside the protocol count too: a backend's `forward_fields` may send them,
+    # and then they can change the answer.
+    body = {**{k: v for k, v in call.body.items() if k != "tokenomy"}, **body}
     try:
         payload = orjson.dumps(dict(sorted(body.items())))
         headers = orjson.dumps(sorted(call.client_headers.items()))

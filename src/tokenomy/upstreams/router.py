@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from tokenomy.call import Call, Result, Route
 from tokenomy.config import BackendSettings, Settings
@@ -99,6 +100,14 @@ class Router:
         self._upstreams.clear()
 
 
+def with_fields(body: dict[str, Any], original: dict[str, Any],
+                names: list[str]) -> dict[str, Any]:
+    """`body` plus the `names` the client sent that the protocol's allowlist left out
+    (a backend's `forward_fields`); `body` itself when there are none."""
+    extra = {name: original[name] for name in names if name in original and name not in body}
+    return {**body, **extra} if extra else body
+
+
 class UpstreamHandler:
     """The innermost handler: send the call to its backend, falling back on failure.
 
@@ -121,6 +130,9 @@ class UpstreamHandler:
                                self.router.translators)
             call.backend, call.upstream_model = route.backend, route.upstream_model
             body = protocol.forwarded(call.body, route.upstream_model)
+            if upstream is self.router.upstream(route.backend):  # native, not translated
+                body = with_fields(body, call.body,
+                                   self.router.settings.backends[route.backend].forward_fields)
             if allowance is not None:
                 # Held in the budget before it is sent (raises BudgetExceeded if it cannot be).
                 body = await allowance.admit(call, route, body)
