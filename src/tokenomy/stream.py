@@ -21,6 +21,14 @@ EndHook = Callable[[BaseException | None], Awaitable[None]]
 Tail = Callable[[], Awaitable[Chunk | None]]
 
 
+async def close_source(source: object) -> None:
+    """Close an async iterator that may own a connection (generators, streams); the one
+    place that asks whether it can be closed."""
+    close = getattr(source, "aclose", None)
+    if close is not None:
+        await close()
+
+
 class ChunkStream:
     def __init__(self, source: AsyncIterator[Chunk]):
         self._source = source
@@ -101,9 +109,7 @@ class ChunkStream:
             return
         with anyio.CancelScope(shield=True):
             try:
-                close = getattr(self._source, "aclose", None)
-                if close is not None:
-                    await close()
+                await close_source(self._source)
             finally:
                 await self._end(GeneratorExit())
 

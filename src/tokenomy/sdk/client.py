@@ -31,6 +31,7 @@ from tokenomy.call import Call
 from tokenomy.config import Settings, load_settings
 from tokenomy.sdk.dispatch import ORIGINAL_HEADER, SENT_HEADER, StreamTap, attach_step, settle
 from tokenomy.sdk.runner import InProcessEngine
+from tokenomy.stream import close_source
 
 _REQUEST_ONLY = ("extra_headers", "extra_query", "timeout")
 
@@ -97,9 +98,7 @@ class AsyncChunkStream:
         return ChatCompletionChunk.model_validate(await self._chunks.__anext__())
 
     async def close(self) -> None:
-        aclose = getattr(self._chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_source(self._chunks)
 
     async def __aenter__(self) -> AsyncChunkStream:
         return self

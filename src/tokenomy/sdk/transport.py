@@ -26,6 +26,7 @@ from tokenomy.identify import api_key_from_headers
 from tokenomy.sdk.context import CallTicket
 from tokenomy.sdk.dispatch import ORIGINAL_HEADER, SENT_HEADER, StreamTap, attach_step, settle
 from tokenomy.sdk.runner import InProcessEngine, Outcome
+from tokenomy.stream import close_source
 from tokenomy.upstreams.sse import DONE, Decoder, SSEvent, encode, encode_chunk, encode_error
 
 IN_PROCESS_URL = "http://tokenomy.in-process/v1"
@@ -90,9 +91,7 @@ class _AsyncSSE(httpx.AsyncByteStream):
             yield encode_error(exc)
 
     async def aclose(self) -> None:
-        aclose = getattr(self._chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_source(self._chunks)
 
 
 def _retap(event: SSEvent, tap: StreamTap) -> bytes | None:

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from tokenomy.errors import TokenomyError
+from tokenomy.stream import close_source
 from tokenomy.tokenizers import get_encoder
 from tokenomy.transcript.anthropic_cache import place_breakpoints
 from tokenomy.transcript.anthropic_checks import check_request
@@ -320,9 +321,7 @@ async def complete_usage(chunks: AsyncIterator[dict[str, Any]]
             yield chunk
     finally:
         # Closing this stream (a client gone) closes the backend's at once, not at GC.
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
+        await close_source(chunks)
 
 
 def _block_parts(out: list[Part], i: int, role: str, kind: PartKind, j: int, block: Any,

@@ -27,6 +27,7 @@ import orjson
 
 from tokenomy.assets import import_litellm
 from tokenomy.errors import BadRequest, TokenomyError, UpstreamError
+from tokenomy.stream import close_source
 from tokenomy.transcript import ANTHROPIC_MESSAGES, OPENAI_CHAT
 from tokenomy.transcript.protocol import only_fields
 
@@ -125,9 +126,7 @@ class AnthropicToChat:
                     yield {"type": "ping"}  # where Anthropic sends it
         finally:
             # Closing this stream (a client gone) closes the chat backend's at once.
-            close = getattr(chunks, "aclose", None)
-            if close is not None:
-                await close()
+            await close_source(chunks)
 
 
 async def _translated(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
