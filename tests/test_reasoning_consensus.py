@@ -21,6 +21,8 @@ from tokenomy.planners.consensus import (
     should_stop,
 )
 from tokenomy.planners.stage import PlanStage
+from tokenomy.transcript.anthropic_messages import ANTHROPIC_MESSAGES
+from tokenomy.transcript.openai_responses import OPENAI_RESPONSES
 
 
 class ScriptedBackend:
@@ -136,3 +138,49 @@ async def test_single_call_requests_never_run_consensus(extra: dict[str, Any]) -
     assert len(backend.bodies) == 1
     assert call.mode == "deliberate"
     assert next(e for e in call.events if e.stage == "plan").detail["reason"] == "single-call"
+
+
+def _anthropic_answer(text: str) -> dict[str, Any]:
+    return {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 6, "cache_read_input_tokens": 4, "output_tokens": 5}}
+
+
+def _responses_answer(text: str) -> dict[str, Any]:
+    return {"id": "resp_1", "object": "response", "status": "completed", "output": [
+        {"type": "message", "role": "assistant", "id": "msg_1", "status": "completed",
+         "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+        "usage": {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 4},
+                  "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0},
+                  "total_tokens": 15}}
+
+
+@pytest.mark.parametrize("protocol", [ANTHROPIC_MESSAGES, OPENAI_RESPONSES],
+                         ids=["messages", "responses"])
+async def test_consensus_votes_and_reports_in_the_calls_own_protocol(protocol: Any) -> None:
+    """Answers are read and usage is written in the request's protocol: the votes count
+    (four agreeing samples stop the run) and the client gets a valid Anthropic or
+    Responses body whose usage covers every sample."""
+    sent: list[dict[str, Any]] = []
+
+    async def backend(call: Call) -> Result:
+        sent.append(call.body)
+        shape = _anthropic_answer if protocol is ANTHROPIC_MESSAGES else _responses_answer
+        response = shape("The answer is 42.")
+        return Result(response=response, usage=protocol.response_usage(response))
+
+    if protocol is ANTHROPIC_MESSAGES:
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 512,
+                "messages": [{"role": "user", "content": "What is 6*7?"}]}
+    else:
+        body = {"model": "gpt-5", "input": "What is 6*7?"}
+    call = Call(body=body, protocol=protocol, options=TokenomyOptions(reasoning="consensus"))
+    result = await Pipeline([PlanStage(Settings())], backend).run(call)
+    assert call.mode == "consensus" and len(sent) == 4
+    assert call.headers["x-tokenomy-consensus"] == "samples=4; escalated=false"
+    assert protocol.response_text(result.response) == "The answer is 42."
+    reported = protocol.response_usage(result.response)
+    assert reported == result.usage
+    assert (reported.prompt_tokens, reported.cached_tokens, reported.completion_tokens) == (
+        40, 16, 20)
+    assert "choices" not in result.response and "prompt_tokens" not in result.response["usage"]

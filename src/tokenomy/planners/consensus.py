@@ -20,7 +20,7 @@ from typing import Any
 
 from tokenomy.call import Call, Result, Usage
 from tokenomy.pipeline import Next
-from tokenomy.tokenizers import message_text
+from tokenomy.transcript import WireProtocol
 
 
 def majority_probability(leader: int, runner_up: int) -> float:
@@ -88,22 +88,14 @@ def extract_answer(text: str) -> str:
     return _normalize(last)
 
 
-def response_text(response: dict[str, Any] | None) -> str:
-    choices = (response or {}).get("choices") or []
-    if not choices:
-        return ""
-    message = choices[0].get("message") or {}
-    return message_text(message.get("content"))
-
-
 def add_usage(total: Usage, extra: Usage | None) -> Usage:
     return total if extra is None else total + extra
 
 
-def _usage_of(result: Result) -> Usage | None:
+def _usage_of(result: Result, protocol: WireProtocol) -> Usage | None:
     if result.usage is not None:
         return result.usage
-    return Usage.from_openai((result.response or {}).get("usage"))
+    return protocol.response_usage(result.response or {})
 
 
 class ConsensusOutcome:
@@ -129,6 +121,7 @@ async def run_consensus(
     make_escalation: Any,
     next: Next,
     *,
+    protocol: WireProtocol,
     max_samples: int,
     threshold: float,
 ) -> tuple[Result, ConsensusOutcome]:
@@ -137,15 +130,16 @@ async def run_consensus(
     `make_sample()` and `make_escalation()` return fresh non-streaming Calls.
     The first batch runs concurrently (the rule cannot stop before it); later
     samples run one at a time so the run stops as soon as the answers agree.
-    The returned Result carries the usage of every sample (and the escalation).
+    The returned Result carries the usage of every sample (and the escalation),
+    written in `protocol`'s shape.
     """
     outcome = ConsensusOutcome()
     first = min(max_samples, min_samples_to_stop(threshold))
 
     def take(result: Result) -> None:
         outcome.samples.append(result)
-        outcome.usage = add_usage(outcome.usage, _usage_of(result))
-        answer = extract_answer(response_text(result.response))
+        outcome.usage = add_usage(outcome.usage, _usage_of(result, protocol))
+        answer = extract_answer(protocol.response_text(result.response or {}))
         outcome.answers.append(answer)
         if answer:
             outcome.votes[answer] += 1
@@ -161,16 +155,9 @@ async def run_consensus(
     else:
         outcome.escalated = True
         chosen = await next(make_escalation())
-        outcome.usage = add_usage(outcome.usage, _usage_of(chosen))
-    response = dict(chosen.response or {})
+        outcome.usage = add_usage(outcome.usage, _usage_of(chosen, protocol))
     # The client and the ledger see what the whole run consumed.
-    response["usage"] = {
-        "prompt_tokens": outcome.usage.prompt_tokens,
-        "completion_tokens": outcome.usage.completion_tokens,
-        "total_tokens": outcome.usage.total_tokens,
-        "completion_tokens_details": {"reasoning_tokens": outcome.usage.reasoning_tokens},
-        "prompt_tokens_details": {"cached_tokens": outcome.usage.cached_tokens},
-    }
+    response = protocol.with_usage(chosen.response or {}, outcome.usage)
     return Result(response=response, usage=outcome.usage, status=chosen.status), outcome
 
 

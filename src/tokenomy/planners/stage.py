@@ -219,6 +219,7 @@ class PlanStage:
             lambda: sample_copy(call, sample_body, sample_applied.get("instruction")),
             lambda: sample_copy(call, escalate_body, escalate_applied.get("instruction")),
             next,
+            protocol=call.protocol,
             max_samples=decision.samples,
             threshold=decision.threshold or policy.consensus.threshold,
         )

@@ -234,6 +234,15 @@ class AnthropicMessages:
     def response_usage(self, response: dict[str, Any]) -> Usage | None:
         return Usage.from_anthropic(response.get("usage"))
 
+    def with_usage(self, response: dict[str, Any], usage: Usage) -> dict[str, Any]:
+        # Anthropic's input_tokens leaves out cache reads and writes (from_anthropic's inverse).
+        return {**response, "usage": {
+            "input_tokens": usage.uncached_tokens,
+            "cache_creation_input_tokens": usage.cache_write_tokens,
+            "cache_read_input_tokens": usage.cached_tokens,
+            "output_tokens": usage.completion_tokens,
+        }}
+
     def chunk_usage(self, chunk: dict[str, Any]) -> Usage | None:
         """`message_start` carries the input buckets, `message_delta` the whole count
         at the end (see `complete_usage`: the backend's stream is read through it)."""

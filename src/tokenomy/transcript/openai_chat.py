@@ -203,6 +203,15 @@ class OpenAIChat:
     def chunk_usage(self, chunk: dict[str, Any]) -> Usage | None:
         return Usage.from_openai(chunk.get("usage"))
 
+    def with_usage(self, response: dict[str, Any], usage: Usage) -> dict[str, Any]:
+        return {**response, "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        }}
+
     def response_text(self, response: dict[str, Any]) -> str:
         return "".join(message_text((c.get("message") or {}).get("content"))
                        for c in response.get("choices") or () if isinstance(c, dict))

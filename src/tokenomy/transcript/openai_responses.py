@@ -188,6 +188,15 @@ class OpenAIResponses:
     def response_usage(self, response: dict[str, Any]) -> Usage | None:
         return Usage.from_responses(response.get("usage"))
 
+    def with_usage(self, response: dict[str, Any], usage: Usage) -> dict[str, Any]:
+        return {**response, "usage": {
+            "input_tokens": usage.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+            "output_tokens": usage.completion_tokens,
+            "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+            "total_tokens": usage.total_tokens,
+        }}
+
     def chunk_usage(self, chunk: dict[str, Any]) -> Usage | None:
         if chunk.get("type") not in TERMINAL_EVENTS:
             return None

@@ -78,6 +78,11 @@ class WireProtocol(Protocol):
 
     def response_usage(self, response: dict[str, Any]) -> Usage | None: ...
 
+    def with_usage(self, response: dict[str, Any], usage: Usage) -> dict[str, Any]:
+        """`response` reporting `usage` in the protocol's own shape (a consensus run
+        reports what all its calls consumed)."""
+        ...
+
     def chunk_usage(self, chunk: dict[str, Any]) -> Usage | None: ...
 
     def response_text(self, response: dict[str, Any]) -> str:
