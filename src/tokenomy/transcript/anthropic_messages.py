@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from tokenomy.errors import TokenomyError
+from tokenomy.errors import TokenomyError, UpstreamError
 from tokenomy.stream import close_source
 from tokenomy.tokenizers import get_encoder
 from tokenomy.transcript.anthropic_cache import place_breakpoints
@@ -63,6 +63,7 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "
 # Images and PDF documents are not text: `media` lists them and transcript.media prices
 # them by Anthropic's rules (width*height/750, ~1,600 at most; a PDF page as an image
 # plus its text), so `count` is the text alone.
+KNOWN_TYPES = frozenset(ERROR_TYPES.values())
 TOOLS_OVERHEAD = 346  # the tool-use system prompt (Anthropic's pricing page, tool_choice auto)
 PER_MESSAGE = 3  # role framing, as counted for chat
 
@@ -72,7 +73,10 @@ _OPENAI_EFFORT = {"none": "low", "minimal": "low", "low": "low", "medium": "medi
 
 
 def error_type(error: TokenomyError) -> str:
-    """Anthropic's error type for a status (its SDKs pick the exception class by it)."""
+    """Anthropic's error type for a status (its SDKs pick the exception class by it), or
+    the type a backend reported itself (a mid-stream `overloaded_error`)."""
+    if isinstance(error, UpstreamError) and error.type in KNOWN_TYPES:
+        return error.type
     found = ERROR_TYPES.get(error.status)
     if found is not None:
         return found

@@ -147,6 +147,14 @@ async def events(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEvent]:
         yield event
 
 
+def _error_type(chunk: dict[str, Any]) -> str | None:
+    """The backend's own error type in a failure chunk ({"error": {"type": ...}}, as
+    OpenAI and Anthropic send it), so the client's error event keeps it."""
+    error = chunk.get("error")
+    kind = error.get("type") if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) and 0 < len(kind) <= 64 else None
+
+
 async def protocol_chunks(stream: AsyncIterable[SSEvent], backend: str,
                           protocol: WireProtocol) -> AsyncIterator[dict[str, Any]]:
     """A backend's chunks in `protocol` until its end; a stream that is cut short, garbled
@@ -166,7 +174,8 @@ async def protocol_chunks(stream: AsyncIterable[SSEvent], backend: str,
             raise UpstreamError(f"backend '{backend}' sent a stream chunk that is not an object")
         failure = protocol.chunk_failure(chunk)
         if failure is not None:
-            raise UpstreamError(f"backend '{backend}' failed mid-stream: {failure}")
+            raise UpstreamError(f"backend '{backend}' failed mid-stream: {failure}",
+                                type=_error_type(chunk))
         finished = finished or protocol.chunk_finishes(chunk)
         yield chunk
     if not finished:
