@@ -34,7 +34,7 @@ from tokenomy.transcript.anthropic_checks import check_request
 from tokenomy.transcript.checks import temperature_zero
 from tokenomy.transcript.media import Media
 from tokenomy.transcript.parts import Part, PartKind
-from tokenomy.transcript.protocol import only_fields
+from tokenomy.transcript.protocol import append_to_last_user, only_fields, positive_int
 from tokenomy.usage import Usage
 
 # The Messages API's request fields (Anthropic's reference, GA and beta). Nothing else
@@ -175,10 +175,7 @@ class AnthropicMessages:
         return None  # usage always travels in message_start / message_delta
 
     def max_output_tokens(self, body: dict[str, Any]) -> int | None:
-        value = body.get("max_tokens")
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-        return None
+        return positive_int(body.get("max_tokens"))
 
     def is_stream(self, body: dict[str, Any]) -> bool:
         return bool(body.get("stream"))
@@ -194,23 +191,12 @@ class AnthropicMessages:
 
     def append_user_text(self, body: dict[str, Any], text: str) -> str:
         messages = list(body.get("messages") or [])
-        for i in range(len(messages) - 1, -1, -1):
-            message = messages[i]
-            if message.get("role") != "user":
-                continue
-            content = message.get("content")
-            if isinstance(content, list):
-                # After any tool_result blocks (they must come first) and after the
-                # client's cache breakpoint: the cached prefix stays byte-identical.
-                messages[i] = {**message, "content": [*content, {"type": "text", "text": text}]}
-                added = "\n" + text
-            else:
-                messages[i] = {**message, "content": f"{content or ''}\n\n{text}"}
-                added = "\n\n" + text
-            body["messages"] = messages
-            return added
-        body["messages"] = [*messages, {"role": "user", "content": text}]
-        return text
+        added = append_to_last_user(messages, text, block="text", is_user=_is_user_message)
+        if added is None:
+            messages.append({"role": "user", "content": text})
+            added = text
+        body["messages"] = messages
+        return added
 
     def reasoning_fields(self, knobs: dict[str, Any]) -> dict[str, Any]:
         """`thinking`, `output_config` and `max_tokens` are Anthropic's own; an OpenAI
@@ -483,3 +469,7 @@ class AnthropicCountTokens(AnthropicMessages):
 
 ANTHROPIC_MESSAGES = AnthropicMessages()
 ANTHROPIC_COUNT_TOKENS = AnthropicCountTokens()
+
+
+def _is_user_message(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("role") == "user"

@@ -27,7 +27,7 @@ from tokenomy.transcript.checks import (
 )
 from tokenomy.transcript.media import Media, split_data_url
 from tokenomy.transcript.parts import Part, PartKind
-from tokenomy.transcript.protocol import only_fields
+from tokenomy.transcript.protocol import append_to_last_user, only_fields, positive_int
 from tokenomy.usage import Usage
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -136,8 +136,8 @@ class OpenAIChat:
 
     def max_output_tokens(self, body: dict[str, Any]) -> int | None:
         for field in ("max_completion_tokens", "max_tokens"):
-            value = body.get(field)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            value = positive_int(body.get(field))
+            if value is not None:
                 return value
         return None
 
@@ -181,21 +181,12 @@ class OpenAIChat:
 
     def append_user_text(self, body: dict[str, Any], text: str) -> str:
         messages = list(body.get("messages") or [])
-        for i in range(len(messages) - 1, -1, -1):
-            message = messages[i]
-            if message.get("role") != "user":
-                continue
-            content = message.get("content")
-            if isinstance(content, list):
-                messages[i] = {**message, "content": [*content, {"type": "text", "text": text}]}
-                added = "\n" + text
-            else:
-                messages[i] = {**message, "content": f"{content or ''}\n\n{text}"}
-                added = "\n\n" + text
-            body["messages"] = messages
-            return added
-        body["messages"] = [*messages, {"role": "user", "content": text}]
-        return text
+        added = append_to_last_user(messages, text, block="text", is_user=_is_user_message)
+        if added is None:
+            messages.append({"role": "user", "content": text})
+            added = text
+        body["messages"] = messages
+        return added
 
     def response_usage(self, response: dict[str, Any]) -> Usage | None:
         return Usage.from_openai(response.get("usage"))
@@ -346,3 +337,7 @@ def _tool_calls_by_id(messages: list[Any]) -> dict[Any, tuple[str | None, str | 
 
 
 OPENAI_CHAT = OpenAIChat()
+
+
+def _is_user_message(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("role") == "user"

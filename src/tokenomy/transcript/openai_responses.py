@@ -33,7 +33,7 @@ from tokenomy.transcript.checks import (
 )
 from tokenomy.transcript.media import Media
 from tokenomy.transcript.parts import Part
-from tokenomy.transcript.protocol import only_fields
+from tokenomy.transcript.protocol import append_to_last_user, only_fields, positive_int
 from tokenomy.transcript.responses_items import (
     CALL_ITEMS,
     check_item,
@@ -144,10 +144,7 @@ class OpenAIResponses:
         return None  # usage always travels in the terminal response.* event
 
     def max_output_tokens(self, body: dict[str, Any]) -> int | None:
-        value = body.get("max_output_tokens")
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-        return None
+        return positive_int(body.get("max_output_tokens"))
 
     def is_stream(self, body: dict[str, Any]) -> bool:
         return bool(body.get("stream"))
@@ -167,23 +164,13 @@ class OpenAIResponses:
             body["input"] = f"{items}\n\n{text}"
             return "\n\n" + text
         items = list(items) if isinstance(items, list) else []
-        for i in range(len(items) - 1, -1, -1):
-            item = items[i]
-            if not isinstance(item, dict) or item.get("role") != "user" \
-                    or item.get("type", "message") != "message":
-                continue
-            content = item.get("content")
-            if isinstance(content, list):
-                items[i] = {**item, "content": [*content, {"type": "input_text", "text": text}]}
-                added = "\n" + text
-            else:
-                items[i] = {**item, "content": f"{content or ''}\n\n{text}"}
-                added = "\n\n" + text
-            body["input"] = items
-            return added
-        body["input"] = [*items, {"type": "message", "role": "user",
-                                  "content": [{"type": "input_text", "text": text}]}]
-        return text
+        added = append_to_last_user(items, text, block="input_text", is_user=_is_user_item)
+        if added is None:
+            items.append({"type": "message", "role": "user",
+                          "content": [{"type": "input_text", "text": text}]})
+            added = text
+        body["input"] = items
+        return added
 
     def response_usage(self, response: dict[str, Any]) -> Usage | None:
         return Usage.from_responses(response.get("usage"))
@@ -290,3 +277,8 @@ def _check_tools(tools: Any) -> None:
 
 
 OPENAI_RESPONSES = OpenAIResponses()
+
+
+def _is_user_item(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("role") == "user" \
+        and item.get("type", "message") == "message"

@@ -141,6 +141,32 @@ class Deterministic(Protocol):
     def deterministic(self, body: dict[str, Any]) -> bool: ...
 
 
+def positive_int(value: Any) -> int | None:
+    """An output cap as the client gave it: a positive integer (not a bool), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+def append_to_last_user(items: list[Any], text: str, *, block: str,
+                        is_user: Callable[[Any], bool]) -> str | None:
+    """Add `text` at the end of the last user turn in `items` (in place), as one more
+    `block` content block or after its string content; the text added, None when there
+    is no user turn. The end, so the cached prefix before it stays byte-identical."""
+    for i in range(len(items) - 1, -1, -1):
+        item = items[i]
+        if not is_user(item):
+            continue
+        content = item.get("content")
+        if isinstance(content, list):
+            # After any tool results (they must come first) and the client's breakpoint.
+            items[i] = {**item, "content": [*content, {"type": block, "text": text}]}
+            return "\n" + text
+        items[i] = {**item, "content": f"{content or ''}\n\n{text}"}
+        return "\n\n" + text
+    return None
+
+
 def only_fields(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
     """`body` without the keys a protocol does not define (order kept, nothing copied deep)."""
     if all(key in allowed for key in body):
