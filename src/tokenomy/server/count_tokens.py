@@ -41,7 +41,6 @@ from tokenomy.server.endpoint import (
 )
 from tokenomy.transcript.anthropic_messages import ANTHROPIC_COUNT_TOKENS, ANTHROPIC_MESSAGES
 from tokenomy.transcript.media import media_tokens
-from tokenomy.upstreams.router import with_fields
 
 log = logging.getLogger("tokenomy.server")
 
@@ -83,9 +82,7 @@ class CountTokensEndpoint:
         upstream = self.engine.router.upstream(route.backend)
         counter = getattr(upstream, "count_tokens", None)
         if counter is not None and ANTHROPIC_MESSAGES.name in upstream.spoken:
-            body = with_fields(call.protocol.forwarded(call.body, route.upstream_model),
-                               call.body,
-                               self.engine.router.settings.backends[route.backend].forward_fields)
+            body = self.engine.router.body_for(call, route, upstream)
             try:
                 return Result(response={"input_tokens": await counter(body, call.client_headers)})
             except TokenomyError as exc:

@@ -94,6 +94,16 @@ class Router:
             self._upstreams[backend] = upstream
         return upstream
 
+    def body_for(self, call: Call, route: Route, upstream: Upstream) -> dict[str, Any]:
+        """What `upstream` receives for `call` on `route`: the protocol's forwarded body,
+        plus the backend's `forward_fields` when it speaks the protocol natively (a
+        translation reads only the protocol's own fields)."""
+        body = call.protocol.forwarded(call.body, route.upstream_model)
+        if upstream is self.upstream(route.backend):
+            extra = self.settings.backends[route.backend].forward_fields
+            body = with_fields(body, call.body, extra)
+        return body
+
     async def aclose(self) -> None:
         for upstream in self._upstreams.values():
             await upstream.aclose()
@@ -129,10 +139,7 @@ class UpstreamHandler:
             upstream = serving(self.router.upstream(route.backend), protocol,
                                self.router.translators)
             call.backend, call.upstream_model = route.backend, route.upstream_model
-            body = protocol.forwarded(call.body, route.upstream_model)
-            if upstream is self.router.upstream(route.backend):  # native, not translated
-                body = with_fields(body, call.body,
-                                   self.router.settings.backends[route.backend].forward_fields)
+            body = self.router.body_for(call, route, upstream)
             if allowance is not None:
                 # Held in the budget before it is sent (raises BudgetExceeded if it cannot be).
                 body = await allowance.admit(call, route, body)
