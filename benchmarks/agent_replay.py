@@ -214,8 +214,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--protocol", choices=list(PROTOCOLS), default="chat",
                         help="wire protocol each trace request is converted to: chat (OpenAI "
                              "Chat Completions), messages (Anthropic Messages), responses "
-                             "(OpenAI Responses); tokenomy serves only chat today, so its two "
-                             "rows say 'not served yet' for the others")
+                             "(OpenAI Responses); tokenomy serves all three, through a backend "
+                             "of the protocol's own kind")
     parser.add_argument("--stream", action="store_true",
                         help="send every request with stream=true (the upstream answers SSE)")
     parser.add_argument("--tokenomy-config", type=Path, default=None,

@@ -89,6 +89,25 @@ def test_lines_the_conversation_holds_fold():
     assert "    status = 'nan' if np.isnan(value) else 'ok'" not in command
 
 
+def test_an_inline_script_folds_only_what_the_conversation_holds():
+    # `python -c "..."` exists nowhere else: nothing is outlined, but the next version of
+    # a throwaway script repeats the last one, and those lines are in the prompt.
+    body = script()
+    command = 'cd /testbed && python3 -c "\n' + "\n".join(body) + '\n"'
+    args = json.dumps({"command": command})
+    assert compress_tool_call(args, model=MODEL, min_tokens=50) is None
+    assert compress_tool_call(args, model=MODEL, min_tokens=50,
+                              seen=SeenLines(["nothing of it was shown"])) is None
+    seen = SeenLines(["\n".join(body[:12])])
+    done = compress_tool_call(args, model=MODEL, min_tokens=50, seen=seen)
+    assert done is not None and done[2] < done[1]
+    new = json.loads(done[0])["command"]
+    assert new.startswith('cd /testbed && python3 -c "\n') and new.endswith('\n"')
+    assert "lines shown before omitted]" in new
+    assert "    status = 'nan' if np.isnan(value) else 'ok'" not in new
+    assert "check(61, 1.2)  # angle 1 of case 2" in new  # never shown: stays
+
+
 def test_the_agents_text_loses_only_what_it_quoted():
     # Its reasoning exists nowhere else; a passage it quotes from an output is in the
     # prompt already, verbatim.

@@ -248,6 +248,21 @@ def test_a_window_keeps_its_code_and_drops_the_prose_around_it():
     assert "        The refraction_index of the medium." in result.text
 
 
+def test_the_docstring_of_a_definition_the_agent_names_stays():
+    # `grep -n "model_4" -A 30`: the agent asked for that function, contract included;
+    # the other docstrings in the window still lose their bodies.
+    module = documented_module()
+    start = module.index("def model_4(aoi, n=4.5):")
+    body = "\n".join(f"{start + 1 + k}{':' if k == 0 else '-'}{line}"
+                     for k, line in enumerate(module[start : start + 50]))
+    result = run(wrap(body), 'grep -n "model_4" -A 49 src/iam.py')
+    assert f"{start + 10}-        The effective index of refraction." in result.text
+    assert f"{start + 16}-        The incident angle modifier." in result.text
+    model_5 = module.index("def model_5(aoi, n=5.5):")
+    assert f"{model_5 + 10}-        The effective index of refraction." not in result.text
+    assert "docstring lines omitted" in result.text
+
+
 def test_a_license_header_keeps_its_first_line():
     module = documented_module() + ["def extra():", "    return 1"] * 20
     result = run(wrap("\n".join(module)), "cat src/iam.py")

@@ -8,8 +8,10 @@ although the file itself is on disk. Once the call has run, the text keeps its
 outline (imports, definitions, the first line of each paragraph; see
 `tool_outputs.read.paragraph_heads`), with markers that say which `sed -n`
 range prints each elided run. Only text that lands in a file qualifies: a
-script piped into `python -` exists nowhere else, and an edit's old text
-(`str_replace`) is gone from the file.
+script piped into `python -` or run with `python -c` exists nowhere else, and an
+edit's old text (`str_replace`) is gone from the file; of those only passages
+the conversation already holds fold (the agent's next version of a throwaway
+script repeats most of the last one), like quotes in its text.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
+from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated
 
 _OPEN = re.compile(
     r"""(?:\bcat|\btee)\s*(?:(?:-a\s+)?(?:>>?\s*)?(?P<p1>[\w./~-]+)\s*)?<<-?\s*(?P<q>['"]?)(?P<tag>\w+)(?P=q)"""
@@ -73,7 +75,7 @@ def compress_tool_call(arguments: str, *, model: str, min_tokens: int,
         return None
     command = parsed.get("command")
     if isinstance(command, str) and command != "create":
-        done = _heredocs(command, model=model, min_tokens=min_tokens, seen=seen)
+        done = _command(command, model=model, min_tokens=min_tokens, seen=seen)
         field = "command"
     else:
         done, field = None, ""
@@ -103,16 +105,26 @@ def _written(text: str, path: str, *, model: str, min_tokens: int,
     return new, result.tokens_before, result.tokens_after
 
 
-def _heredocs(command: str, *, model: str, min_tokens: int,
-              seen: SeenLines | None) -> tuple[str, int, int] | None:
-    docs = find_heredocs(command)
-    if not docs:
-        return None
+def _command(command: str, *, model: str, min_tokens: int,
+             seen: SeenLines | None) -> tuple[str, int, int] | None:
+    """A shell command: each file it writes compressed (`_written`), and in the rest (an
+    inline `python -c` script, a heredoc piped into a program) the runs of lines the
+    conversation already holds folded."""
     before = after = 0
     out: list[str] = []
     position = 0
-    for doc in docs:
-        out.append(command[position:doc.start])
+
+    def inline(text: str) -> str:
+        nonlocal before, after
+        folded = fold_restated(text, seen=seen, model=model, min_tokens=min_tokens) \
+            if seen is not None and text.count("\n") > 1 else None
+        if folded is None:
+            return text
+        before, after = before + folded[1], after + folded[2]
+        return folded[0]
+
+    for doc in find_heredocs(command):
+        out.append(inline(command[position:doc.start]))
         body = command[doc.start:doc.end]
         done = _written(body, doc.path, model=model, min_tokens=min_tokens, seen=seen)
         out.append(body if done is None else done[0])
@@ -120,6 +132,6 @@ def _heredocs(command: str, *, model: str, min_tokens: int,
             before += done[1]
             after += done[2]
         position = doc.end
-    out.append(command[position:])
+    out.append(inline(command[position:]))
     new_command = "".join(out)
     return None if new_command == command else (new_command, before, after)

@@ -34,6 +34,7 @@ _CALL_LINE = re.compile(r"^[\w.]+\(.*[),(\[{]$")
 _BRACKETS = re.compile(r"^[)\]}][)\]},:;]*$")
 _ANNOTATION = re.compile(r"^\w+\s*:\s*[\w.\[\], |]+(?:\s*=.*)?$")  # `value: Optional[int] = 0`
 _HEADER = re.compile(r"^(?:async\s+)?(?:def|class)\s|^@\w|^(?:import|from)\s")
+_DEFINES = re.compile(r"^(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)")
 _WORDS = re.compile(r"[A-Za-z]{2,}")
 # Comment lines in the common languages; C preprocessor lines and shebangs are code.
 _COMMENT = re.compile(r"^(?:#(?!include|define|if|ifdef|ifndef|endif|else|elif|pragma|undef|!)"
@@ -123,7 +124,7 @@ def elide_prose(plan: Plan, contents: list[str], query: QueryItems,
             docstring = i == 0 or _DOC_OPEN.match(opener) is not None
             if i > 0 and _DOC_OPEN.fullmatch(opener):
                 start = _next_text(stripped, i, j) + 1  # bare `"""`: keep the summary
-            if docstring:
+            if docstring and not _documents_named(stripped, i, query):
                 for k in range(start, j):
                     if plan.keep[k] and not query.hit(contents[k]):
                         plan.drop(k, DOCSTRING)
@@ -142,6 +143,18 @@ def elide_prose(plan: Plan, contents: list[str], query: QueryItems,
             i = max(j, i + 1)
             continue
         i += 1
+
+
+def _documents_named(stripped: list[str], body: int, query: QueryItems) -> bool:
+    """The docstring whose body starts at `body` documents a definition the query names
+    (the agent searched for it, the task is about it): its contract is what is read."""
+    k = body - 1
+    if k >= 0 and _DEFINES.match(stripped[k]) is None:  # the opener on its own line
+        k -= 1
+        while k >= 0 and not stripped[k]:
+            k -= 1
+    m = _DEFINES.match(stripped[k]) if k >= 0 else None
+    return m is not None and m.group(1) in query.hits(stripped[k])
 
 
 def _next_text(stripped: list[str], start: int, end: int) -> int:
