@@ -456,6 +456,17 @@ def test_pip_noise_collapses_to_a_summary():
     assert "ERROR: pip's dependency resolver" in result.text
     assert "installer progress lines" in result.text
     assert "Collecting click" not in result.text
+    # The packages the command names appear in the summary: their progress lines go too,
+    # and so does pip's advice about running as root.
+    lines.append("WARNING: Running pip as the 'root' user can result in broken permissions")
+    result = run(wrap("\n".join(lines)), "pip install click jinja2")
+    assert "Successfully installed click-8.3.2 jinja2-3.1.6 pyyaml-6.0.3" in result.text
+    assert "Collecting click" not in result.text and "root" not in result.text
+    # Without a summary, a line naming what was asked for is all there is: it stays.
+    satisfied = "Requirement already satisfied: click in /usr/lib/python3/dist-packages (8.1)"
+    result = run(wrap("\n".join([*lines[:-2], satisfied])), "pip install click")
+    assert "Requirement already satisfied: click in /usr/lib/python3/dist-packages" \
+        in result.text
 
 
 def test_repeated_lines_and_progress_fold():

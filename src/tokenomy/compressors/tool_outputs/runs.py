@@ -41,14 +41,23 @@ _INSTALLER = re.compile(
     r"\(Reading database)"
 )
 
+# pip's advice that says nothing about this install.
+_PIP_ADVICE = re.compile(r"^(?:WARNING: Running pip as the 'root' user|\[notice\] )")
+_INSTALLED = re.compile(r"^\s*Successfully installed \S")
+
 
 def plan_run(lines: list[str], query: QueryItems) -> Plan:
     plan = Plan(lines)
     fold.protect(plan, query)
+    # Once pip says what it installed, its progress lines naming the same packages
+    # (protected because the command names them) say nothing more.
+    installed = any(_INSTALLED.match(line) for line in lines)
     for i, line in enumerate(lines):
         if _CARETS.match(line) and i > 0 and line.strip():
             plan.drop(i, "^^^ caret lines", silent=True)
-        elif _INSTALLER.match(line) and not plan.protected[i]:
+        elif _PIP_ADVICE.match(line) or (
+                _INSTALLER.match(line) and (installed or not plan.protected[i])):
+            plan.protected[i] = False
             plan.drop(i, "installer progress lines", silent=True)
         elif _PYTEST_HEADER.match(line) and not plan.protected[i]:
             plan.drop(i, "pytest header lines", silent=True)
