@@ -598,6 +598,26 @@ def test_lines_already_shown_go_and_changed_lines_stay():
     assert "already shown" not in run(wrap("\n".join(rerun)), "python check.py").text
 
 
+def test_a_traceback_shown_before_folds_into_one_marker_across_its_carets():
+    # Python 3.11 prints carets under each frame's code line; they go silently, and must
+    # not split the frames the conversation already holds into one marker per frame.
+    frames = []
+    for k in range(8):
+        frames += [f'  File "/repo/src/pkg/module_{k}.py", line {10 * k + 7}, in step_{k}',
+                   f"    value = step_{k + 1}(payload, options_{k})",
+                   "            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"]
+    trace = ["Traceback (most recent call last):", *frames,
+             "TypeError: 'NoneType' object is not subscriptable"]
+    seen = SeenLines(["\n".join(trace)])
+    rerun = [*trace, "case 2 failed again after the change to step_3"]
+    result = run(wrap("\n".join(rerun)), "python check.py", seen=seen)
+    assert result.text.count("[... ") == 1, result.text
+    assert "[... 24 lines shown before omitted]" in result.text
+    assert "TypeError: 'NoneType' object is not subscriptable" in result.text
+    assert "case 2 failed again after the change to step_3" in result.text
+    assert "caret lines omitted" not in result.text  # the marker's range holds them
+
+
 def test_one_megabyte_outputs_complete():
     log = "\n".join(f"2025-01-01T00:00:{i % 60:02d} worker {i % 13} processed batch {i}"
                     for i in range(20000))

@@ -108,17 +108,16 @@ def render(plan: Plan, locator: Locator, *, offset: int = 0) -> tuple[str, list[
         if keep[i] or i in plan.silent:
             i += 1
             continue
-        j = i
-        while j < n and not keep[j] and plan.why[j] == plan.why[i] and j not in plan.silent:
-            j += 1
-        chars = sum(len(plan.shown[k]) + 1 for k in range(i, j))
+        j = _run_end(plan, keep, i)
+        chars = sum(len(plan.shown[k]) + 1 for k in range(i, j) if k not in plan.silent)
         if chars < MARKER_MARGIN * len(_marker(plan, locator, i, j)[0]):
             for k in range(i, j):
-                keep[k] = True
+                keep[k] = k not in plan.silent
         i = j
     out: list[str] = []
     elisions: list[Elision] = []
     named: str | None = None  # the file the last full `sed -n` marker named
+    absorbed: set[int] = set()  # silent lines a marker's range covers: counted there
     i = 0
     while i < n:
         if i in plan.silent and not keep[i]:
@@ -129,15 +128,14 @@ def render(plan: Plan, locator: Locator, *, offset: int = 0) -> tuple[str, list[
                        else plan.shown[i])
             i += 1
             continue
-        j = i
-        while j < n and not keep[j] and plan.why[j] == plan.why[i] and j not in plan.silent:
-            j += 1
+        j = _run_end(plan, keep, i)
         text, recover = _marker(plan, locator, i, j, named)
         out.append(text)
         if recover and recover.startswith("sed -n ") and text.endswith(f"{recover}]"):
             named = recover.split(" ", 3)[3]
         elisions.append(Elision(first_line=offset + i + 1, last_line=offset + j,
                                 lines=j - i, what=plan.why[i], recover=recover))
+        absorbed.update(range(i, j))
         i = j
     how = "re-run to see them" if locator.shell.text else "not recoverable"
     reasons: dict[str, int] = {}
@@ -149,7 +147,7 @@ def render(plan: Plan, locator: Locator, *, offset: int = 0) -> tuple[str, list[
         elisions.append(Elision(first_line=offset + 1, last_line=offset + n, lines=0,
                                 what=f"{why} ({count} lines)",
                                 recover=locator.shell.text.strip() or None))
-    silent = sorted(i for i in plan.silent if not keep[i])
+    silent = sorted(i for i in plan.silent if not keep[i] and i not in absorbed)
     for why in sorted({plan.why[i] for i in silent}):
         group = [i for i in silent if plan.why[i] == why]
         out.append(f"[{len(group)} {why} omitted; {how}]")
@@ -157,6 +155,20 @@ def render(plan: Plan, locator: Locator, *, offset: int = 0) -> tuple[str, list[
                                 last_line=offset + group[-1] + 1, lines=len(group), what=why,
                                 recover=locator.shell.text.strip() or None))
     return "\n".join(out), elisions
+
+
+def _run_end(plan: Plan, keep: list[bool], i: int) -> int:
+    """The end of the run of lines dropped for line i's reason that starts at i.
+
+    Silent lines inside it (a traceback's carets between two frames shown before) do not
+    split it into one marker each: the marker's range covers them.
+    """
+    n, j, end = len(plan), i, i + 1
+    while j < n and not keep[j] and (j in plan.silent or plan.why[j] == plan.why[i]):
+        j += 1
+        if j - 1 not in plan.silent:
+            end = j
+    return end
 
 
 def _marker(plan: Plan, locator: Locator, first: int, end: int,
@@ -171,10 +183,11 @@ def _marker(plan: Plan, locator: Locator, first: int, end: int,
                  plan.lines[first])
     indent = _INDENT.match(model).group(0)  # type: ignore[union-attr]
     why = plan.why[first]
+    count = end - first
     if why in RESTATED and (recover is None or " | " in recover):
         # The lines are in the prompt already: the marker need not say how to re-run.
-        return f"{indent}[... {end - first} {why} omitted]", recover
-    return marker(end - first, why, brief(recover, locator, named), first, last,
+        return f"{indent}[... {count} {why} omitted]", recover
+    return marker(count, why, brief(recover, locator, named), first, last,
                   indent), recover
 
 
