@@ -598,6 +598,25 @@ def test_lines_already_shown_go_and_changed_lines_stay():
     assert "already shown" not in run(wrap("\n".join(rerun)), "python check.py").text
 
 
+def test_lines_shown_with_numbers_are_known_without_them_but_not_the_reverse():
+    code = [f"    total_{k} = compute_part(values[{k}], weight={k}.5)  # step {k}"
+            for k in range(30)]
+    numbered = "\n".join(f"{k + 101:6d}\t{line}" for k, line in enumerate(code))
+    # `cat -n` showed them with their numbers: a plain `sed -n` of them holds nothing new.
+    result = run(wrap("\n".join(code)), "sed -n '101,130p' src/calc.py",
+                 seen=SeenLines([numbered]))
+    assert "[... 30 lines shown before omitted" in result.text
+    # Shown plain, the numbers are news (the agent reads the next range from them).
+    result = run(wrap(numbered), "cat -n src/calc.py | sed -n '101,130p'",
+                 seen=SeenLines(["\n".join(code)]))
+    assert "shown before" not in result.text
+    # grep -n's `path:12:` prefix counts too.
+    grep = "\n".join(f"src/calc.py:{k + 101}:{line}" for k, line in enumerate(code))
+    result = run(wrap("\n".join(code)), "sed -n '101,130p' src/calc.py",
+                 seen=SeenLines([grep]))
+    assert "[... 30 lines shown before omitted" in result.text
+
+
 def test_a_traceback_shown_before_folds_into_one_marker_across_its_carets():
     # Python 3.11 prints carets under each frame's code line; they go silently, and must
     # not split the frames the conversation already holds into one marker per frame.

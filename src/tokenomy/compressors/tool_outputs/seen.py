@@ -12,16 +12,22 @@ The index must be built from the conversation *as sent* (compressed outputs in t
 compressed form), so nothing refers to a line the model never saw. Keys ignore
 surrounding whitespace but keep line-number prefixes (`cat -n`, `grep -n`): the number
 is information of its own (the agent reads the next range from it), so `756: def f`
-is new even when `def f` was shown before without it.
+is new even when `def f` was shown before without it. The other way round holds no
+news: once `756: def f` was shown, a plain `def f` was too, so a numbered line is
+indexed under its text without the number as well.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 # Shorter lines (`)`, `else:`, `return None`) are everywhere: their repetition says
 # nothing about whether a passage was seen.
 MIN_CHARS = 16
+# `cat -n`/`nl` ("  12<tab>"), Claude Code's Read ("  12→"), grep -n ("12:", "12-",
+# "src/x.py:12:").
+_NUMBER_PREFIX = re.compile(r"^\s*\d+(?:\t|→)|^(?:[\w./-]+:)?\d+[:-]")
 
 
 def key(line: str) -> str:
@@ -43,6 +49,11 @@ class SeenLines:
             k = key(line)
             if k:
                 self._keys.add(k)
+                numbered = _NUMBER_PREFIX.match(line)
+                if numbered:
+                    bare = key(line[numbered.end():])
+                    if bare:
+                        self._keys.add(bare)
 
     def __contains__(self, line: object) -> bool:
         if not isinstance(line, str):
