@@ -481,6 +481,25 @@ def test_repeated_lines_and_progress_fold():
 # -- diffs --
 
 
+def test_a_diffstat_keeps_files_and_counts_not_the_bars():
+    files = [f"src/pkg/{name}.py" for name in (
+        "builder", "manager", "modutils", "context", "helpers", "inference", "mixins",
+        "protocols", "raw_building", "arguments", "bases", "objectmodel")]
+    body = ["commit 0123456789abcdef0123456789abcdef01234567", "Author: A <a@example.org>",
+            "", "    Fix the resolver", ""]
+    body += [f" {path:<40} | {3 * k + 1:3d} {'+' * (2 * k + 1)}{'-' * k}"
+             for k, path in enumerate(files)]
+    body += [" docs/logo.png                            | Bin 0 -> 1200 bytes",
+             " 13 files changed, 210 insertions(+), 66 deletions(-)"]
+    result = run(wrap("\n".join(body)), "git show 0123456 --stat")
+    assert " src/pkg/inference.py | 16" in result.text
+    assert "+++++" not in result.text
+    assert " docs/logo.png                            | Bin 0 -> 1200 bytes" in result.text
+    assert " 13 files changed, 210 insertions(+), 66 deletions(-)" in result.text
+    assert "[diffstat padding and +/- bars omitted from 12 lines; re-run to see them]" \
+        in result.text
+
+
 def test_diff_keeps_hunks_and_changes_with_limited_context():
     old = [f"line {i} of the unchanged context in this file" for i in range(40)]
     hunk = [f" {line}" for line in old[:18]] + ["-    return 1", "+    return 2"] + [

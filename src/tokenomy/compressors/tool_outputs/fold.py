@@ -5,7 +5,9 @@
 - a run of look-alike lines (same text once numbers and hashes are masked, e.g.
   `Downloading x-1.2.whl (10 kB)` x 40) keeps its first two and last line;
 - a very long output keeps its head and tail; protected lines (query items,
-  errors) stay wherever they are.
+  errors) stay wherever they are;
+- a diffstat (`git show --stat`) keeps each file and its count of changed lines,
+  not the column padding and the +/- bar drawn to scale.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ _PROGRESS = re.compile(
     r"|^\s*\d{1,3}(?:\.\d+)?%\s*$"       # a bare percentage
     r"|\b\d+(?:\.\d+)?\s*[kKMG]?i?B\s*/\s*\d+(?:\.\d+)?\s*[kKMG]?i?B\b"  # 1.2/3.4 MB
 )
+# ` astroid/builder.py      |  3 +++` (git --stat, diffstat); binary files keep their line.
+_DIFFSTAT = re.compile(r"^ (\S.*?)\s+\|\s+(\d+) ?[+-]*$")
+DIFFSTAT_BARS = "diffstat padding and +/- bars"
 _MASK = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-f]{7,40}\b|\d+(?:\.\d+)*")
 
 
@@ -138,8 +143,19 @@ def long_lines(plan: Plan, *, limit: int = LONG_LINE) -> None:
             plan.cuts[i] = (limit // 2, limit // 4)
 
 
+def diffstat(plan: Plan, *, min_lines: int = 3) -> None:
+    """A diffstat block shows `path | count` per file: the bar only redraws the count."""
+    found = [(i, m) for i, line in enumerate(plan.shown) if (m := _DIFFSTAT.match(line))]
+    if len(found) < min_lines:
+        return
+    for i, m in found:
+        plan.show(i, f" {m.group(1)} | {m.group(2)}", DIFFSTAT_BARS)
+
+
 def standard(plan: Plan) -> None:
-    """The shared treatments, in order: redraws, progress, repeats, look-alikes, length."""
+    """The shared treatments, in order: diffstat bars, redraws, progress, repeats,
+    look-alikes, length."""
+    diffstat(plan)
     long_lines(plan)
     carriage_returns(plan)
     progress(plan)
