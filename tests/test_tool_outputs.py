@@ -500,6 +500,55 @@ def test_a_diffstat_keeps_files_and_counts_not_the_bars():
         in result.text
 
 
+def test_hostile_lines_cost_linear_time():
+    # A long run of spaces is where a careless pattern backtracks quadratically (a
+    # diffstat row, a numbered line); 150,000 of them must stay far under a second.
+    import time
+
+    hostile = " a" + " " * 150_000 + "x"
+    body = "\n".join([" src/a.py | 3 ++-", " src/b.py | 1 +", " src/c.py | 2 --",
+                      hostile + " |"])  # under the size past which only cheap rules run
+    started = time.perf_counter()
+    result = run(wrap(body), "git show HEAD --stat", seen=SeenLines([hostile]))
+    assert time.perf_counter() - started < 5
+    assert " src/a.py | 3" in result.text
+    # A test run's line ending like a pytest percentage; a grep match on one long word.
+    for line, command in (("x" + " " * 150_000 + "y%]", "pytest -x"),
+                          ("a" * 150_000, "grep -rn foo ."),
+                          ("src/a.py:3:" + "a" * 150_000, "grep -rn foo ."),
+                          ('File "' + "a" * 150_000, "python x.py"),
+                          ("Warning " + "a" * 150_000 + ".py", "python x.py"),
+                          ("x " + "assert " * 20_000, "python x.py")):
+        body = "\n".join(["src/a.py:1:foo = 1", "src/b.py:2:foo()", line])
+        started = time.perf_counter()
+        result = run(wrap(body), command)
+        assert time.perf_counter() - started < 5, command
+        assert "src/a.py" in result.text
+    line = "tests/test_x.py::test_a PASSED" + " " * 20 + "[ 42%]"
+    assert run(wrap("\n".join([line] * 3 + ["1 passed"] * 40)), "pytest -v").text.count(
+        "tests/test_x.py::test_a PASSED\n") >= 1
+
+
+def test_numbers_too_long_for_a_line_number_are_text():
+    # Python refuses int() past 4,300 digits, and `isdigit` passes `²`: a hostile output,
+    # command or task must neither crash the compressor nor slow it.
+    huge = "9" * 30_000
+    code = "\n".join(f"    value_{k} = compute(value_{k - 1})" for k in range(1, 60))
+    cases = [
+        (f"src/a.py:{huge}:foo = 1\nsrc/b.py:2:foo()\n" + code, "grep -rn foo .", TASK),
+        (f"{huge}\tdef f():\n" + code, "cat -n src/a.py", TASK),
+        (f"{huge}:foo\n" + code, 'grep -n "foo" src/a.py', TASK),
+        (code, f"sed -n '{huge},{huge}p' src/a.py", TASK),
+        (code, "tail -n +² src/a.py", TASK),
+        (code, f"head -n {huge} src/a.py", TASK),
+        (code, "awk 'NR>=" + huge + " && NR<=5' src/a.py", TASK),
+        (code, "cat src/a.py", f"Fails at src/a.py:{huge} and a.py line {huge}"),
+    ]
+    for output, command, query in cases:
+        result = run(wrap(output), command, query)
+        assert result.tokens_after <= result.tokens_before, command
+
+
 def test_diff_keeps_hunks_and_changes_with_limited_context():
     old = [f"line {i} of the unchanged context in this file" for i in range(40)]
     hunk = [f" {line}" for line in old[:18]] + ["-    return 1", "+    return 2"] + [

@@ -27,9 +27,12 @@ _PREAMBLE = {"cd", "pushd", "popd", "export", "set", "source", ".", "true", ":",
 FILTERS = frozenset({"head", "tail", "grep", "egrep", "fgrep", "sort", "uniq", "wc", "cut",
                      "tee", "less", "more", "cat", "tr", "column", "nl", "sed", "awk", "xargs",
                      "rg", "fold", "fmt"})
-_SED_RANGE = re.compile(r"^(\d+)(?:,(\d+|\$))?p$")
-_AWK_RANGE = re.compile(r"NR\s*>=?\s*(\d+)\s*&&\s*NR\s*<=?\s*\d+|NR\s*==\s*(\d+)\s*,")
-_COUNT_OPT = re.compile(r"^-(\d+)$")
+# Line numbers and counts: at most 9 digits, so `int()` of a hostile one stays cheap and
+# never raises (Python refuses to convert more than 4,300 digits).
+_SED_RANGE = re.compile(r"^(\d{1,9})(?:,(\d{1,9}|\$))?p$")
+_AWK_RANGE = re.compile(
+    r"NR\s*>=?\s*(\d{1,9})(?!\d)\s*&&\s*NR\s*<=?\s*\d+|NR\s*==\s*(\d{1,9})(?!\d)\s*,")
+_COUNT_OPT = re.compile(r"^-(\d{1,9})$")
 
 
 @dataclass
@@ -289,6 +292,11 @@ def _file_args(cmd: Simple) -> list[str]:
     return out
 
 
+def _count(text: str) -> bool:
+    """A number `int()` takes quickly: decimal digits (`isdigit` lets `²` through), 9 at most."""
+    return 0 < len(text) <= 9 and text.isdecimal()
+
+
 def _sed_start(args: list[str]) -> int | None:
     if "-n" not in args and not any(a.startswith("-n") for a in args):
         return None
@@ -314,7 +322,7 @@ def _tail_start(args: list[str]) -> int | None:
     for i, arg in enumerate(args):
         value = args[i + 1] if arg == "-n" and i + 1 < len(args) else (
             arg[2:] if arg.startswith("-n") else None)
-        if value is not None and value.startswith("+") and value[1:].isdigit():
+        if value is not None and value.startswith("+") and _count(value[1:]):
             return int(value[1:])
     return None
 
@@ -326,6 +334,6 @@ def count_option(cmd: Simple) -> int | None:
         m = _COUNT_OPT.match(arg)
         if m:
             return int(m.group(1))
-        if arg == "-n" and i + 1 < len(args) and args[i + 1].lstrip("+").isdigit():
+        if arg == "-n" and i + 1 < len(args) and _count(args[i + 1].lstrip("+")):
             return int(args[i + 1].lstrip("+"))
     return None

@@ -38,7 +38,9 @@ _PROGRESS = re.compile(
     r"|\b\d+(?:\.\d+)?\s*[kKMG]?i?B\s*/\s*\d+(?:\.\d+)?\s*[kKMG]?i?B\b"  # 1.2/3.4 MB
 )
 # ` astroid/builder.py      |  3 +++` (git --stat, diffstat); binary files keep their line.
+# Only short lines are tried: on a long run of spaces the match would take quadratic time.
 _DIFFSTAT = re.compile(r"^ (\S.*?)\s+\|\s+(\d+) ?[+-]*$")
+_DIFFSTAT_MAX_CHARS = 400
 DIFFSTAT_BARS = "diffstat padding and +/- bars"
 _MASK = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-f]{7,40}\b|\d+(?:\.\d+)*")
 
@@ -145,7 +147,9 @@ def long_lines(plan: Plan, *, limit: int = LONG_LINE) -> None:
 
 def diffstat(plan: Plan, *, min_lines: int = 3) -> None:
     """A diffstat block shows `path | count` per file: the bar only redraws the count."""
-    found = [(i, m) for i, line in enumerate(plan.shown) if (m := _DIFFSTAT.match(line))]
+    found = [(i, m) for i, line in enumerate(plan.shown)
+             if len(line) <= _DIFFSTAT_MAX_CHARS and "|" in line
+             and (m := _DIFFSTAT.match(line))]
     if len(found) < min_lines:
         return
     for i, m in found:

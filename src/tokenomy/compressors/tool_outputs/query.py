@@ -23,8 +23,10 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)*(?!\w)")
 _WORD = re.compile(r"\w+")
 _CODE_SPAN = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 # `File "x.py", line 12` (Python), `x.py:12` (grep, compilers, pytest), `x.py line 12`.
+# A path is tried from the start of its word only: tried from every position of a long
+# word, `[\w./-]+\.` backtracks in quadratic time.
 _LINE_REF = re.compile(
-    r"([\w./-]+\.\w{1,5})\"?(?:, line |:| line )(\d+)"
+    r"(?<![\w./-])([\w./-]+\.\w{1,5})\"?(?:, line |:| line )(\d{1,9})(?!\d)"
 )
 
 # Words that occur in any code or shell command and so point at nothing.

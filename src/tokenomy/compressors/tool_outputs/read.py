@@ -20,7 +20,7 @@ from tokenomy.compressors.tool_outputs.query import QueryItems
 from tokenomy.compressors.tool_outputs.source import elide_bodies
 
 # `cat -n` / `nl`: "   12\tcode"; Claude Code Read: "    12→code".
-_NUMBERED = re.compile(r"^\s*(\d+)(?:\t|→)(.*)$")
+_NUMBERED = re.compile(r"^\s*(\d{1,9})(?:\t|→)(.*)$")
 # An indented structure (code, YAML) gets the outline rules; prose and flat config
 # (Markdown, INI, TOML, logs) have no outline to keep, so they get the generic rules.
 _CODE_EXT = frozenset([

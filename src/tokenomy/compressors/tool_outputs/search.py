@@ -32,11 +32,18 @@ _LS_LONG = re.compile(
     r"^([-dlcbps])[rwxsStTl@+.-]{9}[@+.]?\s+\d+\s+\S+\s+\S+\s+([\d,.]+[KMGTP]?|\d+,\s*\d+)\s+"
     r"(\w{3}\s+\d{1,2}\s+(?:\d{1,2}:\d{2}|\d{4})|\d{4}-\d{2}-\d{2}(?:\s+\d{2}:\d{2}(?::\d{2})?)?)"
     r"\s+(.*)$")
-_PREFIXED = re.compile(
-    r"^(?P<path>[^\s:][^:]*?\.?[\w-]*)(?P<sep>[:-])(?P<num>\d+)(?P=sep)(?P<text>.*)$")
+# `path:12:text` (a match) or `path-12-text` (context). Tried on a line's head only: on
+# a long unbroken word the pattern backtracks in quadratic time, and no path is longer.
+_PREFIXED = re.compile(r"^(?P<path>[^\s:][^:]*?\.?[\w-]*)(?P<sep>[:-])(?P<num>\d{1,9})(?P=sep)")
+_PREFIX_CHARS = 300
 _PATH_ONLY = re.compile(r"^(?P<path>[^\s:]+?)(?P<sep>:)(?P<text>.*)$")
-_NUMBERED = re.compile(r"^(?P<num>\d+)(?P<sep>[:-])(?P<text>.*)$")
+_NUMBERED = re.compile(r"^(?P<num>\d{1,9})(?P<sep>[:-])(?P<text>.*)$")
 _GIT_HINT = re.compile(r'^\s*\(use "git .*"\s*(to|and)\b.*\)\s*$|^\s*\(use "git ')
+
+
+def _prefixed(line: str) -> re.Match[str] | None:
+    """grep's `path:12:` / `path-12-` prefix of a line (its text follows `match.end()`)."""
+    return _PREFIXED.match(line[:_PREFIX_CHARS])
 
 
 def ls_long(plan: Plan) -> bool:
@@ -84,10 +91,10 @@ def grep_lines(plan: Plan, query: QueryItems, *, single_path: str | None,
     for i, line in enumerate(plan.lines):
         if line == "--" or not line.strip():
             continue
-        m = _PREFIXED.match(line)
+        m = _prefixed(line)
         if m and _is_pathish(m.group("path")):
             paths[i], numbers[i] = m.group("path"), int(m.group("num"))
-            texts[i], is_match[i] = m.group("text"), m.group("sep") == ":"
+            texts[i], is_match[i] = line[m.end():], m.group("sep") == ":"
             parsed += 1
             continue
         m = _NUMBERED.match(line)
@@ -173,8 +180,8 @@ def _group_paths(plan: Plan, texts: list[str], single_path: str | None) -> None:
                 current = None if single_path is None else current
             continue
         number = plan.numbers[i]
-        sep = ":" if _PREFIXED.match(plan.lines[i]) is None else _PREFIXED.match(
-            plan.lines[i]).group("sep")  # type: ignore[union-attr]
+        prefixed = _prefixed(plan.lines[i])
+        sep = ":" if prefixed is None else prefixed.group("sep")
         body = f"{number}{sep}{texts[i]}" if number is not None else texts[i]
         if path == single_path and _NUMBERED.match(plan.lines[i]):
             continue  # already without a path

@@ -23,11 +23,15 @@ ERROR = re.compile(
     r"|\bnpm ERR!"
     r"|Segmentation fault|core dumped|Aborted"
     r"|^\s+at \S.*[:(]\d+(?::\d+)?\)?\s*$"
-    r"|\S+\.\w+:\d+(?::\d+)?:\s*error\b"
-    r"|\bAssertionError\b|\bassert\b.*==",
+    r"|(?<!\S)\S+?\.\w+:\d+(?::\d+)?:\s*error\b"
+    r"|\bAssertionError\b",
 )
 # Warnings that name a file (`x.py:3: DeprecationWarning: ...`, `x.c:3:5: warning:`).
-WARNING = re.compile(r"\S+\.\w+:\d+(?::\d+)?:\s*(?:warning|\w*Warning)\b|^\s*\w*Warning:")
+# A file name is tried from the start of its word only (`(?<!\S)`): tried from every
+# position of a long unbroken word, `\S+\.` backtracks in quadratic time.
+WARNING = re.compile(
+    r"(?<!\S)\S+?\.\w+:\d+(?::\d+)?:\s*(?:warning|\w*Warning)\b|^\s*\w*Warning:")
+_ASSERT = re.compile(r"\bassert\b")
 
 
 # Every ERROR alternative contains one of these (lower-cased); checking them first
@@ -42,7 +46,12 @@ def is_error(line: str) -> bool:
     low = line.lower()
     if not any(hint in low for hint in _ERROR_HINTS):
         return False
-    return ERROR.search(line) is not None
+    if ERROR.search(line) is not None:
+        return True
+    # `assert x == y` echoed by a test runner; by hand, since `assert.*==` rescans the
+    # rest of the line from every `assert` in it.
+    found = _ASSERT.search(line) if "assert" in line else None
+    return found is not None and "==" in line[found.end():]
 
 
 def is_warning(line: str) -> bool:
