@@ -19,6 +19,7 @@ from tokenomy.budgets.report import GROUP_BYS, ReportQuery, aggregate, parse_whe
 from tokenomy.budgets.service import Budgets
 from tokenomy.cli import main
 from tokenomy.config import Settings
+from tokenomy.errors import BadRequest
 
 SUMMED = [
     "requests",
@@ -143,3 +144,7 @@ def test_parse_when() -> None:
     assert parse_when("2026-01-01T12:00:00Z") == 1767268800.0
     assert parse_when(None) is None
     assert abs(parse_when("today", end=True) - time.time()) <= 86400
+    # A span too long for a date is the caller's mistake (400), not an overflow (500).
+    for hostile in ("99999999999d", "9" * 5000 + "d"):
+        with pytest.raises(BadRequest):
+            parse_when(hostile, now=now)

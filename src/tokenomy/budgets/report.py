@@ -38,7 +38,8 @@ FAILED = ("error", "cancelled", "abandoned")
 _R = schema.requests.c
 _S = schema.savings.c
 
-_RELATIVE = re.compile(r"(\d+)\s*([mhdw])")
+# At most 6 digits (999999w is far past any ledger; more would overflow `timedelta`).
+_RELATIVE = re.compile(r"(\d{1,6})\s*([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
