@@ -518,7 +518,8 @@ def test_hostile_lines_cost_linear_time():
                           ("src/a.py:3:" + "a" * 150_000, "grep -rn foo ."),
                           ('File "' + "a" * 150_000, "python x.py"),
                           ("Warning " + "a" * 150_000 + ".py", "python x.py"),
-                          ("x " + "assert " * 20_000, "python x.py")):
+                          ("x " + "assert " * 20_000, "python x.py"),
+                          ("::" * 75_000, "pytest -x")):
         body = "\n".join(["src/a.py:1:foo = 1", "src/b.py:2:foo()", line])
         started = time.perf_counter()
         result = run(wrap(body), command)

@@ -26,7 +26,11 @@ _PYTEST_PERCENT = re.compile(r"\[\s*\d{1,3}%\]")
 _PYTEST_HEADER = re.compile(r"^(?:platform \w+ -- Python |cachedir: |rootdir: |configfile: |"
                             r"plugins: |collecting \.\.\. |cov: |hypothesis profile |"
                             r"Using --randomly-seed)")
-_PYTEST_TEST = re.compile(r"^\S+::\S.*\b(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
+# `tests/test_x.py::test_a PASSED`: the node id up to its first `::`, then a status. In
+# two steps: as one pattern (`^\S+::\S.*\bPASSED`) a line of `::::` backtracks in
+# quadratic time.
+_PYTEST_NODE = re.compile(r"\S+?::\S")
+_PYTEST_STATUS = re.compile(r"\b(?:PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
 _INSTALLER = re.compile(
     r"^\s*(?:Collecting|Downloading|Using cached|Obtaining|Requirement already satisfied|"
     r"Preparing metadata|Getting requirements|Building wheels? for|Created wheel for|"
@@ -61,7 +65,7 @@ def plan_run(lines: list[str], query: QueryItems) -> Plan:
             plan.drop(i, "installer progress lines", silent=True)
         elif _PYTEST_HEADER.match(line) and not plan.protected[i]:
             plan.drop(i, "pytest header lines", silent=True)
-        elif _PYTEST_TEST.match(line) or line.rstrip().endswith("%]"):
+        elif _pytest_test(line) or line.rstrip().endswith("%]"):
             plan.show(i, _without_percentage(line), "progress percentages ([ 42%])")
     library_frame_code(plan)
     library_frame_runs(plan, query)
@@ -69,6 +73,11 @@ def plan_run(lines: list[str], query: QueryItems) -> Plan:
     long_error_lines(plan, query)
     fold.standard(plan)
     return plan
+
+
+def _pytest_test(line: str) -> bool:
+    node = _PYTEST_NODE.match(line)
+    return node is not None and _PYTEST_STATUS.search(line, node.end()) is not None
 
 
 def _without_percentage(line: str) -> str:
