@@ -44,6 +44,12 @@ def pg_schema_url() -> Iterator[str]:
     engine.dispose()
 
 
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test (skipped when PostgreSQL is not reachable)."""
+    yield from pg_schema_url()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """One ledger database per test: a SQLite file, or a fresh PostgreSQL schema."""

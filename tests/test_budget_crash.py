@@ -19,10 +19,13 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from budget_support import pg_schema_url, sqlite_url
+import budget_support
+from budget_support import sqlite_url
 from test_budget_proxy import chat, post, proxy_config
 from tokenomy.budgets.db import make_engine
 from tokenomy.testing.processes import Server, run_proxy, start_proxy
+
+pg_url = budget_support.pg_url  # the fixture: a fresh PostgreSQL schema
 
 
 def _query(engine: Engine, sql: str, **params: Any) -> list[Any]:
@@ -115,11 +118,12 @@ def test_kill_mid_request_then_restart_sqlite(upstream: Server, tmp_path: Path) 
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_kill_one_replica_the_other_reconciles_postgres(upstream: Server, tmp_path: Path) -> None:
-    url = next(gen := pg_schema_url())
-    engine = make_engine(url)
+def test_kill_one_replica_the_other_reconciles_postgres(
+    upstream: Server, tmp_path: Path, pg_url: str
+) -> None:
+    engine = make_engine(pg_url)
     try:
-        config = _config(upstream, url)
+        config = _config(upstream, pg_url)
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
         with run_proxy(config, folder=tmp_path / "b") as survivor:
@@ -136,4 +140,3 @@ def test_kill_one_replica_the_other_reconciles_postgres(upstream: Server, tmp_pa
             assert post(survivor, chat("crash")).status_code == 200
     finally:
         engine.dispose()
-        next(gen, None)

@@ -19,9 +19,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from budget_support import pg_schema_url, sqlite_url
+import budget_support
+from budget_support import sqlite_url
 from tokenomy.budgets.db import make_engine
 from tokenomy.testing.processes import Server, echo_config, run_proxy
+
+pg_url = budget_support.pg_url  # the fixture: a fresh PostgreSQL schema
 
 LIMIT = 10_000
 
@@ -131,17 +134,15 @@ def test_limit_holds_under_fan_out_sqlite(upstream: Server, tmp_path: Path) -> N
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_limit_holds_under_fan_out_two_postgres_replicas(
-    upstream: Server, tmp_path: Path
+    upstream: Server, tmp_path: Path, pg_url: str
 ) -> None:
-    url = next(gen := pg_schema_url())
-    engine = make_engine(url)
+    engine = make_engine(pg_url)
     try:
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
-        with run_proxy(config(upstream, url), folder=tmp_path / "a") as one, \
-                run_proxy(config(upstream, url), folder=tmp_path / "b") as two:
+        with run_proxy(config(upstream, pg_url), folder=tmp_path / "a") as one, \
+                run_proxy(config(upstream, pg_url), folder=tmp_path / "b") as two:
             statuses = asyncio.run(waves([one, two]))
         assert_limit_held(engine, statuses)
     finally:
         engine.dispose()
-        next(gen, None)

@@ -18,10 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from budget_support import pg_schema_url, sqlite_url
+import budget_support
+from budget_support import sqlite_url
 from tokenomy.testing.processes import Server, echo_config, run_proxy
 from tokenomy.testing.upstream import prompt_tokens
 from tokenomy.tokenizers import count_messages
+
+pg_url = budget_support.pg_url  # the fixture: a fresh PostgreSQL schema
 
 ADMIN = "admin-secret-for-tests"
 # 20 words: the echo backend answers "echo: w0 ... w19", cut to max_tokens words.
@@ -149,26 +152,22 @@ def test_two_hundred_concurrent_requests_sqlite(sqlite_proxy: Server) -> None:
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_two_hundred_concurrent_requests_two_proxies_postgres(
-    upstream: Server, tmp_path: Path
+    upstream: Server, tmp_path: Path, pg_url: str
 ) -> None:
-    url = next(gen := pg_schema_url())
-    try:
-        config = proxy_config(upstream, url)
-        (tmp_path / "a").mkdir()
-        (tmp_path / "b").mkdir()
-        with (
-            run_proxy(config, folder=tmp_path / "a") as a,
-            run_proxy(config, folder=tmp_path / "b") as b,
-        ):
-            statuses = asyncio.run(_burst([a.v1, b.v1]))
-            usage = httpx.get(
-                b.url + "/v1/tokenomy/usage",
-                params={"team": "burst"},
-                headers={"authorization": f"Bearer {ADMIN}"},
-            ).json()
-        _check_burst(statuses, usage)
-    finally:
-        next(gen, None)
+    config = proxy_config(upstream, pg_url)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        run_proxy(config, folder=tmp_path / "a") as a,
+        run_proxy(config, folder=tmp_path / "b") as b,
+    ):
+        statuses = asyncio.run(_burst([a.v1, b.v1]))
+        usage = httpx.get(
+            b.url + "/v1/tokenomy/usage",
+            params={"team": "burst"},
+            headers={"authorization": f"Bearer {ADMIN}"},
+        ).json()
+    _check_burst(statuses, usage)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -20,10 +20,13 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from budget_support import pg_schema_url, sqlite_url
+import budget_support
+from budget_support import sqlite_url
 from tokenomy.budgets.db import make_engine
 from tokenomy.testing.processes import Server, echo_config, run_proxy, start_proxy
 from tokenomy.tokenizers import count_text
+
+pg_url = budget_support.pg_url  # the fixture: a fresh PostgreSQL schema
 
 
 def config(upstream: Server, url: str) -> dict[str, Any]:
@@ -64,14 +67,23 @@ def stream_in_background(proxy: Server, seen: list[str]) -> threading.Thread:
     return thread
 
 
-def kill_mid_stream(victim: Server, seen: list[str]) -> None:
-    deadline = time.monotonic() + 30
-    while len(seen) < 60:  # ~1.2 s of the stream, several checkpoints
-        assert time.monotonic() < deadline, "the stream never started"
-        time.sleep(0.05)
-    time.sleep(0.4)
-    victim.process.kill()  # SIGKILL: nothing settles
-    victim.process.wait()
+def kill_mid_stream(upstream: Server, url: str, folder: Path) -> int:
+    """Start a proxy, SIGKILL it mid-stream; the chunks its client had received."""
+    victim = start_proxy(config(upstream, url), folder=folder)
+    seen: list[str] = []
+    try:
+        stream_in_background(victim, seen)
+        deadline = time.monotonic() + 30
+        while len(seen) < 60:  # ~1.2 s of the stream, several checkpoints
+            assert time.monotonic() < deadline, "the stream never started"
+            time.sleep(0.05)
+        time.sleep(0.4)
+        victim.process.kill()  # SIGKILL: nothing settles
+        victim.process.wait()
+    finally:
+        if victim.process.poll() is None:
+            victim.process.kill()
+    return len(seen)
 
 
 def assert_delivered_was_charged(engine: Engine, delivered: int) -> None:
@@ -97,41 +109,25 @@ def test_a_proxy_killed_mid_stream_charges_what_it_delivered_sqlite(
 ) -> None:
     url = sqlite_url(tmp_path)
     engine = make_engine(url)
-    victim = start_proxy(config(upstream, url), folder=tmp_path)
-    seen: list[str] = []
-    try:
-        stream_in_background(victim, seen)
-        kill_mid_stream(victim, seen)
-    finally:
-        if victim.process.poll() is None:
-            victim.process.kill()
+    delivered = kill_mid_stream(upstream, url, tmp_path)
     with run_proxy(config(upstream, url), folder=tmp_path):  # reconciles the dead owner
-        assert_delivered_was_charged(engine, len(seen))
+        assert_delivered_was_charged(engine, delivered)
     engine.dispose()
 
 
 @pytest.mark.postgres
 def test_a_replica_killed_mid_stream_charges_what_it_delivered_postgres(
-    upstream: Server, tmp_path: Path
+    upstream: Server, tmp_path: Path, pg_url: str
 ) -> None:
-    url = next(gen := pg_schema_url())
-    engine = make_engine(url)
+    engine = make_engine(pg_url)
     try:
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
-        with run_proxy(config(upstream, url), folder=tmp_path / "b"):
-            victim = start_proxy(config(upstream, url), folder=tmp_path / "a")
-            seen: list[str] = []
-            try:
-                stream_in_background(victim, seen)
-                kill_mid_stream(victim, seen)
-            finally:
-                if victim.process.poll() is None:
-                    victim.process.kill()
-            assert_delivered_was_charged(engine, len(seen))
+        with run_proxy(config(upstream, pg_url), folder=tmp_path / "b"):
+            delivered = kill_mid_stream(upstream, pg_url, tmp_path / "a")
+            assert_delivered_was_charged(engine, delivered)
     finally:
         engine.dispose()
-        next(gen, None)
 
 
 def test_stream_usage_is_computed_when_the_backend_sends_none(
