@@ -110,6 +110,21 @@ def test_connections_beyond_the_cap_are_refused(proxy: Server) -> None:
     assert httpx.get(proxy.url + "/healthz").status_code == 200
 
 
+def assert_cancelled_and_upstream_closed(proxy: Server, upstream: Server, *, within: float,
+                                        why: str) -> None:
+    """Team t's one request settled as cancelled (499), nothing held, and the upstream
+    saw its connection closed within `within` seconds."""
+    engine = proxy.ledger  # type: ignore[attr-defined]
+    rows = wait_for(engine, "select outcome, status from tk_requests where team='t'", bool)
+    assert rows == [("cancelled", 499)]
+    assert wait_for(engine, "select count(*) from tk_reservations",
+                    lambda r: r[0][0] == 0)[0][0] == 0
+    deadline = time.monotonic() + within
+    while httpx.get(upstream.url + "/_stats").json()["hung_up"] < 1:
+        assert time.monotonic() < deadline, why
+        time.sleep(0.1)
+
+
 def test_a_stream_nobody_reads_releases_its_reservation_and_upstream(
     proxy: Server, upstream: Server
 ) -> None:
@@ -119,15 +134,8 @@ def test_a_stream_nobody_reads_releases_its_reservation_and_upstream(
     sock.connect(("127.0.0.1", proxy.port))
     sock.sendall(post_raw({"model": "fault:firehose", "stream": True, "tokenomy": {"team": "t"},
                            "messages": [{"role": "user", "content": "flood me"}]}))
-    engine = proxy.ledger  # type: ignore[attr-defined]
-    rows = wait_for(engine, "select outcome, status from tk_requests where team='t'", bool)
-    assert rows == [("cancelled", 499)]
-    assert wait_for(engine, "select count(*) from tk_reservations",
-                    lambda r: r[0][0] == 0)[0][0] == 0
-    deadline = time.monotonic() + 10
-    while httpx.get(upstream.url + "/_stats").json()["hung_up"] < 1:
-        assert time.monotonic() < deadline, "the upstream stream was never closed"
-        time.sleep(0.1)
+    assert_cancelled_and_upstream_closed(proxy, upstream, within=10,
+                                         why="the upstream stream was never closed")
     sock.close()
 
 
@@ -139,12 +147,5 @@ def test_a_json_client_that_hangs_up_cancels_the_upstream_call(
         httpx.post(proxy.v1 + "/chat/completions", timeout=1,
                    json={"model": "fault:hang", "tokenomy": {"team": "t"},
                          "messages": [{"role": "user", "content": "wait for me"}]})
-    engine = proxy.ledger  # type: ignore[attr-defined]
-    rows = wait_for(engine, "select outcome, status from tk_requests where team='t'", bool)
-    assert rows == [("cancelled", 499)]
-    assert wait_for(engine, "select count(*) from tk_reservations",
-                    lambda r: r[0][0] == 0)[0][0] == 0
-    deadline = time.monotonic() + 5
-    while httpx.get(upstream.url + "/_stats").json()["hung_up"] < 1:
-        assert time.monotonic() < deadline, "the upstream call outlived its client"
-        time.sleep(0.1)
+    assert_cancelled_and_upstream_closed(proxy, upstream, within=5,
+                                         why="the upstream call outlived its client")
