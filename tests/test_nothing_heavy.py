@@ -85,17 +85,25 @@ def test_unauthenticated_8mb_bodies_are_refused_fast(keyed: Server) -> None:
     assert max(latencies) < 1.0, max(latencies)
 
 
-@pytest.fixture(scope="module")
-def compressing(upstream: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("heavy-compress")
+@contextlib.contextmanager
+def compressing_proxy(upstream: Server, folder: Path, *, max_seconds: float,
+                      max_input_tokens: int) -> Iterator[Server]:
+    """A proxy that compresses, its embedder warmed so timings are the work's, not the
+    model's load."""
     config = echo_config(upstream.v1, ledger={"url": f"sqlite:///{folder / 'l.db'}"},
-                         compression={"enabled": True, "max_seconds": 2.0,
-                                      "max_input_tokens": 60_000},
+                         compression={"enabled": True, "max_seconds": max_seconds,
+                                      "max_input_tokens": max_input_tokens},
                          server={"max_body_bytes": 4 * 1024 * 1024})
     with run_proxy(config, folder=folder) as proxy:
-        # Warm the embedder so timings below are the work's, not the model's load.
         warm = {"model": "echo", "messages": [{"role": "user", "content": prose(3000)}]}
         httpx.post(proxy.v1 + "/chat/completions", json=warm, timeout=300)
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def compressing(upstream: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with compressing_proxy(upstream, tmp_path_factory.mktemp("heavy-compress"),
+                           max_seconds=2.0, max_input_tokens=60_000) as proxy:
         yield proxy
 
 
@@ -142,13 +150,8 @@ def cpu_seconds(pid: int) -> float:
 def test_a_client_that_hangs_up_stops_its_compression(
     upstream: Server, tmp_path: Path
 ) -> None:
-    config = echo_config(upstream.v1, ledger={"url": f"sqlite:///{tmp_path / 'l.db'}"},
-                         compression={"enabled": True, "max_seconds": 120,
-                                      "max_input_tokens": 1_000_000},
-                         server={"max_body_bytes": 4 * 1024 * 1024})
-    with run_proxy(config, folder=tmp_path) as proxy:
-        warm = {"model": "echo", "messages": [{"role": "user", "content": prose(3000)}]}
-        httpx.post(proxy.v1 + "/chat/completions", json=warm, timeout=300)
+    with compressing_proxy(upstream, tmp_path, max_seconds=120,
+                           max_input_tokens=1_000_000) as proxy:
         httpx.post(upstream.url + "/_reset")
         with contextlib.suppress(httpx.TimeoutException):
             httpx.post(proxy.v1 + "/chat/completions", json=ask(prose(600_000, 5)), timeout=2)
