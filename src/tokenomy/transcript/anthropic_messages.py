@@ -34,7 +34,7 @@ from tokenomy.transcript.anthropic_checks import check_request
 from tokenomy.transcript.checks import temperature_zero
 from tokenomy.transcript.media import Media
 from tokenomy.transcript.parts import Part, PartKind
-from tokenomy.transcript.protocol import append_to_last_user, only_fields, positive_int
+from tokenomy.transcript.protocol import append_to_messages, only_fields, positive_int
 from tokenomy.usage import Usage
 
 # The Messages API's request fields (Anthropic's reference, GA and beta). Nothing else
@@ -190,13 +190,7 @@ class AnthropicMessages:
         return out
 
     def append_user_text(self, body: dict[str, Any], text: str) -> str:
-        messages = list(body.get("messages") or [])
-        added = append_to_last_user(messages, text, block="text", is_user=_is_user_message)
-        if added is None:
-            messages.append({"role": "user", "content": text})
-            added = text
-        body["messages"] = messages
-        return added
+        return append_to_messages(body, text)
 
     def reasoning_fields(self, knobs: dict[str, Any]) -> dict[str, Any]:
         """`thinking`, `output_config` and `max_tokens` are Anthropic's own; an OpenAI
@@ -469,7 +463,3 @@ class AnthropicCountTokens(AnthropicMessages):
 
 ANTHROPIC_MESSAGES = AnthropicMessages()
 ANTHROPIC_COUNT_TOKENS = AnthropicCountTokens()
-
-
-def _is_user_message(message: Any) -> bool:
-    return isinstance(message, dict) and message.get("role") == "user"

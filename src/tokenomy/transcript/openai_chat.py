@@ -27,7 +27,7 @@ from tokenomy.transcript.checks import (
 )
 from tokenomy.transcript.media import Media, split_data_url
 from tokenomy.transcript.parts import Part, PartKind
-from tokenomy.transcript.protocol import append_to_last_user, only_fields, positive_int
+from tokenomy.transcript.protocol import append_to_messages, only_fields, positive_int
 from tokenomy.usage import Usage
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -180,13 +180,7 @@ class OpenAIChat:
         return out
 
     def append_user_text(self, body: dict[str, Any], text: str) -> str:
-        messages = list(body.get("messages") or [])
-        added = append_to_last_user(messages, text, block="text", is_user=_is_user_message)
-        if added is None:
-            messages.append({"role": "user", "content": text})
-            added = text
-        body["messages"] = messages
-        return added
+        return append_to_messages(body, text)
 
     def response_usage(self, response: dict[str, Any]) -> Usage | None:
         return Usage.from_openai(response.get("usage"))
@@ -337,7 +331,3 @@ def _tool_calls_by_id(messages: list[Any]) -> dict[Any, tuple[str | None, str | 
 
 
 OPENAI_CHAT = OpenAIChat()
-
-
-def _is_user_message(message: Any) -> bool:
-    return isinstance(message, dict) and message.get("role") == "user"

@@ -167,6 +167,23 @@ def append_to_last_user(items: list[Any], text: str, *, block: str,
     return None
 
 
+def append_to_messages(body: dict[str, Any], text: str) -> str:
+    """`append_user_text` for the protocols whose turns are `messages` with a `role`
+    (chat completions, Anthropic Messages): at the end of the last user turn, or as a
+    new user message when there is none."""
+    messages = list(body.get("messages") or [])
+    added = append_to_last_user(messages, text, block="text", is_user=_is_user_message)
+    if added is None:
+        messages.append({"role": "user", "content": text})
+        added = text
+    body["messages"] = messages
+    return added
+
+
+def _is_user_message(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("role") == "user"
+
+
 def only_fields(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
     """`body` without the keys a protocol does not define (order kept, nothing copied deep)."""
     if all(key in allowed for key in body):
