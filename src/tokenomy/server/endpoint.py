@@ -127,25 +127,37 @@ async def run_until_gone(engine: Engine, call: Call, receive: Any) -> Result | N
     """
     task = asyncio.current_task()
     assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.get_running_loop().create_task(watch())
+    hang_up = HangUp(receive, cancel=task)
     try:
         return await engine.run(call)
     except asyncio.CancelledError:
-        if not gone:
+        if not hang_up.gone:
             raise
         task.uncancel()
         return None
     finally:
-        watcher.cancel()
+        hang_up.close()
+
+
+class HangUp:
+    """Watches an ASGI `receive` for the client's disconnect: `gone` once it came, and
+    `cancel` (a task: a JSON call's engine run) cancelled then."""
+
+    __slots__ = ("_watcher", "gone")
+
+    def __init__(self, receive: Any, cancel: asyncio.Task[Any] | None = None):
+        self.gone = False
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive, cancel))
+
+    async def _watch(self, receive: Any, cancel: asyncio.Task[Any] | None) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        if cancel is not None:
+            cancel.cancel()
+
+    def close(self) -> None:
+        self._watcher.cancel()
 
 
 class ProtocolEndpoint:
@@ -214,20 +226,12 @@ class ProtocolEndpoint:
         assert chunks is not None
         await send({"type": "http.response.start", "status": result.status,
                     "headers": _SSE + _raw(headers)})
-        gone = False
-
-        async def watch() -> None:
-            nonlocal gone
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            gone = True
-
-        watcher = asyncio.get_running_loop().create_task(watch())
+        hang_up = HangUp(receive)
         protocol = self.protocol
         tail = stream_tail(protocol)
         try:
             async for chunk in chunks:
-                if gone:
+                if hang_up.gone:
                     break
                 await send({"type": "http.response.body", "body": encode_event(protocol, chunk),
                             "more_body": True})
@@ -238,7 +242,7 @@ class ProtocolEndpoint:
             tail = encode_stream_error(
                 protocol, UpstreamError(f"the stream failed: {type(exc).__name__}"))
         finally:
-            watcher.cancel()
+            hang_up.close()
             await chunks.aclose()  # the stream's end settles the ledger (shielded)
-        if not gone:
+        if not hang_up.gone:
             await send({"type": "http.response.body", "body": tail, "more_body": False})
