@@ -6,9 +6,9 @@ compress stage runs, with an in-process memo) on every call's request of the
 traces, exactly as the proxy would see them, and scores what it would send the
 same way the replay does: tokens (o200k), the simulated provider caches and
 dollars under the three price profiles (`cache_sim.py`), runs costlier than
-passthrough, reference recall (`agent_traces.py`), and the compressor's own
-time per call. Dev (runs 0-14) and held-out (runs 15-22) are reported apart:
-tune on dev, check on held-out.
+passthrough, reference recall and the written-file checks (`agent_traces.py`),
+and the compressor's own time per call. Dev (runs 0-14) and held-out (runs
+15-22) are reported apart: tune on dev, check on held-out.
 
 Also printed: where the saving came from, in cost-weighted tokens (a token
 saved in a message is saved in every later call of its run), per technique and
@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_traces import DATA, HOLDOUT_FROM, Run, load_runs, recall_checks
+from agent_traces import DATA, HOLDOUT_FROM, Run, load_runs, recall_checks, written_checks
 from cache_sim import PROFILES, CallCost, Renderer, dollars, simulate_run
 from harness import percentile
 
@@ -51,6 +51,7 @@ class RunFigures:
     mine: list[CallCost]
     recall: list[bool]
     ms: list[float]
+    written: list[tuple[str, bool]] = field(default_factory=list)
     saved: dict[str, float] = field(default_factory=dict)  # technique/kind -> weighted tokens
     missed: list[str] = field(default_factory=list)
 
@@ -75,7 +76,7 @@ def replay(run: Run, settings: AgentSettings, renderer: Renderer) -> RunFigures:
         outputs.append(int(call["completion_tokens"]))
     figures = RunFigures(run.id, simulate_run(renderer, base_rendered, outputs),
                          simulate_run(renderer, mine_rendered, outputs),
-                         list(recall_checks(run, sent)), ms)
+                         list(recall_checks(run, sent)), ms, list(written_checks(run, sent)))
     figures.saved = saved_by_kind(run, sent, renderer)
     return figures
 
@@ -119,6 +120,10 @@ def report(name: str, figures: list[RunFigures], show_missed: bool) -> None:
     print("cost vs passthrough: " + "; ".join(ratios))
     hits = sum(recall)
     print(f"reference recall: {hits / max(1, len(recall)):.4f} ({hits}/{len(recall)})")
+    written = [x for f in figures for x in f.written]
+    print("written files, what the agent reused of them kept: " + "; ".join(
+        f"{use}s {sum(ok for u, ok in written if u == use)}/"
+        f"{sum(1 for u, _ in written if u == use)}" for use in ("reference", "rewrite")))
     print(f"compressor ms per call: p50 {percentile(ms, 50):.2f} p95 {percentile(ms, 95):.2f} "
           f"max {ms[-1]:.1f}")
     saved: dict[str, float] = defaultdict(float)

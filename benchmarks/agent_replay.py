@@ -17,6 +17,8 @@ received, and every figure is computed on those bodies:
   GPT-5-style automatic caching from 1,024 tokens in 128-token steps), output
   tokens = the recorded completions, and how many runs cost more than passthrough;
 - recall: benchmarks/agent_traces.py's reference recall on what was sent;
+- written kept: its written-file checks (what the agent reused, in its next three
+  turns, of a file it wrote with a heredoc: still in its turn as sent?);
 - added ms: per call, the client-observed latency through the system minus
   that of the same request sent straight to the upstream (sent right before or
   after it, alternating), p50 and p95, on this CPU.
@@ -55,7 +57,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_traces import DATA, HOLDOUT_FROM, Run, load_runs, recall_checks
+from agent_traces import DATA, HOLDOUT_FROM, Run, load_runs, recall_checks, written_checks
 from cache_sim import PROFILES, Renderer, simulate_run
 from replay_protocols import PROTOCOLS, WireProtocol
 from replay_report import (
@@ -178,6 +180,7 @@ def replay_run(run: Run, target: Target, upstream: Upstream, protocol: WireProto
     result.calls = simulate_run(renderer, rendered, outputs)
     result.recorded_cached, result.recorded_prompt = recorded, recorded_prompt
     result.recall = list(recall_checks(run, sent))
+    result.written = [kept for _, kept in written_checks(run, sent)]
     return result
 
 

@@ -15,6 +15,17 @@ and appear in no message before the output (so the output is where the agent
 learnt them). Recall is the share of (output, item, turn) checks where the item
 is still in the output as the system sent it in the request that produced that
 turn.
+
+Written-file checks ("what the agent reused of a file it wrote"): tool outputs
+are not the only text a compressor changes; the files an agent writes in its
+own tool calls (a heredoc `cat > f.py << 'EOF'`) are compressed too. For each
+such file, the names, paths and numbers of its text that the agent used in its
+next three turns, and that it did not have from anywhere else (no earlier
+message, no tool output in between), are checked in the assistant turn as sent.
+A use is either a *reference* (the turn's prose, or its commands outside any
+file they write: `sed -i 's/tag3/.../' t.py`, `python -c "from t import f"`) or
+a *rewrite* (the text of the next file it writes: an agent rewrites its test
+script rather than edit it, and the old version is what it rewrites from).
 """
 
 from __future__ import annotations
@@ -145,6 +156,79 @@ class Run:
                     refs.append(ref)
             seen |= items_of(text, code_like_only=False)
         return refs
+
+
+# `cat > path << 'EOF'` / `cat << EOF > path` / `tee path << EOF`: the body up to the
+# terminator line.
+_HEREDOC = re.compile(
+    r"""(?:\bcat|\btee)\b[^\n]*?<<-?\s*(['"]?)(\w+)\1[^\n]*\n(.*?)\n[ \t]*\2[ \t]*$""",
+    re.DOTALL | re.MULTILINE)
+
+
+def commands_of(message: dict[str, Any]) -> list[str]:
+    """The shell commands of a message's tool calls, decoded from their JSON arguments."""
+    out = []
+    for call in message.get("tool_calls") or ():
+        arguments = (call.get("function") or {}).get("arguments") or ""
+        try:
+            command = json.loads(arguments).get("command")
+        except (ValueError, AttributeError):
+            command = None
+        if isinstance(command, str):
+            out.append(command)
+    return out
+
+
+def written_bodies(command: str) -> list[str]:
+    """The texts a command writes to files through heredocs."""
+    return [m.group(3) for m in _HEREDOC.finditer(command)]
+
+
+def without_written(command: str) -> str:
+    return _HEREDOC.sub(lambda m: m.group(0).split("\n", 1)[0], command)
+
+
+def written_checks(run: Run, sent: dict[int, list[dict[str, Any]]]) -> Iterator[tuple[str, bool]]:
+    """One ("reference" | "rewrite", kept) per (written file, item, using call): is an item
+    of a file the agent wrote, used in its next three turns, still in its turn as sent?
+
+    The turn is found in `sent[k]` by its tool calls' ids; its text is read decoded (the
+    content and each command), as the model reads it.
+    """
+    answered_at = sorted((c["request_messages"], k) for k, c in enumerate(run.calls))
+    known: set[str] = set()
+    for index, message in enumerate(run.messages):
+        bodies = [b for c in commands_of(message) for b in written_bodies(c)] \
+            if message.get("role") == "assistant" else []
+        if bodies:
+            fresh = set().union(*(items_of(b, code_like_only=False) for b in bodies)) - known
+            ids = {c.get("id") for c in message.get("tool_calls") or ()}
+            learnt: set[str] = set()
+            for at, k in [(at, k) for at, k in answered_at if at > index + 1][:NEXT_TURNS]:
+                for between in run.messages[index + 1:at]:
+                    if between.get("role") == "tool":
+                        learnt |= items_of(message_text(between), code_like_only=False)
+                answer = run.messages[at]
+                commands = commands_of(answer)
+                prose = content_text(answer)
+                outside = "\n".join(map(without_written, commands))
+                rewritten = "\n".join(b for c in commands for b in written_bodies(c))
+                as_sent = next((m for m in sent.get(k, ())
+                                if m.get("role") == "assistant"
+                                and ids & {c.get("id") for c in m.get("tool_calls") or ()}), None)
+                if as_sent is None:
+                    continue
+                text = content_text(as_sent) + "\n" + "\n".join(commands_of(as_sent))
+                for item in sorted(fresh - learnt):
+                    if contains(outside, item) or (contains(prose, item)
+                                                   and item in items_of(item)):
+                        yield "reference", contains(text, item)
+                    elif contains(rewritten, item):
+                        yield "rewrite", contains(text, item)
+        known |= items_of(message_text(message), code_like_only=False)
+        if message.get("role") == "assistant":
+            for command in commands_of(message):
+                known |= items_of(command, code_like_only=False)
 
 
 def load_runs(path: Path = DATA, limit: int | None = None) -> list[Run]:

@@ -22,6 +22,7 @@ class RunResult:
     recorded_prompt: list[int] = field(default_factory=list)
     original_tokens: int = 0  # what the client sent, in the same count
     recall: list[bool] = field(default_factory=list)
+    written: list[bool] = field(default_factory=list)  # agent_traces.written_checks, kept?
     added_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     answers_changed: int = 0  # answers the client got back that differ from the recording
@@ -44,6 +45,7 @@ def summarize(result: SystemResult, base: SystemResult | None) -> dict[str, Any]
     prompt = sum(c.prompt for c in calls)
     cached = sum(deepseek_cached(c.prefix) for c in calls)
     recall = [x for r in result.runs for x in r.recall]
+    written = [x for r in result.runs for x in r.written]
     added = [x for r in result.runs for x in r.added_ms]
     original = sum(r.original_tokens for r in result.runs)
     out: dict[str, Any] = {
@@ -55,6 +57,8 @@ def summarize(result: SystemResult, base: SystemResult | None) -> dict[str, Any]
         "cache_hit": cached / prompt if prompt else float("nan"),
         "recall": sum(recall) / len(recall) if recall else float("nan"),
         "recall_checks": len(recall),
+        "written": sum(written) / len(written) if written else float("nan"),
+        "written_checks": len(written),
         "added_ms_p50": percentile(sorted(added), 50),
         "added_ms_p95": percentile(sorted(added), 95),
         "seconds": round(result.seconds, 1), "notes": result.notes,
@@ -94,6 +98,8 @@ def split_rows(results: list[SystemResult], base: SystemResult | None,
             summary = summarize(mine, theirs)
             rows.append({"system": result.name, "part": part, "runs": summary["runs"],
                          "recall": summary["recall"], "recall_checks": summary["recall_checks"],
+                         "written": summary["written"],
+                         "written_checks": summary["written_checks"],
                          "pct_of_passthrough": summary.get("pct_of_passthrough"),
                          "cost_ratio": summary.get("cost_ratio"),
                          "runs_costlier": summary.get("runs_costlier")})
@@ -103,7 +109,7 @@ def split_rows(results: list[SystemResult], base: SystemResult | None,
 def render_split(rows: list[dict[str, Any]]) -> str:
     profiles = "/".join(p.name for p in PROFILES)
     headers = ["system", "part", "runs", "% pass", f"$ ratio {profiles}", "runs costlier",
-               "recall"]
+               "recall", "written kept"]
     table = [[r["system"], r["part"], str(r["runs"]),
               _share(r["pct_of_passthrough"] if r["pct_of_passthrough"] is not None
                      else float("nan")),
@@ -111,7 +117,8 @@ def render_split(rows: list[dict[str, Any]]) -> str:
               if r["cost_ratio"] else "n/a",
               "/".join(str(r["runs_costlier"][p.name]) for p in PROFILES)
               if r["runs_costlier"] else "n/a",
-              f"{_share(r['recall'])} of {r['recall_checks']}"] for r in rows]
+              f"{_share(r['recall'])} of {r['recall_checks']}",
+              f"{_share(r['written'])} of {r['written_checks']}"] for r in rows]
     widths = [max(len(h), *(len(x[i]) for x in table)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
              "  ".join("-" * w for w in widths)]
@@ -151,11 +158,12 @@ def render(summaries: list[dict[str, Any]], per_run: list[dict[str, Any]] | None
            header: str) -> str:
     profiles = "/".join(p.name for p in PROFILES)
     headers = ["system", "tokens sent", "% pass", "cache hit", f"$ ratio {profiles}",
-               "runs costlier", "recall", "added p50 ms", "added p95 ms", "errors"]
+               "runs costlier", "recall", "written kept", "added p50 ms", "added p95 ms",
+               "errors"]
     rows = []
     for s in summaries:
         if "unavailable" in s:
-            rows.append([s["system"], f"unavailable: {s['unavailable'][:70]}"] + [""] * 8)
+            rows.append([s["system"], f"unavailable: {s['unavailable'][:70]}"] + [""] * 9)
             continue
         ratio = s.get("cost_ratio")
         rows.append([
@@ -165,7 +173,7 @@ def render(summaries: list[dict[str, Any]], per_run: list[dict[str, Any]] | None
             "/".join(_f(ratio[p.name], ".2f") for p in PROFILES) if ratio else "n/a",
             "/".join(str(s["runs_costlier"][p.name]) for p in PROFILES) + f" of {s['runs']}"
             if ratio else "n/a",
-            _share(s["recall"]),
+            _share(s["recall"]), _share(s["written"]),
             _f(s["added_ms_p50"], ".1f"), _f(s["added_ms_p95"], ".1f"),
             str(s["errors"] + s["answers_changed"])])
     measured = [r for r in rows if not r[1].startswith("unavailable")] or [headers]
