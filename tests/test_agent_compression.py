@@ -25,7 +25,7 @@ from tokenomy.pipeline import Pipeline
 from tokenomy.testing.processes import Server, echo_config, run_proxy, start_proxy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from agent_traces import load_runs, recall_checks
+from agent_traces import load_runs, recall_checks, written_checks
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -128,6 +128,27 @@ async def test_a_team_can_turn_it_off_and_cache_marked_parts_are_never_touched(
     await Pipeline([CompressStage(Settings(), memo=Memo())], recorder).run(
         Call(body={**last, "messages": marked}))
     assert recorder.sent[-1] == marked
+
+
+async def test_a_team_can_keep_the_files_its_agent_writes(runs: list[Any]) -> None:
+    # `written = "repeats"`: what the agent reuses of a file it wrote stays in its turn;
+    # the default outline gives some of it up (benchmarks: about half) for the saving.
+    run = runs[0]
+    settings = Settings(teams={"keeps": {"compression": {"agent": {"written": "repeats"}}}})
+    kept: dict[str, list[bool]] = {}
+    for team in ("default", "keeps"):
+        stage = CompressStage(settings, memo=Memo())
+        recorder = Recorder()
+        pipeline = Pipeline([stage], recorder)
+        for k in range(len(run.calls)):
+            call = Call(body=run.request(k))
+            call.identity.team = team
+            await pipeline.run(call)
+        assert _stable(recorder.sent) == 0
+        sent = dict(enumerate(recorder.sent))
+        kept[team] = [ok for _, ok in written_checks(run, sent)]
+    assert kept["keeps"] and all(kept["keeps"])
+    assert len(kept["default"]) == len(kept["keeps"]) and not all(kept["default"])
 
 
 def _replay_through(proxies: list[Server], upstream: Server, run: Any,

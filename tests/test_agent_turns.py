@@ -89,6 +89,33 @@ def test_lines_the_conversation_holds_fold():
     assert "    status = 'nan' if np.isnan(value) else 'ok'" not in command
 
 
+def test_written_repeats_keeps_the_file_whole_but_what_the_prompt_holds():
+    # `[compression.agent] written = "repeats"`: no outline; the next version of a script
+    # loses only the lines the last one already put in the prompt.
+    import pytest
+    from pydantic import ValidationError
+
+    from tokenomy.compressors.settings import AgentSettings
+
+    body = script()
+    assert compress_tool_call(arguments(body), model=MODEL, min_tokens=50,
+                              outline=False) is None  # nothing was shown before
+    seen = SeenLines(["\n".join(body[:12])])
+    done = compress_tool_call(arguments(body), model=MODEL, min_tokens=50, seen=seen,
+                              outline=False)
+    assert done is not None and done[2] < done[1]
+    command = json.loads(done[0])["command"]
+    assert command.startswith("cat > check.py << 'EOF'\n") and command.endswith(
+        "\nEOF\npython check.py")
+    written = command.split("\n")[1:-2]
+    assert any("lines shown before omitted" in line for line in written)
+    assert "    status = 'nan' if np.isnan(value) else 'ok'" not in written
+    assert written[-len(body[12:]):] == body[12:]  # everything never shown stays, in order
+    assert AgentSettings(written="repeats").written == "repeats"
+    with pytest.raises(ValidationError, match="outline"):
+        AgentSettings.model_validate({"written": "everything"})
+
+
 def test_an_inline_script_folds_only_what_the_conversation_holds():
     # `python -c "..."` exists nowhere else: nothing is outlined, but the next version of
     # a throwaway script repeats the last one, and those lines are in the prompt.

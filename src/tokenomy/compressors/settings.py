@@ -32,6 +32,10 @@ class AgentSettings(BaseModel):
     min_tokens: int = Field(default=100, ge=0)  # tool outputs under this are left alone
     seen: bool = True  # fold runs of lines the conversation already holds
     tool_calls: bool = True  # compress file-writing heredocs in the agent's own tool calls
+    # A file the agent writes: "outline" keeps imports, definitions and each paragraph's
+    # first line; "repeats" keeps it whole but for passages the conversation already
+    # holds (more of what the agent reuses of its own files, for a smaller saving).
+    written: Literal["outline", "repeats"] = "outline"
     memo_ttl: float = Field(default=86_400.0, gt=0)  # seconds an unused memo entry lives
     memo_max_entries: int = Field(default=200_000, ge=100)
 

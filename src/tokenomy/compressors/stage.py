@@ -154,7 +154,8 @@ class CompressStage:
             if self.memo is None:
                 self.memo = Memo(ttl=settings.memo_ttl, max_entries=settings.memo_max_entries)
             found = AgentCompressor(self.memo, min_tokens=settings.min_tokens,
-                                    seen=settings.seen, tool_calls=settings.tool_calls)
+                                    seen=settings.seen, tool_calls=settings.tool_calls,
+                                    written=settings.written)
             self._agents[key] = found
         return found
 

@@ -26,6 +26,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tokenomy.compressors.agent.written import compress_tool_call, without_heredoc_bodies
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
@@ -93,11 +94,12 @@ class _SeenCache:
 
 class AgentCompressor:
     def __init__(self, memo: Memo, *, min_tokens: int = 100, seen: bool = True,
-                 tool_calls: bool = True):
+                 tool_calls: bool = True, written: Literal["outline", "repeats"] = "outline"):
         self.memo = memo
         self.min_tokens = min_tokens
         self.use_seen = seen
         self.tool_calls = tool_calls
+        self.outline_written = written == "outline"
         self._seen = _SeenCache()
 
     def run(self, parts: list[Part], *, team: str,
@@ -209,7 +211,7 @@ class AgentCompressor:
             if not self.tool_calls:
                 return part.text
             done = compress_tool_call(part.text, model=model, min_tokens=self.min_tokens,
-                                      seen=seen)
+                                      seen=seen, outline=self.outline_written)
             if done is None:
                 return part.text
             text, before, after = done

@@ -64,9 +64,13 @@ _WRITE_TOOL_FIELDS = (("file_path", "content"), ("path", "file_text"), ("path", 
 
 
 def compress_tool_call(arguments: str, *, model: str, min_tokens: int,
-                       seen: SeenLines | None = None) -> tuple[str, int, int] | None:
+                       seen: SeenLines | None = None,
+                       outline: bool = True) -> tuple[str, int, int] | None:
     """The arguments with the text of every file they write compressed, and that text's
-    tokens before and after; None when nothing changed (not JSON, no file, too short)."""
+    tokens before and after; None when nothing changed (not JSON, no file, too short).
+
+    `outline`: a written file keeps its outline; else it stays whole but for the
+    passages the conversation already holds (`[compression.agent] written`)."""
     try:
         parsed = json.loads(arguments)
     except (ValueError, TypeError):
@@ -75,14 +79,16 @@ def compress_tool_call(arguments: str, *, model: str, min_tokens: int,
         return None
     command = parsed.get("command")
     if isinstance(command, str) and command != "create":
-        done = _command(command, model=model, min_tokens=min_tokens, seen=seen)
+        done = _command(command, model=model, min_tokens=min_tokens, seen=seen,
+                        outline=outline)
         field = "command"
     else:
         done, field = None, ""
         for path_field, text_field in _WRITE_TOOL_FIELDS:
             path, text = parsed.get(path_field), parsed.get(text_field)
             if isinstance(path, str) and isinstance(text, str):
-                done = _written(text, path, model=model, min_tokens=min_tokens, seen=seen)
+                done = _written(text, path, model=model, min_tokens=min_tokens, seen=seen,
+                                outline=outline)
                 field = text_field
                 break
     if done is None:
@@ -92,7 +98,11 @@ def compress_tool_call(arguments: str, *, model: str, min_tokens: int,
 
 
 def _written(text: str, path: str, *, model: str, min_tokens: int,
-             seen: SeenLines | None) -> tuple[str, int, int] | None:
+             seen: SeenLines | None, outline: bool) -> tuple[str, int, int] | None:
+    if not outline:
+        folded = fold_restated(text, seen=seen, model=model, min_tokens=min_tokens) \
+            if seen is not None else None
+        return None if folded is None else (_newline_as(text, folded[0]), *folded[1:])
     # No query: the agent wrote these lines, the names the task gives included, so
     # naming a task item says nothing about what it needs to see again.
     result = compress_tool_output(text, command=f"cat {path}", tool_name=None, query="",
@@ -100,13 +110,16 @@ def _written(text: str, path: str, *, model: str, min_tokens: int,
                                   authored=True)
     if result.text == text:
         return None
-    new = result.text if result.text.endswith("\n") or not text.endswith("\n") \
-        else result.text + "\n"
-    return new, result.tokens_before, result.tokens_after
+    return _newline_as(text, result.text), result.tokens_before, result.tokens_after
 
 
-def _command(command: str, *, model: str, min_tokens: int,
-             seen: SeenLines | None) -> tuple[str, int, int] | None:
+def _newline_as(text: str, new: str) -> str:
+    """`new` ending in a newline when `text` does (the heredoc's terminator needs its line)."""
+    return new if new.endswith("\n") or not text.endswith("\n") else new + "\n"
+
+
+def _command(command: str, *, model: str, min_tokens: int, seen: SeenLines | None,
+             outline: bool) -> tuple[str, int, int] | None:
     """A shell command: each file it writes compressed (`_written`), and in the rest (an
     inline `python -c` script, a heredoc piped into a program) the runs of lines the
     conversation already holds folded."""
@@ -126,7 +139,8 @@ def _command(command: str, *, model: str, min_tokens: int,
     for doc in find_heredocs(command):
         out.append(inline(command[position:doc.start]))
         body = command[doc.start:doc.end]
-        done = _written(body, doc.path, model=model, min_tokens=min_tokens, seen=seen)
+        done = _written(body, doc.path, model=model, min_tokens=min_tokens, seen=seen,
+                        outline=outline)
         out.append(body if done is None else done[0])
         if done is not None:
             before += done[1]
