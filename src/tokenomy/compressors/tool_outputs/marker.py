@@ -8,6 +8,8 @@ file line numbers are certain, otherwise the tool call itself narrowed with
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
 
 from tokenomy.compressors.tool_outputs.command import Shell
@@ -20,6 +22,15 @@ _MAX_COMMAND_CHARS = 160
 # named "the command" in it (the agent's tool call right above holds it; the elision
 # record keeps the full command).
 BRIEF_COMMAND_CHARS = 48
+# A path made only of these needs no quoting (`~` stays as the agent wrote it).
+_PLAIN_PATH = re.compile(r"[\w@%+=:,./~-]+")
+
+
+def shell_word(path: str) -> str:
+    """`path` as one shell word. A path can come from the output itself (grep's `path:12:`
+    prefix) or from a file with a hostile name: a marker's command must read that file,
+    never run what its name says (`x.py;curl ...|sh`)."""
+    return path if _PLAIN_PATH.fullmatch(path) else shlex.quote(path)
 
 
 @dataclass
@@ -40,7 +51,7 @@ class Locator:
         a, b = numbers
         path = path or self.path
         if path and a is not None and b is not None:
-            return f"sed -n {a},{b}p {path}"
+            return f"sed -n {a},{b}p {shell_word(path)}"
         command = self.shell.text.strip()
         if not command or len(command) > _MAX_COMMAND_CHARS or "\n" in command:
             return None
