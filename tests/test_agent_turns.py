@@ -260,3 +260,44 @@ def test_codex_shell_commands_and_output_wrappers():
     assert value["metadata"] == {"exit_code": 0, "duration_seconds": 0.1}
     assert "def step_7(value, scale=7):" in value["output"]
     assert "    [... 12 lines omitted: sed -n 5,16p src/report.py]" in value["output"]
+
+
+def test_two_sessions_with_the_same_task_never_share_a_form_that_folds_unseen_lines():
+    # Same team, system prompt and task (a retried task; Claude Code sessions whose first
+    # user block is the same reminder), different histories. Session A read the file
+    # first, so its re-read folds as "shown before"; session B never read it, so the
+    # same re-read must reach B's model whole, not in A's form.
+    from tokenomy.compressors.agent.loop import AgentCompressor
+    from tokenomy.compressors.memo import Memo
+    from tokenomy.transcript import OPENAI_CHAT
+
+    source = [f"    total_{k} = ledger.add(row_{k}, scale={k}) + offset_{k}" for k in range(80)]
+
+    def call(number: int, command: str) -> dict[str, object]:
+        return {"role": "assistant", "content": None, "tool_calls": [{
+            "id": f"c{number}", "type": "function",
+            "function": {"name": "bash", "arguments": json.dumps({"command": command})}}]}
+
+    def result(number: int, lines: list[str]) -> dict[str, object]:
+        return {"role": "tool", "tool_call_id": f"c{number}",
+                "content": "<returncode>0</returncode>\n<output>\n" + "\n".join(lines)
+                + "\n</output>"}
+
+    start = [{"role": "system", "content": "You are a coding agent."},
+             {"role": "user", "content": "Fix the report totals."}]
+    reread = [call(2, "sed -n 11,70p report.py"), result(2, source[10:70])]
+    session_a = [*start, call(1, "cat report.py"), result(1, source), *reread]
+    session_b = [*start, call(1, "ls"), result(1, ["report.py", "tests/"]), *reread]
+    compressor = AgentCompressor(Memo(), min_tokens=50)  # one proxy, one memo
+
+    def send(messages: list[dict[str, object]]) -> str:
+        for end in (4, 6):  # the first request, then the one with the re-read
+            changes, _ = compressor.run(OPENAI_CHAT.parts({"messages": messages[:end]}),
+                                        team="t", model=MODEL)
+        return next((text for part, text in changes if part.tool_call_id == "c2"),
+                    str(messages[5]["content"]))
+
+    assert "shown before omitted" in send(session_a)
+    sent_b = send(session_b)
+    assert "shown before" not in sent_b
+    assert all(line in sent_b for line in source[10:70])

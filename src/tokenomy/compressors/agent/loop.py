@@ -34,7 +34,7 @@ from tokenomy.compressors.memo import UNCHANGED, Memo, memo_key
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated
 from tokenomy.transcript import Part, PartKind
 
-VERSION = "agent-v2"  # part of every memo key: a new algorithm never reuses old forms
+VERSION = "agent-v3"  # part of every memo key: a new algorithm never reuses old forms
 MIN_MEMO_CHARS = 200  # shorter parts are never compressed, so never looked up
 
 
@@ -185,17 +185,22 @@ class AgentCompressor:
 
     def _keys(self, parts: list[Part], zone: Zones) -> dict[int, str]:
         """Memo keys of the parts agent compression may change (long tool results, tool calls
-        and assistant texts)."""
+        and assistant texts).
+
+        A part's key covers everything before it, as the client sends it (a hash chain
+        from the conversation's name): its form depends on what the model had already
+        seen (lines "shown before" fold), so two sessions that share a task but not a
+        history never share a form. The client resends its history unchanged, so at
+        every later turn the chain, and the key, are the same.
+        """
         keys: dict[int, str] = {}
-        occurrences: dict[tuple[PartKind, str], int] = {}
+        chain = zone.conversation
         for index, part in enumerate(parts):
+            chain = memo_key(chain, part.kind.value, part.text)
             if part.kind not in AGENT_KINDS or not part.editable or part.cache_mark \
                     or len(part.text) < MIN_MEMO_CHARS:
                 continue
-            seen_before = occurrences.get((part.kind, part.text), 0)
-            occurrences[(part.kind, part.text)] = seen_before + 1
-            keys[index] = memo_key(VERSION, zone.conversation, part.kind.value,
-                                   str(seen_before), str(self.min_tokens), part.text)
+            keys[index] = memo_key(VERSION, chain, str(self.min_tokens))
         return keys
 
     def _compress(self, part: Part, parts: list[Part], zone: Zones, query: str, model: str,

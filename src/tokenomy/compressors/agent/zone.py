@@ -8,8 +8,9 @@ it now, and must reach the backend as it did then. This needs no state and no
 help from the client.
 
 A conversation is named by what never changes in it: the team, the first
-system prompt and the first user turn (the task). Memo entries are scoped to
-it, so the same file read in two unrelated sessions may compress differently
+system prompt and the first user turn (the task). A memo entry is scoped to
+that name and everything before its part (`AgentCompressor._keys`), so the same
+file read in two sessions, even of the same task, may compress differently
 without either seeing the other's form.
 """
 
