@@ -150,3 +150,29 @@ def test_media_rules_without_a_proxy() -> None:
     assert media_tokens([unknown], "claude-sonnet-4-5") == 1600
     assert media_tokens([unknown], "some-local-model") == 1600  # the larger of both rules
     assert media_tokens([Media("audio", data=wav(3), format="wav")], "gemini-2.0-flash") == 97
+
+
+def test_fields_a_backend_forwards_are_held_before_they_are_sent(upstream: Server,
+                                                                  tmp_path: Path) -> None:
+    # A backend's `forward_fields` reach it as the client sent them, and a provider may
+    # bill what they hold; the transcript does not count them, so the hold adds them
+    # before the call leaves: 6,000 tokens of them do not fit a 2,000-token budget.
+    config = echo_config(upstream.v1, ledger={"url": sqlite_url(tmp_path)},
+                         backends={"test": {"kind": "openai", "base_url": upstream.v1,
+                                            "timeout": 5, "max_retries": 0,
+                                            "forward_fields": ["future_field"]}},
+                         teams={"small": {"tokens": 2_000, "window": "1d"}})
+    with run_proxy(config, folder=tmp_path) as proxy:
+        body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": 10, "tokenomy": {"team": "small"}}
+        httpx.post(upstream.url + "/_reset")
+        assert httpx.post(proxy.v1 + "/chat/completions", json=body).status_code == 200
+        assert httpx.get(upstream.url + "/_last").json()["model"] == "echo-model"
+        large = {**body, "future_field": " ".join(f"word{k}" for k in range(3_000))}
+        refused = httpx.post(proxy.v1 + "/chat/completions", json=large)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["requested_tokens"] > 2_000
+        assert "future_field" not in httpx.get(upstream.url + "/_last").json()  # never sent
+        small = {**body, "future_field": "a short value"}
+        assert httpx.post(proxy.v1 + "/chat/completions", json=small).status_code == 200
+        assert httpx.get(upstream.url + "/_last").json()["future_field"] == "a short value"

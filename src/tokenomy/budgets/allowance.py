@@ -4,6 +4,7 @@ The budget stage reserves, before anything is sent, the bound of one call of
 the request at the dearest of its routes (a fallback re-sends it elsewhere):
 
     prompt tokens + media (images, audio, files, priced by transcript.media)
+    + the backend's `forward_fields` the body carries (their JSON, as text)
     + choices (`n`) x output cap per choice
 
 The output cap is the client's, else the model's documented maximum, else
@@ -27,6 +28,7 @@ a hard limit is exceeded only by what a backend bills beyond its own bound
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -37,6 +39,7 @@ from tokenomy.budgets.rows import Reservation, Scope
 from tokenomy.budgets.service import Budgets
 from tokenomy.call import Call, Route, Usage
 from tokenomy.errors import BudgetExceeded, LedgerUnavailable
+from tokenomy.tokenizers import count_text
 from tokenomy.transcript.media import Media, media_tokens
 
 log = logging.getLogger(__name__)
@@ -97,7 +100,7 @@ class RequestAllowance:
         if cap is None:
             cap = price.max_output or self.budgets.config.ledger.default_max_tokens
             write = None if price.max_output else cap
-        prompt = call.prompt_tokens_sent + media
+        prompt = call.prompt_tokens_sent + media + _beyond_protocol_tokens(call, body)
         output = protocol.choices(body) * cap
         return Bound(prompt + output, price.bound(prompt, output), write)
 
@@ -165,6 +168,24 @@ class RequestAllowance:
             log.exception("ledger: growing reservation %s failed", reservation.id)
             raise LedgerUnavailable() from exc
         self.held = (self.held[0] + more_t, self.held[1] + more_u)
+
+
+def _beyond_protocol_tokens(call: Call, body: dict[str, Any]) -> int:
+    """Tokens of the fields a body carries beyond its protocol's own (a backend's
+    `forward_fields`, added on the way out): a provider may bill what they hold, and the
+    transcript does not count them. Zero for the client's body, which still has fields
+    no backend receives: only a body on its way out (`admit`) is priced so."""
+    if body is call.body:
+        return 0
+    extra = {key: value for key, value in body.items()
+             if key not in call.protocol.request_fields and key not in _ADDED_ON_THE_WAY}
+    if not extra:
+        return 0
+    return count_text(json.dumps(extra, ensure_ascii=False, default=str), call.token_model)
+
+
+# Fields tokenomy itself sets on every forwarded body: not the client's content.
+_ADDED_ON_THE_WAY = frozenset({"model", "stream_options"})
 
 
 def _route(call: Call) -> Route:
