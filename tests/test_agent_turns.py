@@ -301,3 +301,37 @@ def test_two_sessions_with_the_same_task_never_share_a_form_that_folds_unseen_li
     sent_b = send(session_b)
     assert "shown before" not in sent_b
     assert all(line in sent_b for line in source[10:70])
+
+
+def test_a_client_that_drops_earlier_thinking_still_gets_the_same_forms():
+    # Providers ignore earlier turns' thinking and some clients stop resending it: the
+    # parts after it are the same conversation, and must go in the bytes sent before.
+    from tokenomy.compressors.agent.loop import AgentCompressor
+    from tokenomy.compressors.memo import Memo
+    from tokenomy.transcript.anthropic_messages import ANTHROPIC_MESSAGES
+
+    source = "\n".join(_module())
+
+    def turn(number: int, thinking: bool) -> list[dict[str, object]]:
+        content: list[dict[str, object]] = [
+            {"type": "thinking", "thinking": f"Step {number}.", "signature": "sig"}
+        ] if thinking else []
+        content.append({"type": "tool_use", "id": f"t{number}", "name": "Bash",
+                        "input": {"command": f"cat part{number}.py"}})
+        return [{"role": "assistant", "content": content},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{number}",
+                                              "content": source.replace("step_", f"s{number}_")}]}]
+
+    start = [{"role": "user", "content": "Fix the report totals."}]
+    compressor = AgentCompressor(Memo(), min_tokens=50)
+
+    def sent(messages: list[dict[str, object]]) -> dict[str, str]:
+        changes, _ = compressor.run(ANTHROPIC_MESSAGES.parts(
+            {"model": "m", "max_tokens": 10, "messages": messages}), team="t", model=MODEL)
+        return {str(part.tool_call_id): text for part, text in changes}
+
+    first = sent([*start, *turn(1, True)])
+    assert "omitted" in first["t1"]
+    # Next turn: the first turn's thinking is no longer sent; t1 goes exactly as before.
+    second = sent([*start, *turn(1, False), *turn(2, True)])
+    assert second["t1"] == first["t1"] and "omitted" in second["t2"]

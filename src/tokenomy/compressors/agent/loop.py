@@ -36,6 +36,7 @@ from tokenomy.transcript import Part, PartKind
 
 VERSION = "agent-v3"  # part of every memo key: a new algorithm never reuses old forms
 MIN_MEMO_CHARS = 200  # shorter parts are never compressed, so never looked up
+_OUTSIDE_CHAIN = frozenset({PartKind.THINKING, PartKind.OPAQUE})
 
 
 @dataclass
@@ -191,11 +192,17 @@ class AgentCompressor:
         from the conversation's name): its form depends on what the model had already
         seen (lines "shown before" fold), so two sessions that share a task but not a
         history never share a form. The client resends its history unchanged, so at
-        every later turn the chain, and the key, are the same.
+        every later turn the chain, and the key, are the same. Thinking and opaque parts
+        stay out of the chain: clients may drop earlier turns' thinking (providers
+        ignore it), and that must not make every later part look new. A client that
+        edits an earlier turn gets the parts after it as it sends them (the edit broke
+        the provider's cache there anyway).
         """
         keys: dict[int, str] = {}
         chain = zone.conversation
         for index, part in enumerate(parts):
+            if part.kind in _OUTSIDE_CHAIN:
+                continue
             chain = memo_key(chain, part.kind.value, part.text)
             if part.kind not in AGENT_KINDS or not part.editable or part.cache_mark \
                     or len(part.text) < MIN_MEMO_CHARS:
