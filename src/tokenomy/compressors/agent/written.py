@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated
+from tokenomy.compressors.tool_outputs.marker import shell_word
 
 _OPEN = re.compile(
     r"""(?:\bcat|\btee)\s*(?:(?:-a\s+)?(?:>>?\s*)?(?P<p1>[\w./~-]+)\s*)?<<-?\s*(?P<q>['"]?)(?P<tag>\w+)(?P=q)"""
@@ -104,9 +105,11 @@ def _written(text: str, path: str, *, model: str, min_tokens: int,
             if seen is not None else None
         return None if folded is None else (_newline_as(text, folded[0]), *folded[1:])
     # No query: the agent wrote these lines, the names the task gives included, so
-    # naming a task item says nothing about what it needs to see again.
-    result = compress_tool_output(text, command=f"cat {path}", tool_name=None, query="",
-                                  model=model, min_tokens=min_tokens, seen=seen,
+    # naming a task item says nothing about what it needs to see again. The path may be
+    # anything a file tool was given: one shell word, so a marker's command reads that
+    # file and never runs what its name says.
+    result = compress_tool_output(text, command=f"cat {shell_word(path)}", tool_name=None,
+                                  query="", model=model, min_tokens=min_tokens, seen=seen,
                                   authored=True)
     if result.text == text:
         return None

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 
 from tokenomy.compressors.memo import memo_key
+from tokenomy.compressors.tool_outputs.marker import shell_word
 from tokenomy.transcript import Part, PartKind
 
 # What agent compression may change: tool results, the agent's tool calls (file-writing
@@ -94,6 +95,8 @@ def command_of(tool_name: str | None, tool_input: str | None) -> str | None:
 
 
 def _file_tool(name: str, path: str, arguments: dict[str, object]) -> str:
-    sized = [f"{key}={json.dumps(arguments[key], separators=(',', ':'))}"
+    # Each word quoted when it needs it: this line is what a fallback marker repeats
+    # (`(Read x.py) | sed -n 5,9p`), and a hostile path or argument must stay one word.
+    sized = [shell_word(f"{key}={json.dumps(arguments[key], separators=(',', ':'))}")
              for key in RANGE_ARGUMENTS if arguments.get(key) is not None]
-    return " ".join([name, path, *sized])
+    return " ".join([shell_word(name), shell_word(path), *sized])

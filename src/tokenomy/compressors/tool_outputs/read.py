@@ -11,6 +11,7 @@ treatment, since there is no structure to tell what matters in it.
 from __future__ import annotations
 
 import re
+import shlex
 
 from tokenomy.compressors.tool_outputs import fold
 from tokenomy.compressors.tool_outputs.command import ReadSource
@@ -73,9 +74,16 @@ def is_code(path: str | None, contents: list[str]) -> bool:
 
 
 def path_in(command: str | None) -> str | None:
-    """The file a read-like tool call names (Claude Code `Read`: its file_path)."""
+    """The file a read-like tool call names (Claude Code `Read`: its file_path, rendered
+    as the second word of `Read '/repo/a b.py' offset=10`)."""
     if not command:
         return None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = []
+    if len(words) >= 2 and "=" not in words[1] and not words[1].startswith("-"):
+        return words[1]
     m = _PATH_TOKEN.search(command)
     return m.group(0) if m else None
 
