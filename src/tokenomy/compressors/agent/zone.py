@@ -17,6 +17,7 @@ without either seeing the other's form.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 
 from tokenomy.compressors.memo import memo_key
@@ -86,7 +87,7 @@ def command_of(tool_name: str | None, tool_input: str | None) -> str | None:
             if len(value) == 3 and value[0].rsplit("/", 1)[-1] in _SHELLS \
                     and value[1].startswith("-") and value[1].endswith("c"):
                 return value[2]  # bash -lc SCRIPT
-            return " ".join(value)
+            return shlex.join(value)  # an argv: each word as the program got it
     path = next((arguments[f] for f in ("file_path", "path", "filename", "pattern")
                  if isinstance(arguments.get(f), str)), None)
     if path is not None:
