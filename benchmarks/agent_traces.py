@@ -171,8 +171,9 @@ def commands_of(message: dict[str, Any]) -> list[str]:
     for call in message.get("tool_calls") or ():
         arguments = (call.get("function") or {}).get("arguments") or ""
         try:
-            command = json.loads(arguments).get("command")
-        except (ValueError, AttributeError):
+            parsed = arguments if isinstance(arguments, dict) else json.loads(arguments)
+            command = parsed.get("command")
+        except (ValueError, TypeError, AttributeError):
             command = None
         if isinstance(command, str):
             out.append(command)
