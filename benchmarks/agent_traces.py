@@ -128,8 +128,10 @@ class Run:
                 if call.get("id") == call_id:
                     arguments = (call.get("function") or {}).get("arguments") or ""
                     try:
-                        return str(json.loads(arguments).get("command"))
-                    except (ValueError, AttributeError):
+                        parsed = arguments if isinstance(arguments, dict) \
+                            else json.loads(arguments)
+                        return str(parsed.get("command"))
+                    except (ValueError, TypeError, AttributeError):
                         return str(arguments)
         return None
 
