@@ -214,7 +214,7 @@ class AgentCompressor:
                   seen: SeenLines | None, stats: AgentStats) -> str:
         if part.kind is PartKind.ASSISTANT_TEXT:
             folded = fold_restated(part.text, seen=seen, model=model,
-                                   min_tokens=self.min_tokens) if seen is not None else None
+                                   min_tokens=self.min_tokens)
             if folded is None:
                 return part.text
             stats.add(stats.new, "assistant_text", folded[1], folded[2])

@@ -101,8 +101,7 @@ def compress_tool_call(arguments: str, *, model: str, min_tokens: int,
 def _written(text: str, path: str, *, model: str, min_tokens: int,
              seen: SeenLines | None, outline: bool) -> tuple[str, int, int] | None:
     if not outline:
-        folded = fold_restated(text, seen=seen, model=model, min_tokens=min_tokens) \
-            if seen is not None else None
+        folded = fold_restated(text, seen=seen, model=model, min_tokens=min_tokens)
         return None if folded is None else (_newline_as(text, folded[0]), *folded[1:])
     # No query: the agent wrote these lines, the names the task gives included, so
     # naming a task item says nothing about what it needs to see again. The path may be
@@ -133,7 +132,7 @@ def _command(command: str, *, model: str, min_tokens: int, seen: SeenLines | Non
     def inline(text: str) -> str:
         nonlocal before, after
         folded = fold_restated(text, seen=seen, model=model, min_tokens=min_tokens) \
-            if seen is not None and text.count("\n") > 1 else None
+            if text.count("\n") > 1 else None
         if folded is None:
             return text
         before, after = before + folded[1], after + folded[2]

@@ -101,16 +101,18 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     return result(text, elisions, after)
 
 
-def fold_restated(text: str, *, seen: SeenLines, model: str,
+def fold_restated(text: str, *, seen: SeenLines | None, model: str,
                   min_tokens: int = 300) -> tuple[str, int, int] | None:
     """The agent's own words with the passages it quoted from the conversation folded.
 
     An agent restates what it read (a function it is about to change, a traceback it is
     explaining); those lines are in the prompt already, verbatim. Nothing else of its
     text changes: its reasoning exists nowhere else. Returns (text, tokens before,
-    tokens after), or None when nothing is folded.
+    tokens after), or None when nothing is folded (no `seen`: the conversation is not
+    indexed).
     """
-    if len(text) < min_tokens or not len(seen):  # fewer characters than the floor's tokens
+    # Fewer characters than the floor's tokens cannot reach it.
+    if seen is None or not len(seen) or len(text) < min_tokens:
         return None
     plan = Plan(text.split("\n"))
     fold.seen_before(plan, seen)
