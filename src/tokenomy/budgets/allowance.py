@@ -178,14 +178,10 @@ def _beyond_protocol_tokens(call: Call, body: dict[str, Any]) -> int:
     if body is call.body:
         return 0
     extra = {key: value for key, value in body.items()
-             if key not in call.protocol.request_fields and key not in _ADDED_ON_THE_WAY}
+             if key not in call.protocol.request_fields}
     if not extra:
         return 0
     return count_text(json.dumps(extra, ensure_ascii=False, default=str), call.token_model)
-
-
-# Fields tokenomy itself sets on every forwarded body: not the client's content.
-_ADDED_ON_THE_WAY = frozenset({"model", "stream_options"})
 
 
 def _route(call: Call) -> Route:
