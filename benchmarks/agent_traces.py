@@ -126,13 +126,10 @@ class Run:
         for message in reversed(self.messages[:tool_index]):
             for call in message.get("tool_calls") or ():
                 if call.get("id") == call_id:
-                    arguments = (call.get("function") or {}).get("arguments") or ""
-                    try:
-                        parsed = arguments if isinstance(arguments, dict) \
-                            else json.loads(arguments)
-                        return str(parsed.get("command"))
-                    except (ValueError, TypeError, AttributeError):
-                        return str(arguments)
+                    parsed = _arguments(call)
+                    if parsed is None:
+                        return str((call.get("function") or {}).get("arguments") or "")
+                    return str(parsed.get("command"))
         return None
 
     def references(self) -> list[Reference]:
@@ -161,25 +158,28 @@ class Run:
 
 
 # `cat > path << 'EOF'` / `cat << EOF > path` / `tee path << EOF`: the body up to the
-# terminator line.
+# terminator line. The benchmark's own reading, not the compressor's `find_heredocs`: a
+# measure must not share the blind spots of the code it measures.
 _HEREDOC = re.compile(
     r"""(?:\bcat|\btee)\b[^\n]*?<<-?\s*(['"]?)(\w+)\1[^\n]*\n(.*?)\n[ \t]*\2[ \t]*$""",
     re.DOTALL | re.MULTILINE)
 
 
+def _arguments(call: dict[str, Any]) -> dict[str, Any] | None:
+    """A tool call's arguments as an object (a JSON string decoded), or None."""
+    arguments = (call.get("function") or {}).get("arguments") or ""
+    if not isinstance(arguments, dict):
+        try:
+            arguments = json.loads(arguments)
+        except (ValueError, TypeError):
+            return None
+    return arguments if isinstance(arguments, dict) else None
+
+
 def commands_of(message: dict[str, Any]) -> list[str]:
     """The shell commands of a message's tool calls, decoded from their JSON arguments."""
-    out = []
-    for call in message.get("tool_calls") or ():
-        arguments = (call.get("function") or {}).get("arguments") or ""
-        try:
-            parsed = arguments if isinstance(arguments, dict) else json.loads(arguments)
-            command = parsed.get("command")
-        except (ValueError, TypeError, AttributeError):
-            command = None
-        if isinstance(command, str):
-            out.append(command)
-    return out
+    commands = [(_arguments(call) or {}).get("command") for call in message.get("tool_calls") or ()]
+    return [command for command in commands if isinstance(command, str)]
 
 
 def written_bodies(command: str) -> list[str]:
