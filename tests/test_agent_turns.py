@@ -38,6 +38,13 @@ def arguments(body: list[str], command: str = "cat > check.py << 'EOF'") -> str:
     return json.dumps({"command": f"{command}\n" + "\n".join(body) + "\nEOF\npython check.py"})
 
 
+def bash_call(number: int, command: str) -> dict[str, object]:
+    """An assistant turn that runs `command` with the bash tool (call id `c<number>`)."""
+    return {"role": "assistant", "content": None, "tool_calls": [{
+        "id": f"c{number}", "type": "function",
+        "function": {"name": "bash", "arguments": json.dumps({"command": command})}}]}
+
+
 def expand(text: str, body: list[str]) -> list[str]:
     out: list[str] = []
     for line in text.split("\n"):
@@ -164,17 +171,12 @@ def test_a_file_the_agent_wrote_is_known_when_it_reads_it_back():
 
     body = script()
 
-    def call(number: int, command: str) -> dict[str, object]:
-        return {"role": "assistant", "content": None, "tool_calls": [{
-            "id": f"c{number}", "type": "function",
-            "function": {"name": "bash", "arguments": json.dumps({"command": command})}}]}
-
     messages: list[dict[str, object]] = [
         {"role": "system", "content": "You are a coding agent."},
         {"role": "user", "content": "Check the modifier at grazing angles."},
-        call(1, "cat > check.py << 'EOF'\n" + "\n".join(body) + "\nEOF"),
+        bash_call(1, "cat > check.py << 'EOF'\n" + "\n".join(body) + "\nEOF"),
         {"role": "tool", "tool_call_id": "c1", "content": "<returncode>0</returncode>"},
-        call(2, "cat check.py"),
+        bash_call(2, "cat check.py"),
         {"role": "tool", "tool_call_id": "c2",
          "content": "<returncode>0</returncode>\n<output>\n" + "\n".join(body) + "\n</output>"}]
     compressor = AgentCompressor(Memo(), min_tokens=50, tool_calls=False)
@@ -301,11 +303,6 @@ def test_two_sessions_with_the_same_task_never_share_a_form_that_folds_unseen_li
 
     source = [f"    total_{k} = ledger.add(row_{k}, scale={k}) + offset_{k}" for k in range(80)]
 
-    def call(number: int, command: str) -> dict[str, object]:
-        return {"role": "assistant", "content": None, "tool_calls": [{
-            "id": f"c{number}", "type": "function",
-            "function": {"name": "bash", "arguments": json.dumps({"command": command})}}]}
-
     def result(number: int, lines: list[str]) -> dict[str, object]:
         return {"role": "tool", "tool_call_id": f"c{number}",
                 "content": "<returncode>0</returncode>\n<output>\n" + "\n".join(lines)
@@ -313,9 +310,9 @@ def test_two_sessions_with_the_same_task_never_share_a_form_that_folds_unseen_li
 
     start = [{"role": "system", "content": "You are a coding agent."},
              {"role": "user", "content": "Fix the report totals."}]
-    reread = [call(2, "sed -n 11,70p report.py"), result(2, source[10:70])]
-    session_a = [*start, call(1, "cat report.py"), result(1, source), *reread]
-    session_b = [*start, call(1, "ls"), result(1, ["report.py", "tests/"]), *reread]
+    reread = [bash_call(2, "sed -n 11,70p report.py"), result(2, source[10:70])]
+    session_a = [*start, bash_call(1, "cat report.py"), result(1, source), *reread]
+    session_b = [*start, bash_call(1, "ls"), result(1, ["report.py", "tests/"]), *reread]
     compressor = AgentCompressor(Memo(), min_tokens=50)  # one proxy, one memo
 
     def send(messages: list[dict[str, object]]) -> str:
