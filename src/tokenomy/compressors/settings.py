@@ -36,6 +36,9 @@ class AgentSettings(BaseModel):
     # first line; "repeats" keeps it whole but for passages the conversation already
     # holds (more of what the agent reuses of its own files, for a smaller saving).
     written: Literal["outline", "repeats"] = "outline"
+    # Drop the sentences in which the agent only announces its turn's tool call ("Now
+    # let me run the tests:"): the call says what it does, and stays.
+    announcements: bool = True
     memo_ttl: float = Field(default=86_400.0, gt=0)  # seconds an unused memo entry lives
     memo_max_entries: int = Field(default=200_000, ge=100)
 

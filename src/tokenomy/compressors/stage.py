@@ -155,7 +155,8 @@ class CompressStage:
                 self.memo = Memo(ttl=settings.memo_ttl, max_entries=settings.memo_max_entries)
             found = AgentCompressor(self.memo, min_tokens=settings.min_tokens,
                                     seen=settings.seen, tool_calls=settings.tool_calls,
-                                    written=settings.written)
+                                    written=settings.written,
+                                    announcements=settings.announcements)
             self._agents[key] = found
         return found
 

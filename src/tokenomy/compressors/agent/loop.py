@@ -28,14 +28,18 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tokenomy.compressors.agent.announcements import drop_announcements
 from tokenomy.compressors.agent.written import compress_tool_call, without_heredoc_bodies
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
 from tokenomy.compressors.memo import UNCHANGED, Memo, memo_key
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated
+from tokenomy.tokenizers import count_text
 from tokenomy.transcript import Part, PartKind
 
 VERSION = "agent-v3"  # part of every memo key: a new algorithm never reuses old forms
 MIN_MEMO_CHARS = 200  # shorter parts are never compressed, so never looked up
+# An agent's text this short is one sentence at most: nothing to drop (`announcements`).
+MIN_TEXT_CHARS = 40
 _OUTSIDE_CHAIN = frozenset({PartKind.THINKING, PartKind.OPAQUE})
 
 
@@ -95,11 +99,13 @@ class _SeenCache:
 
 class AgentCompressor:
     def __init__(self, memo: Memo, *, min_tokens: int = 100, seen: bool = True,
-                 tool_calls: bool = True, written: Literal["outline", "repeats"] = "outline"):
+                 tool_calls: bool = True, written: Literal["outline", "repeats"] = "outline",
+                 announcements: bool = True):
         self.memo = memo
         self.min_tokens = min_tokens
         self.use_seen = seen
         self.tool_calls = tool_calls
+        self.announcements = announcements
         self.outline_written = written == "outline"
         self._seen = _SeenCache()
 
@@ -205,20 +211,37 @@ class AgentCompressor:
                 continue
             chain = memo_key(chain, part.kind.value, part.text)
             if part.kind not in AGENT_KINDS or not part.editable or part.cache_mark \
-                    or len(part.text) < MIN_MEMO_CHARS:
+                    or len(part.text) < self._min_chars(part.kind):
                 continue
             keys[index] = memo_key(VERSION, chain, str(self.min_tokens))
         return keys
 
+    def _assistant_text(self, part: Part, parts: list[Part], model: str,
+                        seen: SeenLines | None, stats: AgentStats) -> str:
+        """The agent's text: passages it quoted from the conversation folded, and the
+        sentences that only announce its turn's tool call dropped (`announcements`)."""
+        text = part.text
+        folded = fold_restated(text, seen=seen, model=model, min_tokens=self.min_tokens)
+        if folded is not None:
+            stats.add(stats.new, "assistant_text", folded[1], folded[2])
+            text = folded[0]
+        if self.announcements:
+            kept = drop_announcements(text, _command_lines(parts, part.turn))
+            if kept != text:
+                stats.add(stats.new, "announcements", count_text(text, model),
+                          count_text(kept, model))
+                text = kept
+        return text
+
+    def _min_chars(self, kind: PartKind) -> int:
+        if kind is PartKind.ASSISTANT_TEXT and self.announcements:
+            return MIN_TEXT_CHARS
+        return MIN_MEMO_CHARS
+
     def _compress(self, part: Part, parts: list[Part], zone: Zones, query: str, model: str,
                   seen: SeenLines | None, stats: AgentStats) -> str:
         if part.kind is PartKind.ASSISTANT_TEXT:
-            folded = fold_restated(part.text, seen=seen, model=model,
-                                   min_tokens=self.min_tokens)
-            if folded is None:
-                return part.text
-            stats.add(stats.new, "assistant_text", folded[1], folded[2])
-            return folded[0]
+            return self._assistant_text(part, parts, model, seen, stats)
         if part.kind is PartKind.TOOL_CALL:
             if not self.tool_calls:
                 return part.text
@@ -237,6 +260,13 @@ class AgentCompressor:
         if result.text != part.text:
             stats.add(stats.new, "tool_outputs", result.tokens_before, result.tokens_after)
         return result.text
+
+
+def _command_lines(parts: list[Part], turn: int) -> str:
+    """What the tool calls of `turn` ran, without the bodies of the files they write (a
+    body may be sent as an outline; the command lines are always sent as they are)."""
+    return "\n".join(without_heredoc_bodies(command_of(p.tool_name, p.text) or "")
+                     for p in parts if p.turn == turn and p.kind is PartKind.TOOL_CALL)
 
 
 def _readable(part: Part, text: str) -> str:
