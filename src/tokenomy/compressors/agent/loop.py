@@ -22,13 +22,12 @@ whose earlier parts this process knows is answered on the event loop (`run_local
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
 from tokenomy.compressors.agent.announcements import drop_announcements
+from tokenomy.compressors.agent.seen_cache import SeenCache, readable
 from tokenomy.compressors.agent.written import compress_tool_call, without_heredoc_bodies
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
 from tokenomy.compressors.memo import UNCHANGED, Memo, memo_key
@@ -60,43 +59,6 @@ class AgentStats:
         row[2] += 1
 
 
-class _SeenCache:
-    """The `seen` index per conversation, grown as its history grows (in process)."""
-
-    def __init__(self, size: int = 256):
-        # conversation -> (texts indexed, fingerprint of those texts, index)
-        self._entries: OrderedDict[str, tuple[int, int, SeenLines]] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def index(self, conversation: str, texts: list[str], parts: list[Part]) -> SeenLines:
-        """The index of `texts` (a conversation's parts before the live zone, as sent).
-
-        Reused only when this request's history starts with exactly the texts it was
-        built from: an index holding a line the model was never sent would let the
-        compressor fold that line away as "shown before". Only texts new since are read
-        (a tool call's JSON decoded, see `_readable`).
-        """
-        with self._lock:
-            entry = self._entries.pop(conversation, None)
-        count, seen = 0, SeenLines()
-        if entry is not None and entry[0] <= len(texts) \
-                and entry[1] == hash(tuple(texts[:entry[0]])):
-            count, seen = entry[0], entry[2]
-        for part, text in zip(parts[count:], texts[count:], strict=True):
-            seen.add(_readable(part, text))
-        with self._lock:
-            self._entries[conversation] = (len(texts), hash(tuple(texts)), seen)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-        return seen
-
-    def forget(self, conversation: str) -> None:
-        """Drop a conversation's index (it holds a form that was not sent)."""
-        with self._lock:
-            self._entries.pop(conversation, None)
-
-
 class AgentCompressor:
     def __init__(self, memo: Memo, *, min_tokens: int = 100, seen: bool = True,
                  tool_calls: bool = True, written: Literal["outline", "repeats"] = "outline",
@@ -107,7 +69,7 @@ class AgentCompressor:
         self.tool_calls = tool_calls
         self.announcements = announcements
         self.outline_written = written == "outline"
-        self._seen = _SeenCache()
+        self._seen = SeenCache()
 
     def run(self, parts: list[Part], *, team: str,
             model: str) -> tuple[list[tuple[Part, str]], AgentStats]:
@@ -187,7 +149,7 @@ class AgentCompressor:
             part = parts[index]
             computed[index] = self._compress(part, parts, zone, query, model, seen, stats)
             if seen is not None:
-                seen.add(_readable(part, computed[index]))
+                seen.add(readable(part, computed[index]))
         return computed
 
     def _keys(self, parts: list[Part], zone: Zones) -> dict[int, str]:
@@ -267,14 +229,6 @@ def _command_lines(parts: list[Part], turn: int) -> str:
     body may be sent as an outline; the command lines are always sent as they are)."""
     return "\n".join(without_heredoc_bodies(command_of(p.tool_name, p.text) or "")
                      for p in parts if p.turn == turn and p.kind is PartKind.TOOL_CALL)
-
-
-def _readable(part: Part, text: str) -> str:
-    """A part's text as the model reads it: a tool call's command, not its JSON (where a
-    heredoc is one line with escaped newlines, and no line of it could be found again)."""
-    if part.kind is PartKind.TOOL_CALL:
-        return command_of(part.tool_name, text) or text
-    return text
 
 
 def _technique(part: Part) -> str:
