@@ -40,8 +40,11 @@ REASONING = "The error is raised in `schema.py` at line 894, where `data` is Non
      "python check.py", "Let me think about the physics:\n- after refraction, cos = 0"),
     # A question or a reason is reasoning.
     (f"{REASONING} Let me check if the parent schema is set.", "grep -rn parent src/", None),
-    (f"{REASONING} I need to look at the loader because it builds the fields.",
+    (f"{REASONING} Let me look at the loader because it builds the fields.",
      "cat loader.py", None),
+    # A constraint is not a step.
+    (f"{REASONING} Let me not touch the tests.", "sed -i s/a/b/ src/x.py", None),
+    (f"{REASONING} I need to keep the public API.", "sed -i s/a/b/ src/x.py", None),
     # Code fences are never touched; the text keeps its trailing newline.
     ("I see the problem:\n```python\nLet me print it.\n```\nLet me fix it:\n",
      "sed -i s/a/b/ x.py", "I see the problem:\n```python\nLet me print it.\n```\n"),

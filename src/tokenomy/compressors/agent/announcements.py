@@ -9,13 +9,14 @@ sent.
 
 A sentence goes only when it does nothing but announce:
 
-- it opens with a first-person step ("let me", "I'll", "now I need to", ...)
-  and is short (a long sentence that opens so is reasoning);
+- it opens with a first-person step ("let me", "I'll", "now I'm going to",
+  ...) and is short (a long sentence that opens so is reasoning);
 - every name, path, number and quoted string in it is in the turn's own
   command lines, which are always sent as they are (the bodies of files the
   call writes are not counted: they may be sent as an outline);
-- it asks or explains nothing: "let me check *if* the parent is set", "...
-  *because* ..." is a hypothesis, and stays;
+- it asks, explains and forbids nothing: "let me check *if* the parent is
+  set", "... *because* ...", "let me *not* touch the tests" stay (so do "I
+  need to ..." and "I should ...": a constraint, not a step);
 - one that ends in a colon introduces what follows it, so it goes only at the
   end of the text, where what it introduces is the call.
 
@@ -31,12 +32,13 @@ import re
 
 _OPENER = re.compile(
     r"^(?:(?:now|first|next|then|also|so|ok|okay|alright|finally|great|good|perfect|excellent)"
-    r"[,!.]?\s+)*(?:let me|let's|let us|I'll|I will|I'm going to|I am going to|I need to|"
-    r"we need to|I should)\b", re.IGNORECASE)
+    r"[,!.]?\s+)*(?:let me|let's|let us|I'll|I will|I'm going to|I am going to)\b",
+    re.IGNORECASE)
 MAX_WORDS = 30  # longer sentences that open like an announcement carry reasoning
-# A question or a reason ("let me check if the parent is set", "... because ...") is the
-# agent's reasoning, not its step.
-_REASON = re.compile(r"\b(?:if|whether|why|because|how|since)\b", re.IGNORECASE)
+# A question, a reason or a constraint ("let me check if the parent is set", "...
+# because ...", "let me not touch the tests") is the agent's reasoning, not its step.
+_REASON = re.compile(r"\b(?:if|whether|why|because|how|since|not|never|avoid|without|instead)\b"
+                     r"|n't\b", re.IGNORECASE)
 _FENCE = re.compile(r"(```.*?(?:```|\Z))", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=\S)")
 # What a sentence names: a code span, a quoted string, a word with `_`, `.`, `/` or a
