@@ -4,8 +4,8 @@ Coding agents narrate each step before taking it: "Now let me run the
 reproduction script again:", "Let me look at the `reindl` function:". The tool
 call that follows says exactly what was done, and it stays; the announcement is
 read again by the backend on every later call of the loop. In the development
-traces such sentences are about a fifth of the agent's text once the calls are
-sent.
+traces such sentences are about 7% of the agent's text, weighted by the calls
+that carry it.
 
 A sentence goes only when it does nothing but announce:
 
