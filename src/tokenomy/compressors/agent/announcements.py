@@ -95,7 +95,9 @@ def _segment(segment: str, commands: str, *, final: bool) -> str:
         if len(kept) == len(sentences):
             out.append(line)
         elif kept:
-            out.append(line[: len(line) - len(line.lstrip())] + " ".join(kept))
+            # The line keeps its indent and its ending (a `\r` of CRLF text included).
+            out.append(line[: len(line) - len(line.lstrip())] + " ".join(kept)
+                       + line[len(line.rstrip()):])
         else:
             out.append(None)  # the whole line announced
     if not changed:
