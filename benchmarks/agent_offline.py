@@ -32,7 +32,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_traces import DATA, HOLDOUT_FROM, Run, load_runs, recall_checks, written_checks
+from agent_traces import (
+    DATA,
+    HOLDOUT_FROM,
+    Run,
+    load_runs,
+    recall_checks,
+    text_checks,
+    written_checks,
+)
 from cache_sim import PROFILES, CallCost, Renderer, dollars, simulate_run
 from harness import percentile
 
@@ -52,6 +60,7 @@ class RunFigures:
     recall: list[bool]
     ms: list[float]
     written: list[tuple[str, bool]] = field(default_factory=list)
+    text: list[bool] = field(default_factory=list)
     saved: dict[str, float] = field(default_factory=dict)  # technique/kind -> weighted tokens
     missed: list[str] = field(default_factory=list)
 
@@ -77,7 +86,8 @@ def replay(run: Run, settings: AgentSettings, renderer: Renderer) -> RunFigures:
         outputs.append(int(call["completion_tokens"]))
     figures = RunFigures(run.id, simulate_run(renderer, base_rendered, outputs),
                          simulate_run(renderer, mine_rendered, outputs),
-                         list(recall_checks(run, sent)), ms, list(written_checks(run, sent)))
+                         list(recall_checks(run, sent)), ms, list(written_checks(run, sent)),
+                         list(text_checks(run, sent)))
     figures.saved = saved_by_kind(run, sent, renderer)
     return figures
 
@@ -125,6 +135,8 @@ def report(name: str, figures: list[RunFigures], show_missed: bool) -> None:
     print("written files, what the agent reused of them kept: " + "; ".join(
         f"{use}s {sum(ok for u, ok in written if u == use)}/"
         f"{sum(1 for u, _ in written if u == use)}" for use in ("reference", "rewrite")))
+    text = [x for f in figures for x in f.text]
+    print(f"agent text, what the agent reused of it kept: {sum(text)}/{len(text)}")
     print(f"compressor ms per call: p50 {percentile(ms, 50):.2f} p95 {percentile(ms, 95):.2f} "
           f"max {ms[-1]:.1f}")
     saved: dict[str, float] = defaultdict(float)

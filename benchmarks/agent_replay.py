@@ -19,6 +19,8 @@ received, and every figure is computed on those bodies:
 - recall: benchmarks/agent_traces.py's reference recall on what was sent;
 - written kept: its written-file checks (what the agent reused, in its next three
   turns, of a file it wrote with a heredoc: still in its turn as sent?);
+- text kept: its text checks (names, paths and numbers the agent's own text brought
+  in and the agent used in its next three turns: still in its turn as sent?);
 - added ms: per call, the client-observed latency through the system minus
   that of the same request sent straight to the upstream (sent right before or
   after it, alternating), p50 and p95, on this CPU.
@@ -57,7 +59,15 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_traces import DATA, HOLDOUT_FROM, Run, load_runs, recall_checks, written_checks
+from agent_traces import (
+    DATA,
+    HOLDOUT_FROM,
+    Run,
+    load_runs,
+    recall_checks,
+    text_checks,
+    written_checks,
+)
 from cache_sim import PROFILES, Renderer, simulate_run
 from replay_protocols import PROTOCOLS, WireProtocol
 from replay_report import (
@@ -181,6 +191,7 @@ def replay_run(run: Run, target: Target, upstream: Upstream, protocol: WireProto
     result.recorded_cached, result.recorded_prompt = recorded, recorded_prompt
     result.recall = list(recall_checks(run, sent))
     result.written = [kept for _, kept in written_checks(run, sent)]
+    result.text = list(text_checks(run, sent))
     return result
 
 

@@ -234,6 +234,43 @@ def written_checks(run: Run, sent: dict[int, list[dict[str, Any]]]) -> Iterator[
                 known |= items_of(command, code_like_only=False)
 
 
+def text_checks(run: Run, sent: dict[int, list[dict[str, Any]]]) -> Iterator[bool]:
+    """One bool per (assistant text, item, using call): is a name, path or number the
+    agent's text introduced, and the agent used in its next three turns, still in that
+    turn as sent (its text or its commands)?
+
+    Only items the text brought in count: not in any earlier message, and not in a
+    tool output between the text and the use (the agent could have them from there).
+    """
+    answered_at = sorted((c["request_messages"], k) for k, c in enumerate(run.calls))
+    known: set[str] = set()
+    for index, message in enumerate(run.messages):
+        prose = content_text(message) if message.get("role") == "assistant" else ""
+        fresh = items_of(prose) - known if prose else set()
+        ids = {c.get("id") for c in message.get("tool_calls") or ()}
+        if fresh and ids:
+            learnt: set[str] = set()
+            for at, k in [(at, k) for at, k in answered_at if at > index + 1][:NEXT_TURNS]:
+                for between in run.messages[index + 1:at]:
+                    if between.get("role") == "tool":
+                        learnt |= items_of(message_text(between), code_like_only=False)
+                answer = run.messages[at]
+                used = content_text(answer) + "\n" + "\n".join(commands_of(answer))
+                as_sent = next((m for m in sent.get(k, ())
+                                if m.get("role") == "assistant"
+                                and ids & {c.get("id") for c in m.get("tool_calls") or ()}), None)
+                if as_sent is None:
+                    continue
+                text = content_text(as_sent) + "\n" + "\n".join(commands_of(as_sent))
+                for item in sorted(fresh - learnt):
+                    if contains(used, item):
+                        yield contains(text, item)
+        known |= items_of(message_text(message), code_like_only=False)
+        if message.get("role") == "assistant":
+            for command in commands_of(message):
+                known |= items_of(command, code_like_only=False)
+
+
 def load_runs(path: Path = DATA, limit: int | None = None) -> list[Run]:
     runs: list[Run] = []
     with gzip.open(path, "rt", encoding="utf-8") as handle:

@@ -23,6 +23,7 @@ class RunResult:
     original_tokens: int = 0  # what the client sent, in the same count
     recall: list[bool] = field(default_factory=list)
     written: list[bool] = field(default_factory=list)  # agent_traces.written_checks, kept?
+    text: list[bool] = field(default_factory=list)  # agent_traces.text_checks, kept?
     added_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     answers_changed: int = 0  # answers the client got back that differ from the recording
@@ -46,6 +47,7 @@ def summarize(result: SystemResult, base: SystemResult | None) -> dict[str, Any]
     cached = sum(deepseek_cached(c.prefix) for c in calls)
     recall = [x for r in result.runs for x in r.recall]
     written = [x for r in result.runs for x in r.written]
+    text = [x for r in result.runs for x in r.text]
     added = [x for r in result.runs for x in r.added_ms]
     original = sum(r.original_tokens for r in result.runs)
     out: dict[str, Any] = {
@@ -59,6 +61,8 @@ def summarize(result: SystemResult, base: SystemResult | None) -> dict[str, Any]
         "recall_checks": len(recall),
         "written": sum(written) / len(written) if written else float("nan"),
         "written_checks": len(written),
+        "text": sum(text) / len(text) if text else float("nan"),
+        "text_checks": len(text),
         "added_ms_p50": percentile(sorted(added), 50),
         "added_ms_p95": percentile(sorted(added), 95),
         "seconds": round(result.seconds, 1), "notes": result.notes,
@@ -100,6 +104,7 @@ def split_rows(results: list[SystemResult], base: SystemResult | None,
                          "recall": summary["recall"], "recall_checks": summary["recall_checks"],
                          "written": summary["written"],
                          "written_checks": summary["written_checks"],
+                         "text": summary["text"], "text_checks": summary["text_checks"],
                          "pct_of_passthrough": summary.get("pct_of_passthrough"),
                          "cost_ratio": summary.get("cost_ratio"),
                          "runs_costlier": summary.get("runs_costlier")})
@@ -109,7 +114,7 @@ def split_rows(results: list[SystemResult], base: SystemResult | None,
 def render_split(rows: list[dict[str, Any]]) -> str:
     profiles = "/".join(p.name for p in PROFILES)
     headers = ["system", "part", "runs", "% pass", f"$ ratio {profiles}", "runs costlier",
-               "recall", "written kept"]
+               "recall", "written kept", "text kept"]
     table = [[r["system"], r["part"], str(r["runs"]),
               _share(r["pct_of_passthrough"] if r["pct_of_passthrough"] is not None
                      else float("nan")),
@@ -118,7 +123,8 @@ def render_split(rows: list[dict[str, Any]]) -> str:
               "/".join(str(r["runs_costlier"][p.name]) for p in PROFILES)
               if r["runs_costlier"] else "n/a",
               f"{_share(r['recall'])} of {r['recall_checks']}",
-              f"{_share(r['written'])} of {r['written_checks']}"] for r in rows]
+              f"{_share(r['written'])} of {r['written_checks']}",
+              f"{_share(r['text'])} of {r['text_checks']}"] for r in rows]
     widths = [max(len(h), *(len(x[i]) for x in table)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
              "  ".join("-" * w for w in widths)]
@@ -158,12 +164,12 @@ def render(summaries: list[dict[str, Any]], per_run: list[dict[str, Any]] | None
            header: str) -> str:
     profiles = "/".join(p.name for p in PROFILES)
     headers = ["system", "tokens sent", "% pass", "cache hit", f"$ ratio {profiles}",
-               "runs costlier", "recall", "written kept", "added p50 ms", "added p95 ms",
-               "errors"]
+               "runs costlier", "recall", "written kept", "text kept", "added p50 ms",
+               "added p95 ms", "errors"]
     rows = []
     for s in summaries:
         if "unavailable" in s:
-            rows.append([s["system"], f"unavailable: {s['unavailable'][:70]}"] + [""] * 9)
+            rows.append([s["system"], f"unavailable: {s['unavailable'][:70]}"] + [""] * 10)
             continue
         ratio = s.get("cost_ratio")
         rows.append([
@@ -173,7 +179,7 @@ def render(summaries: list[dict[str, Any]], per_run: list[dict[str, Any]] | None
             "/".join(_f(ratio[p.name], ".2f") for p in PROFILES) if ratio else "n/a",
             "/".join(str(s["runs_costlier"][p.name]) for p in PROFILES) + f" of {s['runs']}"
             if ratio else "n/a",
-            _share(s["recall"]), _share(s["written"]),
+            _share(s["recall"]), _share(s["written"]), _share(s["text"]),
             _f(s["added_ms_p50"], ".1f"), _f(s["added_ms_p95"], ".1f"),
             str(s["errors"] + s["answers_changed"])])
     measured = [r for r in rows if not r[1].startswith("unavailable")] or [headers]

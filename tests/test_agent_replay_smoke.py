@@ -16,7 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import agent_replay  # noqa: E402
-from agent_traces import Run, load_runs, written_checks  # noqa: E402
+from agent_traces import Run, load_runs, text_checks, written_checks  # noqa: E402
 from cache_sim import Renderer  # noqa: E402
 
 from tokenomy.tokenizers import count_messages  # noqa: E402
@@ -50,6 +50,7 @@ def test_one_run_through_passthrough_and_truncate(tmp_path: Path) -> None:
     assert all(ratio == 1.0 for ratio in passthrough["cost_ratio"].values())
     assert passthrough["recall"] == 1.0 and passthrough["recall_checks"] > 0
     assert passthrough["written"] == 1.0 and passthrough["written_checks"] > 0
+    assert passthrough["text_checks"] == 0 or passthrough["text"] == 1.0
     assert passthrough["cache_r_vs_recorded"] > 0.9
     assert 0.9 < passthrough["cache_hit"] < 1.0
     assert truncate["prompt_tokens"] <= passthrough["prompt_tokens"]
@@ -92,3 +93,23 @@ def test_written_checks_count_what_the_agent_reuses_of_its_own_file() -> None:
     as_sent[1] = [*messages[:2], outlined, messages[3]]
     as_sent[2] = [*as_sent[1], *messages[4:6]]
     assert list(written_checks(run, as_sent)) == [("reference", False), ("rewrite", False)]
+
+
+def test_text_checks_count_what_the_agent_reuses_of_its_own_words() -> None:
+    messages = [
+        {"role": "system", "content": "agent"},
+        {"role": "user", "content": "Fix lib.compute."},
+        # The text brings in a name (`retry_budget`) the agent uses in its next turn;
+        # `lib.compute` it had from the task, so that is no check.
+        {"role": "assistant", "content": "I will call it `retry_budget` in lib.compute.",
+         "tool_calls": [_bash("c1", "grep -n compute lib.py")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "3:def compute(x):"},
+        {"role": "assistant", "content": "Add it.", "tool_calls": [
+            _bash("c2", "sed -i 's/x)/x, retry_budget=3)/' lib.py")]},
+    ]
+    run = Run("synthetic", "x", tools=[], messages=messages,
+              calls=[{"request_messages": n} for n in (2, 4)])
+    as_sent = {k: messages[:run.calls[k]["request_messages"]] for k in range(2)}
+    assert list(text_checks(run, as_sent)) == [True]
+    as_sent[1] = [*messages[:2], dict(messages[2], content="I will name it."), messages[3]]
+    assert list(text_checks(run, as_sent)) == [False]
