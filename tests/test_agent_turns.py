@@ -4,7 +4,8 @@ The agent's tool call (`cat > check.py << 'EOF' ... EOF`) sits in every later
 request; once written, the file is on disk. Its body keeps imports, definitions
 and the first line of each paragraph; every elided run is named by the `sed -n`
 range that prints it from the file, so expanding the markers gives the body back.
-Its text loses only passages it quoted from the conversation.
+Its text loses passages it quoted from the conversation (and, in
+test_agent_announcements.py, sentences that only announce the call).
 """
 
 from __future__ import annotations

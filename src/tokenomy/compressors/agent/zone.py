@@ -25,7 +25,8 @@ from tokenomy.compressors.tool_outputs.marker import shell_word
 from tokenomy.transcript import Part, PartKind
 
 # What agent compression may change: tool results, the agent's tool calls (file-writing
-# heredocs) and its text (only passages it quoted from the conversation).
+# heredocs) and its text (passages it quoted from the conversation, and sentences that
+# only announce its tool call).
 AGENT_KINDS = frozenset({PartKind.TOOL_RESULT, PartKind.TOOL_CALL, PartKind.ASSISTANT_TEXT})
 
 
