@@ -32,15 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_traces import (
-    DATA,
-    HOLDOUT_FROM,
-    Run,
-    load_runs,
-    recall_checks,
-    text_checks,
-    written_checks,
-)
+from agent_traces import DATA, HOLDOUT_FROM, Run, checks, load_runs
 from cache_sim import PROFILES, CallCost, Renderer, dollars, simulate_run
 from harness import percentile
 
@@ -84,10 +76,10 @@ def replay(run: Run, settings: AgentSettings, renderer: Renderer) -> RunFigures:
         base_rendered.append(renderer.request(body["messages"], body["tools"]))
         mine_rendered.append(renderer.request(sent[k], body["tools"]))
         outputs.append(int(call["completion_tokens"]))
+    found = checks(run, sent)
     figures = RunFigures(run.id, simulate_run(renderer, base_rendered, outputs),
                          simulate_run(renderer, mine_rendered, outputs),
-                         list(recall_checks(run, sent)), ms, list(written_checks(run, sent)),
-                         list(text_checks(run, sent)))
+                         found.recall, ms, found.written, found.text)
     figures.saved = saved_by_kind(run, sent, renderer)
     return figures
 

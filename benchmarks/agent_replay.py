@@ -59,15 +59,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_traces import (
-    DATA,
-    HOLDOUT_FROM,
-    Run,
-    load_runs,
-    recall_checks,
-    text_checks,
-    written_checks,
-)
+from agent_traces import DATA, HOLDOUT_FROM, Run, checks, load_runs
 from cache_sim import PROFILES, Renderer, simulate_run
 from replay_protocols import PROTOCOLS, WireProtocol
 from replay_report import (
@@ -189,9 +181,9 @@ def replay_run(run: Run, target: Target, upstream: Upstream, protocol: WireProto
         recorded_prompt.append(int(call["prompt_tokens"]))
     result.calls = simulate_run(renderer, rendered, outputs)
     result.recorded_cached, result.recorded_prompt = recorded, recorded_prompt
-    result.recall = list(recall_checks(run, sent))
-    result.written = [kept for _, kept in written_checks(run, sent)]
-    result.text = list(text_checks(run, sent))
+    found = checks(run, sent)
+    result.recall, result.text = found.recall, found.text
+    result.written = [kept for _, kept in found.written]
     return result
 
 

@@ -191,50 +191,63 @@ def without_written(command: str) -> str:
     return _HEREDOC.sub(lambda m: m.group(0).split("\n", 1)[0], command)
 
 
-def written_checks(run: Run, sent: dict[int, list[dict[str, Any]]]) -> Iterator[tuple[str, bool]]:
-    """One ("reference" | "rewrite", kept) per (written file, item, using call): is an item
-    of a file the agent wrote, used in its next three turns, still in its turn as sent?
+Sent = dict[int, list[dict[str, Any]]]  # call index -> the messages the upstream received
 
-    The turn is found in `sent[k]` by its tool calls' ids; its text is read decoded (the
-    content and each command), as the model reads it.
-    """
+
+def _uses(run: Run, index: int,
+          sent: Sent) -> Iterator[tuple[dict[str, Any], set[str], str]]:
+    """For the assistant turn at `index`, each of the agent's next three answers: the
+    answer, the items it could have learnt from tool outputs since the turn, and the
+    turn's text as sent at that call (its content and commands, decoded, as the model
+    reads them; the turn is found by its tool calls' ids)."""
+    message = run.messages[index]
+    ids = {c.get("id") for c in message.get("tool_calls") or ()}
     answered_at = sorted((c["request_messages"], k) for k, c in enumerate(run.calls))
+    learnt: set[str] = set()
+    for at, k in [(at, k) for at, k in answered_at if at > index + 1][:NEXT_TURNS]:
+        for between in run.messages[index + 1:at]:
+            if between.get("role") == "tool":
+                learnt |= items_of(message_text(between), code_like_only=False)
+        as_sent = next((m for m in sent.get(k, ()) if m.get("role") == "assistant"
+                        and ids & {c.get("id") for c in m.get("tool_calls") or ()}), None)
+        if as_sent is not None:
+            yield (run.messages[at], learnt,
+                   content_text(as_sent) + "\n" + "\n".join(commands_of(as_sent)))
+
+
+def _known_after(message: dict[str, Any]) -> set[str]:
+    """Every item a message gives the agent (its commands decoded, too)."""
+    known = items_of(message_text(message), code_like_only=False)
+    if message.get("role") == "assistant":
+        for command in commands_of(message):
+            known |= items_of(command, code_like_only=False)
+    return known
+
+
+def written_checks(run: Run, sent: Sent) -> Iterator[tuple[str, bool]]:
+    """One ("reference" | "rewrite", kept) per (written file, item, using call): is an item
+    of a file the agent wrote, used in its next three turns, still in its turn as sent?"""
     known: set[str] = set()
     for index, message in enumerate(run.messages):
         bodies = [b for c in commands_of(message) for b in written_bodies(c)] \
             if message.get("role") == "assistant" else []
         if bodies:
             fresh = set().union(*(items_of(b, code_like_only=False) for b in bodies)) - known
-            ids = {c.get("id") for c in message.get("tool_calls") or ()}
-            learnt: set[str] = set()
-            for at, k in [(at, k) for at, k in answered_at if at > index + 1][:NEXT_TURNS]:
-                for between in run.messages[index + 1:at]:
-                    if between.get("role") == "tool":
-                        learnt |= items_of(message_text(between), code_like_only=False)
-                answer = run.messages[at]
+            for answer, learnt, text in _uses(run, index, sent):
                 commands = commands_of(answer)
                 prose = content_text(answer)
                 outside = "\n".join(map(without_written, commands))
                 rewritten = "\n".join(b for c in commands for b in written_bodies(c))
-                as_sent = next((m for m in sent.get(k, ())
-                                if m.get("role") == "assistant"
-                                and ids & {c.get("id") for c in m.get("tool_calls") or ()}), None)
-                if as_sent is None:
-                    continue
-                text = content_text(as_sent) + "\n" + "\n".join(commands_of(as_sent))
                 for item in sorted(fresh - learnt):
                     if contains(outside, item) or (contains(prose, item)
                                                    and item in items_of(item)):
                         yield "reference", contains(text, item)
                     elif contains(rewritten, item):
                         yield "rewrite", contains(text, item)
-        known |= items_of(message_text(message), code_like_only=False)
-        if message.get("role") == "assistant":
-            for command in commands_of(message):
-                known |= items_of(command, code_like_only=False)
+        known |= _known_after(message)
 
 
-def text_checks(run: Run, sent: dict[int, list[dict[str, Any]]]) -> Iterator[bool]:
+def text_checks(run: Run, sent: Sent) -> Iterator[bool]:
     """One bool per (assistant text, item, using call): is a name, path or number the
     agent's text introduced, and the agent used in its next three turns, still in that
     turn as sent (its text or its commands)?
@@ -242,33 +255,32 @@ def text_checks(run: Run, sent: dict[int, list[dict[str, Any]]]) -> Iterator[boo
     Only items the text brought in count: not in any earlier message, and not in a
     tool output between the text and the use (the agent could have them from there).
     """
-    answered_at = sorted((c["request_messages"], k) for k, c in enumerate(run.calls))
     known: set[str] = set()
     for index, message in enumerate(run.messages):
         prose = content_text(message) if message.get("role") == "assistant" else ""
-        fresh = items_of(prose) - known if prose else set()
-        ids = {c.get("id") for c in message.get("tool_calls") or ()}
-        if fresh and ids:
-            learnt: set[str] = set()
-            for at, k in [(at, k) for at, k in answered_at if at > index + 1][:NEXT_TURNS]:
-                for between in run.messages[index + 1:at]:
-                    if between.get("role") == "tool":
-                        learnt |= items_of(message_text(between), code_like_only=False)
-                answer = run.messages[at]
+        fresh = items_of(prose) - known if prose and message.get("tool_calls") else set()
+        if fresh:
+            for answer, learnt, text in _uses(run, index, sent):
                 used = content_text(answer) + "\n" + "\n".join(commands_of(answer))
-                as_sent = next((m for m in sent.get(k, ())
-                                if m.get("role") == "assistant"
-                                and ids & {c.get("id") for c in m.get("tool_calls") or ()}), None)
-                if as_sent is None:
-                    continue
-                text = content_text(as_sent) + "\n" + "\n".join(commands_of(as_sent))
                 for item in sorted(fresh - learnt):
                     if contains(used, item):
                         yield contains(text, item)
-        known |= items_of(message_text(message), code_like_only=False)
-        if message.get("role") == "assistant":
-            for command in commands_of(message):
-                known |= items_of(command, code_like_only=False)
+        known |= _known_after(message)
+
+
+@dataclass
+class Checks:
+    """What the agent used next, still there as sent: in tool outputs (`recall_checks`),
+    in files it wrote (`written_checks`), in its own text (`text_checks`)."""
+
+    recall: list[bool]
+    written: list[tuple[str, bool]]
+    text: list[bool]
+
+
+def checks(run: Run, sent: Sent) -> Checks:
+    return Checks(list(recall_checks(run, sent)), list(written_checks(run, sent)),
+                  list(text_checks(run, sent)))
 
 
 def load_runs(path: Path = DATA, limit: int | None = None) -> list[Run]:
@@ -283,7 +295,7 @@ def load_runs(path: Path = DATA, limit: int | None = None) -> list[Run]:
     return runs
 
 
-def recall_checks(run: Run, sent: dict[int, list[dict[str, Any]]]) -> Iterator[bool]:
+def recall_checks(run: Run, sent: Sent) -> Iterator[bool]:
     """One bool per (output, item, using call): is the item in the output as sent?
 
     `sent[k]` is the message list the upstream received for call k. The output
