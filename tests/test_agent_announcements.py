@@ -52,6 +52,9 @@ REASONING = "The error is raised in `schema.py` at line 894, where `data` is Non
     ("Now let me run the reproduction script again:", "python reproduce.py", None),
     # No call in the turn (a final answer): nothing is announced.
     (f"{REASONING} Let me summarise.", "", None),
+    # A section label the agent writes ("THOUGHT:") never loses what it labels.
+    ("THOUGHT: Let me run the tests.", "pytest", None),
+    (f"THOUGHT: {REASONING} Let me run the tests.", "pytest", f"THOUGHT: {REASONING}"),
     # CRLF text keeps its line endings.
     (f"{REASONING} Let me run it.\r\nMore reasoning.\r\n", "python t.py",
      f"{REASONING}\r\nMore reasoning.\r\n"),

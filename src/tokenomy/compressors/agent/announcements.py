@@ -39,6 +39,7 @@ MAX_WORDS = 30  # longer sentences that open like an announcement carry reasonin
 # because ...", "let me not touch the tests") is the agent's reasoning, not its step.
 _REASON = re.compile(r"\b(?:if|whether|why|because|how|since|not|never|avoid|without|instead)\b"
                      r"|n't\b", re.IGNORECASE)
+_LABEL = re.compile(r"^[\w -]{1,24}:$")  # a section label the agent was told to write
 _FENCE = re.compile(r"(```.*?(?:```|\Z))", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=\S)")
 # What a sentence names: a code span, a quoted string, a word with `_`, `.`, `/` or a
@@ -91,6 +92,8 @@ def _segment(segment: str, commands: str, *, final: bool) -> str:
         kept = [s for k, s in enumerate(sentences)
                 if not _announces(s, commands, last=final and i == nonblank[-1]
                                   and k == len(sentences) - 1)]
+        if kept and len(kept) < len(sentences) and all(_LABEL.match(s) for s in kept):
+            kept = sentences  # "THOUGHT: Let me look." must not become a bare "THOUGHT:"
         changed = changed or len(kept) < len(sentences)
         if len(kept) == len(sentences):
             out.append(line)
