@@ -139,7 +139,7 @@ class CompressStage:
             call.record(self.name, technique="error", detail={"error": f"{type(exc).__name__}"})
             return await next(call)
         detail = {"live_parts": stats.live_parts, "replayed": stats.replayed,
-                  "kinds": stats.kinds, "new": {k: v[2] for k, v in stats.new.items()}}
+                  "kinds": stats.kinds, "new": stats.new}
         if not changes:
             call.record(self.name, technique="none", ms=round(stats.ms, 3), detail=detail)
             return await next(call)

@@ -33,7 +33,6 @@ from tokenomy.compressors.agent.written import compress_tool_call, without_hered
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
 from tokenomy.compressors.memo import UNCHANGED, Memo, memo_key
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated
-from tokenomy.tokenizers import count_text
 from tokenomy.transcript import Part, PartKind
 
 VERSION = "agent-v3"  # part of every memo key: a new algorithm never reuses old forms
@@ -47,17 +46,14 @@ _OUTSIDE_CHAIN = frozenset({PartKind.THINKING, PartKind.OPAQUE})
 class AgentStats:
     """What one request's agent compression did, per technique."""
 
-    new: dict[str, list[int]] = field(default_factory=dict)  # technique -> [before, after, n]
+    new: dict[str, int] = field(default_factory=dict)  # technique -> parts it changed
     replayed: dict[str, int] = field(default_factory=dict)  # technique -> parts sent as before
     kinds: dict[str, int] = field(default_factory=dict)
     live_parts: int = 0
     ms: float = 0.0
 
-    def add(self, table: dict[str, list[int]], technique: str, before: int, after: int) -> None:
-        row = table.setdefault(technique, [0, 0, 0])
-        row[0] += before
-        row[1] += after
-        row[2] += 1
+    def changed(self, technique: str) -> None:
+        self.new[technique] = self.new.get(technique, 0) + 1
 
 
 class AgentCompressor:
@@ -186,13 +182,12 @@ class AgentCompressor:
         text = part.text
         folded = fold_restated(text, seen=seen, model=model, min_tokens=self.min_tokens)
         if folded is not None:
-            stats.add(stats.new, "assistant_text", folded[1], folded[2])
+            stats.changed("assistant_text")
             text = folded[0]
         if self.announcements:
             kept = drop_announcements(text, _command_lines(parts, part.turn))
             if kept != text:
-                stats.add(stats.new, "announcements", count_text(text, model),
-                          count_text(kept, model))
+                stats.changed("announcements")
                 text = kept
         return text
 
@@ -212,24 +207,28 @@ class AgentCompressor:
                                       seen=seen, outline=self.outline_written)
             if done is None:
                 return part.text
-            text, before, after = done
-            stats.add(stats.new, "tool_calls", before, after)
-            return text
+            stats.changed("tool_calls")
+            return done[0]
         result = compress_tool_output(part.text, command=command_of(part.tool_name,
                                                                     part.tool_input),
                                       tool_name=part.tool_name, query=query, model=model,
                                       min_tokens=self.min_tokens, seen=seen)
         stats.kinds[result.kind] = stats.kinds.get(result.kind, 0) + 1
         if result.text != part.text:
-            stats.add(stats.new, "tool_outputs", result.tokens_before, result.tokens_after)
+            stats.changed("tool_outputs")
         return result.text
 
 
 def _command_lines(parts: list[Part], turn: int) -> str:
     """What the tool calls of `turn` ran, without the bodies of the files they write (a
     body may be sent as an outline; the command lines are always sent as they are)."""
-    return "\n".join(without_heredoc_bodies(command_of(p.tool_name, p.text) or "")
-                     for p in parts if p.turn == turn and p.kind is PartKind.TOOL_CALL)
+    return "\n".join(_ran(p) for p in parts
+                     if p.turn == turn and p.kind is PartKind.TOOL_CALL)
+
+
+def _ran(call: Part) -> str:
+    """A tool call's command as it ran, without the bodies of the files it writes."""
+    return without_heredoc_bodies(command_of(call.tool_name, call.text) or "")
 
 
 def _technique(part: Part) -> str:
@@ -250,7 +249,7 @@ def _query(parts: list[Part], zone: Zones) -> str:
     pieces = [zone.task]
     for part in latest:
         if part.kind is PartKind.TOOL_CALL:
-            pieces.append(without_heredoc_bodies(command_of(part.tool_name, part.text) or ""))
+            pieces.append(_ran(part))
         elif part.kind in (PartKind.ASSISTANT_TEXT, PartKind.THINKING):
             pieces.append(part.text)
     return "\n".join(piece for piece in pieces if piece)
