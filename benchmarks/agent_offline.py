@@ -61,7 +61,8 @@ def replay(run: Run, settings: AgentSettings, renderer: Renderer) -> RunFigures:
     memo = Memo()
     compressor = AgentCompressor(memo, min_tokens=settings.min_tokens, seen=settings.seen,
                                  tool_calls=settings.tool_calls, written=settings.written,
-                                 announcements=settings.announcements)
+                                 announcements=settings.announcements,
+                                    envelopes=settings.envelopes)
     base_rendered, mine_rendered, outputs, ms = [], [], [], []
     sent: dict[int, list[dict[str, Any]]] = {}
     for k, call in enumerate(run.calls):

@@ -156,7 +156,8 @@ class CompressStage:
             found = AgentCompressor(self.memo, min_tokens=settings.min_tokens,
                                     seen=settings.seen, tool_calls=settings.tool_calls,
                                     written=settings.written,
-                                    announcements=settings.announcements)
+                                    announcements=settings.announcements,
+                                    envelopes=settings.envelopes)
             self._agents[key] = found
         return found
 

@@ -33,6 +33,7 @@ from tokenomy.compressors.agent.written import compress_tool_call, without_hered
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
 from tokenomy.compressors.memo import UNCHANGED, Memo, memo_key
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated
+from tokenomy.compressors.tool_outputs.wrapper import has_envelope
 from tokenomy.transcript import Part, PartKind
 
 VERSION = "agent-v3"  # part of every memo key: a new algorithm never reuses old forms
@@ -59,12 +60,13 @@ class AgentStats:
 class AgentCompressor:
     def __init__(self, memo: Memo, *, min_tokens: int = 100, seen: bool = True,
                  tool_calls: bool = True, written: Literal["outline", "repeats"] = "outline",
-                 announcements: bool = True):
+                 announcements: bool = True, envelopes: bool = True):
         self.memo = memo
         self.min_tokens = min_tokens
         self.use_seen = seen
         self.tool_calls = tool_calls
         self.announcements = announcements
+        self.envelopes = envelopes
         self.outline_written = written == "outline"
         self._seen = SeenCache()
 
@@ -170,7 +172,8 @@ class AgentCompressor:
                 continue
             chain = memo_key(chain, part.kind.value, part.text)
             if part.kind not in AGENT_KINDS or not part.editable or part.cache_mark \
-                    or len(part.text) < self._min_chars(part.kind):
+                    or (len(part.text) < self._min_chars(part.kind)
+                        and not self._has_envelope(part)):
                 continue
             keys[index] = memo_key(VERSION, chain, str(self.min_tokens))
         return keys
@@ -190,6 +193,11 @@ class AgentCompressor:
                 stats.changed("announcements")
                 text = kept
         return text
+
+    def _has_envelope(self, part: Part) -> bool:
+        """A tool result whose harness envelope compacts, however short it is."""
+        return self.envelopes and part.kind is PartKind.TOOL_RESULT \
+            and has_envelope(part.text)
 
     def _min_chars(self, kind: PartKind) -> int:
         if kind is PartKind.ASSISTANT_TEXT and self.announcements:
@@ -212,7 +220,8 @@ class AgentCompressor:
         result = compress_tool_output(part.text, command=command_of(part.tool_name,
                                                                     part.tool_input),
                                       tool_name=part.tool_name, query=query, model=model,
-                                      min_tokens=self.min_tokens, seen=seen)
+                                      min_tokens=self.min_tokens, seen=seen,
+                                      envelopes=self.envelopes)
         stats.kinds[result.kind] = stats.kinds.get(result.kind, 0) + 1
         if result.text != part.text:
             stats.changed("tool_outputs")

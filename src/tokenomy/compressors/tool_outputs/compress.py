@@ -44,8 +44,8 @@ _PIECE_CHARS = 8_192
 
 def compress_tool_output(output: str, *, command: str | None, tool_name: str | None,
                          query: str, model: str, min_tokens: int = 300,
-                         seen: SeenLines | None = None,
-                         authored: bool = False) -> ToolOutputResult:
+                         seen: SeenLines | None = None, authored: bool = False,
+                         envelopes: bool = False) -> ToolOutputResult:
     """One tool output, compressed once: never longer, nothing hidden, deterministic.
 
     `command` is the tool call that printed it (a shell command, or a short rendering
@@ -55,7 +55,20 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     holds are replaced by a marker saying they were shown before.
     `authored`: the text is a file the agent itself wrote (a heredoc body, `command`
     then reads it back): its outline rules apply from a few lines on.
+    `envelopes`: the harness's envelope is rewritten in fewer tokens, losslessly
+    (`wrapper.compact_envelope`), whatever the output's size.
     """
+    done = _compress_output(output, command=command, tool_name=tool_name, query=query,
+                            model=model, min_tokens=min_tokens, seen=seen, authored=authored)
+    compact = wrapper.compact_envelope(done.text) if envelopes else None
+    if compact is None:
+        return done
+    return done.model_copy(update={"text": compact, "tokens_after": _count(compact, model)})
+
+
+def _compress_output(output: str, *, command: str | None, tool_name: str | None, query: str,
+                     model: str, min_tokens: int, seen: SeenLines | None,
+                     authored: bool) -> ToolOutputResult:
     started = time.perf_counter()
     envelope = wrapper.json_envelope(output)
     if envelope is not None:  # Codex's `{"output": "...", "metadata": {...}}`

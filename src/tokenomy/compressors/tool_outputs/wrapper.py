@@ -3,7 +3,9 @@
 mini-swe-agent sends `<returncode>0</returncode>\\n<output>\\n...\\n</output>`, and
 for long outputs `<output_head>`, `<elided_chars>` and `<output_tail>`; Claude Code
 appends `<system-reminder>` blocks; Codex's shell tool starts with `Exit code: 0`,
-`Wall time: ...` and `Output:` lines. Everything outside a body is kept as is.
+`Wall time: ...` and `Output:` lines. Everything outside a body is kept as is, but for
+one lossless rewrite (`compact_envelope`): mini-swe-agent's envelope, 16 tokens
+around every output, becomes a 5-token `[exit 0]` line.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ _BODY = re.compile(r"(<(output|output_head|output_tail)>\n?)(.*?)(\n?</\2>)", re
 _CODEX_HEADER = re.compile(r"Exit code: -?\d+\nWall time: [^\n]*\n(?:Total output lines: \d+\n)?"
                            r"Output:\n")
 _REMINDER = re.compile(r"\n*<system-reminder>.*?</system-reminder>\s*$", re.DOTALL)
+_RETURNCODE = re.compile(r"<returncode>(-?\d{1,6})</returncode>\n")
+_OUTPUT_OPEN, _OUTPUT_CLOSE = "<output>\n", "\n</output>"
+_EMPTY_OUTPUT = "<output>\n</output>"
 
 
 @dataclass
@@ -75,3 +80,36 @@ def json_envelope(output: str) -> dict[str, Any] | None:
 def json_envelope_with(envelope: dict[str, Any], text: str) -> str:
     """The envelope with its output replaced, compact (deterministic, so memo-stable)."""
     return json.dumps({**envelope, "output": text}, ensure_ascii=False, separators=(",", ":"))
+
+
+def has_envelope(output: str) -> bool:
+    """Whether `output` opens with mini-swe-agent's `<returncode>` line (cheap: no regex)."""
+    return output.startswith("<returncode>")
+
+
+def compact_envelope(output: str) -> str | None:
+    """mini-swe-agent's envelope in fewer tokens, nothing of what it says lost.
+
+    `<returncode>1</returncode>\\n<output>\\nBODY\\n</output>` (16 tokens around every
+    output, read again in every later call) becomes `[exit 1]\\nBODY`; a success says
+    nothing but its output, the way Claude Code's and most shells' tools show one. An
+    empty output says so: `[no output]`, `[exit 1; no output]`. A long output's harness
+    parts (`<warning>`, `<output_head>`, `<elided_chars>`, `<output_tail>`) keep their
+    tags: only the returncode line changes there. None: not that envelope.
+    """
+    head = _RETURNCODE.match(output)
+    if head is None:
+        return None
+    code = head.group(1)
+    rest = output[head.end():]
+    if not rest.strip():
+        return None
+    empty = "[no output]" if code == "0" else f"[exit {code}; no output]"
+    if rest == _EMPTY_OUTPUT:
+        return empty
+    if rest.startswith(_OUTPUT_OPEN) and rest.endswith(_OUTPUT_CLOSE) \
+            and len(rest) >= len(_OUTPUT_OPEN) + len(_OUTPUT_CLOSE):
+        rest = rest[len(_OUTPUT_OPEN): len(rest) - len(_OUTPUT_CLOSE)]
+        if not rest.strip():  # never a blank text: Anthropic rejects one
+            return empty
+    return rest if code == "0" else f"[exit {code}]\n{rest}"
