@@ -462,6 +462,7 @@ def test_pip_noise_collapses_to_a_summary():
     result = run(wrap("\n".join(lines)), "pip install click jinja2")
     assert "Successfully installed click-8.3.2 jinja2-3.1.6 pyyaml-6.0.3" in result.text
     assert "Collecting click" not in result.text and "root" not in result.text
+    assert "[1 pip advice line omitted; re-run to see them]" in result.text  # one: "line"
     # Without a summary, a line naming what was asked for is all there is: it stays.
     satisfied = "Requirement already satisfied: click in /usr/lib/python3/dist-packages (8.1)"
     result = run(wrap("\n".join([*lines[:-2], satisfied])), "pip install click")

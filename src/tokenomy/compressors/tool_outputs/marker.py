@@ -78,9 +78,17 @@ def brief(recover: str | None, locator: Locator, named: str | None = None) -> st
     return recover
 
 
+_LINES = re.compile(r"\blines\b")
+
+
+def counted(count: int, what: str) -> str:
+    """`3 comment lines`, `1 comment line`: every marker's count agrees with its noun."""
+    return f"{count} {_LINES.sub('line', what, count=1) if count == 1 else what}"
+
+
 def marker(count: int, what: str, recover: str | None, first: int, last: int,
            indent: str = "") -> str:
     if recover:
-        return f"{indent}[... {count} {what} omitted: {recover}]"
-    return (f"{indent}[... {count} {what} omitted (output lines {first + 1}-{last + 1}); "
+        return f"{indent}[... {counted(count, what)} omitted: {recover}]"
+    return (f"{indent}[... {counted(count, what)} omitted (output lines {first + 1}-{last + 1}); "
             f"re-run the command to see them]")

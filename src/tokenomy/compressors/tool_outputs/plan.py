@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tokenomy.compressors.tool_outputs.marker import Locator, brief, marker
+from tokenomy.compressors.tool_outputs.marker import Locator, brief, counted, marker
 from tokenomy.compressors.tool_outputs.query import QueryItems
 from tokenomy.compressors.tool_outputs.result import Elision
 
@@ -150,7 +150,7 @@ def render(plan: Plan, locator: Locator, *, offset: int = 0) -> tuple[str, list[
     silent = sorted(i for i in plan.silent if not keep[i] and i not in absorbed)
     for why in sorted({plan.why[i] for i in silent}):
         group = [i for i in silent if plan.why[i] == why]
-        out.append(f"[{len(group)} {why} omitted; {how}]")
+        out.append(f"[{counted(len(group), why)} omitted; {how}]")
         elisions.append(Elision(first_line=offset + group[0] + 1,
                                 last_line=offset + group[-1] + 1, lines=len(group), what=why,
                                 recover=locator.shell.text.strip() or None))
@@ -186,7 +186,7 @@ def _marker(plan: Plan, locator: Locator, first: int, end: int,
     count = end - first
     if why in RESTATED and (recover is None or " | " in recover):
         # The lines are in the prompt already: the marker need not say how to re-run.
-        return f"{indent}[... {count} {why} omitted]", recover
+        return f"{indent}[... {counted(count, why)} omitted]", recover
     return marker(count, why, brief(recover, locator, named), first, last,
                   indent), recover
 

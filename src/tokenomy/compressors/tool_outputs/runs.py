@@ -59,8 +59,10 @@ def plan_run(lines: list[str], query: QueryItems) -> Plan:
     for i, line in enumerate(lines):
         if _CARETS.match(line) and i > 0 and line.strip():
             plan.drop(i, "^^^ caret lines", silent=True)
-        elif _PIP_ADVICE.match(line) or (
-                _INSTALLER.match(line) and (installed or not plan.protected[i])):
+        elif _PIP_ADVICE.match(line):
+            plan.protected[i] = False
+            plan.drop(i, "pip advice lines", silent=True)
+        elif _INSTALLER.match(line) and (installed or not plan.protected[i]):
             plan.protected[i] = False
             plan.drop(i, "installer progress lines", silent=True)
         elif _PYTEST_HEADER.match(line) and not plan.protected[i]:
