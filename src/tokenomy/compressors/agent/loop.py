@@ -9,7 +9,8 @@ For every request of an agent loop:
 2. The live zone (the last assistant turn and the tool results after it) is new:
    files the assistant's tool call writes (`written`), passages its text quotes
    and the sentences of it that only announce the call (`announcements`), and
-   each tool result are compressed (`tool_outputs`), relevance judged against
+   each tool result are compressed (`tool_outputs`; a harness's envelope around
+   it, however short it is, in fewer tokens: `envelopes`), relevance judged against
    the task and the agent's latest step, every elision naming the command that
    prints it again, lines the conversation already holds folded (the `seen`
    index, built from the conversation as sent). The results, parts left as they
