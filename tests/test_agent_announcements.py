@@ -8,20 +8,18 @@ text is never left empty (Anthropic rejects an empty text block).
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 import pytest
 
+from agent_support import sent
 from tokenomy.compressors.agent.announcements import drop_announcements
 from tokenomy.compressors.agent.loop import AgentCompressor
 from tokenomy.compressors.memo import Memo
-from tokenomy.transcript import OPENAI_CHAT, Transcript
 from tokenomy.transcript.anthropic_messages import ANTHROPIC_MESSAGES
 from tokenomy.transcript.openai_responses import OPENAI_RESPONSES
 
-MODEL = "deepseek-chat"
 REASONING = "The error is raised in `schema.py` at line 894, where `data` is None."
 
 
@@ -80,11 +78,7 @@ def _chat(turns: int, text: str) -> list[dict[str, Any]]:
 
 
 def _send(compressor: AgentCompressor, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    transcript = Transcript(copy.deepcopy({"messages": messages}), OPENAI_CHAT.parts)
-    changes, _ = compressor.run(transcript.parts, team="t", model=MODEL)
-    for part, text in changes:
-        transcript.write(part, text)
-    return list(transcript.body["messages"])
+    return list(sent(compressor, {"messages": messages})["messages"])
 
 
 def test_the_live_turn_loses_its_announcement_and_every_later_request_sends_that_form() -> None:
@@ -137,15 +131,12 @@ def test_anthropic_and_responses_turns_lose_it_too_and_never_send_an_empty_text(
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t2",
                                       "content": "9 passed"}]}]}
     compressor = AgentCompressor(Memo())
-    transcript = Transcript(copy.deepcopy({**anthropic, "messages": anthropic["messages"][:3]}),
-                            ANTHROPIC_MESSAGES.parts)
-    for part, text in compressor.run(transcript.parts, team="t", model=MODEL)[0]:
-        transcript.write(part, text)
-    assert transcript.body["messages"][1]["content"][0]["text"] == REASONING
+    body = sent(compressor, {**anthropic, "messages": anthropic["messages"][:3]},
+                ANTHROPIC_MESSAGES)
+    assert body["messages"][1]["content"][0]["text"] == REASONING
     # A turn that is nothing but its announcement keeps its text block as it was.
-    transcript = Transcript(copy.deepcopy(anthropic), ANTHROPIC_MESSAGES.parts)
-    changes, _ = compressor.run(transcript.parts, team="t", model=MODEL)
-    assert all(part.turn != 3 for part, _ in changes)
+    assert sent(compressor, anthropic, ANTHROPIC_MESSAGES)["messages"][3] \
+        == anthropic["messages"][3]
 
     responses = {"model": "m", "input": [
         {"role": "user", "content": "Fix the validation of nested schemas."},
@@ -154,11 +145,8 @@ def test_anthropic_and_responses_turns_lose_it_too_and_never_send_an_empty_text(
         {"type": "function_call", "call_id": "f1", "name": "shell",
          "arguments": json.dumps(call)},
         {"type": "function_call_output", "call_id": "f1", "output": "1 passed"}]}
-    transcript = Transcript(copy.deepcopy(responses), OPENAI_RESPONSES.parts)
-    for part, text in AgentCompressor(Memo()).run(transcript.parts, team="t",
-                                                  model=MODEL)[0]:
-        transcript.write(part, text)
-    assert transcript.body["input"][1]["content"][0]["text"] == REASONING
+    body = sent(AgentCompressor(Memo()), responses, OPENAI_RESPONSES)
+    assert body["input"][1]["content"][0]["text"] == REASONING
 
 
 def test_hostile_texts_cost_linear_time() -> None:

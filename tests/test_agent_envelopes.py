@@ -7,22 +7,20 @@ It becomes a `[exit 1]` line, none for a success, and `[no output]` for an empty
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 import pytest
 
+from agent_support import MODEL, sent
 from tokenomy.compressors.agent.loop import AgentCompressor
 from tokenomy.compressors.memo import Memo
 from tokenomy.compressors.tool_outputs import compress_tool_output
 from tokenomy.compressors.tool_outputs.wrapper import compact_envelope
 from tokenomy.tokenizers import count_text
-from tokenomy.transcript import OPENAI_CHAT, Transcript
 from tokenomy.transcript.anthropic_messages import ANTHROPIC_MESSAGES
 from tokenomy.transcript.openai_responses import OPENAI_RESPONSES
 
-MODEL = "deepseek-chat"
 LONG = ("<returncode>0</returncode>\n<warning>\nThe output of your last command was too long."
         "\n</warning><output_head>\na\n</output_head>\n<elided_chars>\n9 characters elided\n"
         "</elided_chars>\n<output_tail>\nb\n</output_tail>")
@@ -91,11 +89,7 @@ def _chat(outputs: list[str]) -> list[dict[str, Any]]:
 
 
 def _send(compressor: AgentCompressor, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    transcript = Transcript(copy.deepcopy({"messages": messages}), OPENAI_CHAT.parts)
-    changes, _ = compressor.run(transcript.parts, team="t", model=MODEL)
-    for part, text in changes:
-        transcript.write(part, text)
-    return list(transcript.body["messages"])
+    return list(sent(compressor, {"messages": messages})["messages"])
 
 
 def test_the_live_output_is_compacted_once_and_sent_that_way_at_every_later_turn() -> None:
@@ -125,11 +119,8 @@ def test_anthropic_and_responses_tool_results_are_compacted_too() -> None:
                                            "input": call}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
                                       "content": _envelope(1, "boom")}]}]}
-    transcript = Transcript(copy.deepcopy(anthropic), ANTHROPIC_MESSAGES.parts)
-    for part, text in AgentCompressor(Memo()).run(transcript.parts, team="t",
-                                                  model=MODEL)[0]:
-        transcript.write(part, text)
-    assert transcript.body["messages"][2]["content"][0]["content"] == "[exit 1]\nboom"
+    body = sent(AgentCompressor(Memo()), anthropic, ANTHROPIC_MESSAGES)
+    assert body["messages"][2]["content"][0]["content"] == "[exit 1]\nboom"
 
     responses = {"model": "m", "input": [
         {"role": "user", "content": "Fix it."},
@@ -137,11 +128,8 @@ def test_anthropic_and_responses_tool_results_are_compacted_too() -> None:
          "arguments": json.dumps(call)},
         {"type": "function_call_output", "call_id": "f1",
          "output": "<returncode>0</returncode>\n<output>\n</output>"}]}
-    transcript = Transcript(copy.deepcopy(responses), OPENAI_RESPONSES.parts)
-    for part, text in AgentCompressor(Memo()).run(transcript.parts, team="t",
-                                                  model=MODEL)[0]:
-        transcript.write(part, text)
-    assert transcript.body["input"][2]["output"] == "[no output]"
+    body = sent(AgentCompressor(Memo()), responses, OPENAI_RESPONSES)
+    assert body["input"][2]["output"] == "[no output]"
 
 
 def test_hostile_envelopes_cost_linear_time() -> None:
