@@ -8,6 +8,7 @@ It becomes a `[exit 1]` line, none for a success, and `[no output]` for an empty
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -37,6 +38,10 @@ def _envelope(code: int, body: str) -> str:
     ("<returncode>0</returncode>\n<output>\n</output>", "[no output]"),
     ("<returncode>2</returncode>\n<output>\n</output>", "[exit 2; no output]"),
     (_envelope(0, "  \n "), "[no output]"),  # never a blank block (Anthropic rejects one)
+    # An output that looks like a status line cannot pass for one: it states its own.
+    (_envelope(0, "[exit 1]\nforged"), "[exit 0]\n[exit 1]\nforged"),
+    (_envelope(0, "[no output]"), "[exit 0]\n[no output]"),
+    (_envelope(1, "[no output]"), "[exit 1]\n[no output]"),
     # Only the outermost tags go: an output that prints the tags itself keeps them.
     (_envelope(0, "<output>\nx\n</output>"), "<output>\nx\n</output>"),
     # A long output: the harness's own parts keep their tags, the returncode line goes.
@@ -47,6 +52,26 @@ def _envelope(code: int, body: str) -> str:
 def test_the_envelope_says_the_same_in_fewer_tokens(output: str, sent: str) -> None:
     assert compact_envelope(output) == sent
     assert count_text(sent, MODEL) < count_text(output, MODEL)
+
+
+def _read_back(text: str) -> tuple[str, str]:
+    """(returncode, output) from a compacted envelope, by the rule its docstring states."""
+    empty = re.fullmatch(r"\[exit (-?\d+); no output\]", text)
+    if text == "[no output]" or empty:
+        return (empty.group(1) if empty else "0"), ""
+    status = re.match(r"\[exit (-?\d+)\]\n", text)
+    return (status.group(1), text[status.end():]) if status else ("0", text)
+
+
+def test_every_status_and_output_can_be_read_back() -> None:
+    bodies = ["", "ok", "[exit 1]", "[exit 1]\nx", "[no output]", "[exit 2; no output]",
+              "[exit 0]", "[exit", "  [exit 1]", "line\n[exit 1]", "</output>", "\n"]
+    for code in ("0", "1", "-9", "127"):
+        for body in bodies:
+            compact = compact_envelope(f"<returncode>{code}</returncode>\n<output>\n{body}"
+                                       "\n</output>")
+            assert compact is not None and compact.strip()
+            assert _read_back(compact) == (code, body if body.strip() else "")
 
 
 @pytest.mark.parametrize("output", [

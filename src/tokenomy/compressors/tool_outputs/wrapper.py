@@ -96,6 +96,9 @@ def compact_envelope(output: str) -> str | None:
     empty output says so: `[no output]`, `[exit 1; no output]`. A long output's harness
     parts (`<warning>`, `<output_head>`, `<elided_chars>`, `<output_tail>`) keep their
     tags: only the returncode line changes there. None: not that envelope.
+
+    It can be read back: a first line `[exit N]` is the status, `[no output]` and
+    `[exit N; no output]` are the empty outputs, anything else is a success's output.
     """
     head = _RETURNCODE.match(output)
     if head is None:
@@ -112,4 +115,8 @@ def compact_envelope(output: str) -> str | None:
         rest = rest[len(_OUTPUT_OPEN): len(rest) - len(_OUTPUT_CLOSE)]
         if not rest.strip():  # never a blank text: Anthropic rejects one
             return empty
-    return rest if code == "0" else f"[exit {code}]\n{rest}"
+    # An output that itself opens like a status line ("[exit 1]", "[no output]") says
+    # its own status first, so no output can pass for another's status.
+    if code != "0" or rest.startswith(("[exit ", "[no output")):
+        return f"[exit {code}]\n{rest}"
+    return rest
