@@ -39,8 +39,9 @@ class AgentSettings(BaseModel):
     # Drop the sentences in which the agent only announces its turn's tool call ("Now
     # let me run the tests:"): the call says what it does, and stays.
     announcements: bool = True
-    # Rewrite a harness's envelope around every tool output in fewer tokens, losslessly
-    # (mini-swe-agent's `<returncode>0</returncode><output>...</output>` -> `[exit 0]`).
+    # Rewrite a harness's envelope around every tool output in fewer tokens, losslessly:
+    # mini-swe-agent's `<returncode>N</returncode><output>...</output>` becomes the output
+    # alone, with an `[exit N]` line first for a failure.
     envelopes: bool = True
     memo_ttl: float = Field(default=86_400.0, gt=0)  # seconds an unused memo entry lives
     memo_max_entries: int = Field(default=200_000, ge=100)

@@ -5,7 +5,7 @@ for long outputs `<output_head>`, `<elided_chars>` and `<output_tail>`; Claude C
 appends `<system-reminder>` blocks; Codex's shell tool starts with `Exit code: 0`,
 `Wall time: ...` and `Output:` lines. Everything outside a body is kept as is, but for
 one lossless rewrite (`compact_envelope`): mini-swe-agent's envelope, 16 tokens
-around every output, becomes a 5-token `[exit 0]` line.
+around every output, becomes an `[exit 1]` line for a failure and nothing for a success.
 """
 
 from __future__ import annotations
