@@ -59,10 +59,7 @@ class RunFigures:
 
 def replay(run: Run, settings: AgentSettings, renderer: Renderer) -> RunFigures:
     memo = Memo()
-    compressor = AgentCompressor(memo, min_tokens=settings.min_tokens, seen=settings.seen,
-                                 tool_calls=settings.tool_calls, written=settings.written,
-                                 announcements=settings.announcements,
-                                    envelopes=settings.envelopes)
+    compressor = AgentCompressor.from_settings(memo, settings)
     base_rendered, mine_rendered, outputs, ms = [], [], [], []
     sent: dict[int, list[dict[str, Any]]] = {}
     for k, call in enumerate(run.calls):

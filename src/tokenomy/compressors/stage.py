@@ -153,11 +153,7 @@ class CompressStage:
         if found is None:
             if self.memo is None:
                 self.memo = Memo(ttl=settings.memo_ttl, max_entries=settings.memo_max_entries)
-            found = AgentCompressor(self.memo, min_tokens=settings.min_tokens,
-                                    seen=settings.seen, tool_calls=settings.tool_calls,
-                                    written=settings.written,
-                                    announcements=settings.announcements,
-                                    envelopes=settings.envelopes)
+            found = AgentCompressor.from_settings(self.memo, settings)
             self._agents[key] = found
         return found
 

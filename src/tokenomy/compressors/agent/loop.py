@@ -33,6 +33,7 @@ from tokenomy.compressors.agent.seen_cache import SeenCache, readable
 from tokenomy.compressors.agent.written import compress_tool_call, without_heredoc_bodies
 from tokenomy.compressors.agent.zone import AGENT_KINDS, Zones, command_of, zones
 from tokenomy.compressors.memo import UNCHANGED, Memo, memo_key
+from tokenomy.compressors.settings import AgentSettings
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output, fold_restated
 from tokenomy.compressors.tool_outputs.wrapper import has_envelope
 from tokenomy.transcript import Part, PartKind
@@ -70,6 +71,13 @@ class AgentCompressor:
         self.envelopes = envelopes
         self.outline_written = written == "outline"
         self._seen = SeenCache()
+
+    @classmethod
+    def from_settings(cls, memo: Memo, settings: AgentSettings) -> AgentCompressor:
+        """The compressor a team's `[compression.agent]` settings describe."""
+        return cls(memo, min_tokens=settings.min_tokens, seen=settings.seen,
+                   tool_calls=settings.tool_calls, written=settings.written,
+                   announcements=settings.announcements, envelopes=settings.envelopes)
 
     def run(self, parts: list[Part], *, team: str,
             model: str) -> tuple[list[tuple[Part, str]], AgentStats]:
@@ -173,8 +181,7 @@ class AgentCompressor:
                 continue
             chain = memo_key(chain, part.kind.value, part.text)
             if part.kind not in AGENT_KINDS or not part.editable or part.cache_mark \
-                    or (len(part.text) < self._min_chars(part.kind)
-                        and not self._has_envelope(part)):
+                    or not self._may_change(part):
                 continue
             keys[index] = memo_key(VERSION, chain, str(self.min_tokens))
         return keys
@@ -195,15 +202,14 @@ class AgentCompressor:
                 text = kept
         return text
 
-    def _has_envelope(self, part: Part) -> bool:
-        """A tool result whose harness envelope compacts, however short it is."""
-        return self.envelopes and part.kind is PartKind.TOOL_RESULT \
-            and has_envelope(part.text)
-
-    def _min_chars(self, kind: PartKind) -> int:
-        if kind is PartKind.ASSISTANT_TEXT and self.announcements:
-            return MIN_TEXT_CHARS
-        return MIN_MEMO_CHARS
+    def _may_change(self, part: Part) -> bool:
+        """Whether a rule may change this part: long enough for one, or a tool result
+        whose harness envelope compacts, however short it is (`envelopes`)."""
+        if self.envelopes and part.kind is PartKind.TOOL_RESULT and has_envelope(part.text):
+            return True
+        if part.kind is PartKind.ASSISTANT_TEXT and self.announcements:
+            return len(part.text) >= MIN_TEXT_CHARS
+        return len(part.text) >= MIN_MEMO_CHARS
 
     def _compress(self, part: Part, parts: list[Part], zone: Zones, query: str, model: str,
                   seen: SeenLines | None, stats: AgentStats) -> str:
