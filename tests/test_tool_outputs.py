@@ -697,7 +697,10 @@ def test_lines_shown_with_numbers_are_known_without_them_but_not_the_reverse():
     # `cat -n` showed them with their numbers: a plain `sed -n` of them holds nothing new.
     result = run(wrap("\n".join(code)), "sed -n '101,130p' src/calc.py",
                  seen=SeenLines([numbered]))
-    assert "[... 30 lines shown before omitted" in result.text
+    # The lines are in the prompt: the marker names no command (it would be read again
+    # at every later call), but the elision still records how to print them.
+    assert "[... 30 lines shown before omitted]" in result.text
+    assert [e.recover for e in result.elisions] == ["sed -n 101,130p src/calc.py"]
     # Shown plain, the numbers are news (the agent reads the next range from them).
     result = run(wrap(numbered), "cat -n src/calc.py | sed -n '101,130p'",
                  seen=SeenLines(["\n".join(code)]))

@@ -19,7 +19,8 @@ from tokenomy.compressors.tool_outputs.result import Elision
 # lines may tokenize more densely than the marker's words).
 MARKER_MARGIN = 1.5
 # Lines the prompt still holds elsewhere (in an earlier message, earlier in the output):
-# their markers need not say how to re-run anything.
+# their markers need not say how to print them again, not even as a short `sed -n` range
+# (about 10 tokens on a marker read again at every later call).
 SHOWN_BEFORE = "lines shown before"
 REPEATED = "lines repeated from earlier in this output"
 RESTATED = frozenset({SHOWN_BEFORE, REPEATED})
@@ -184,8 +185,9 @@ def _marker(plan: Plan, locator: Locator, first: int, end: int,
     indent = _INDENT.match(model).group(0)  # type: ignore[union-attr]
     why = plan.why[first]
     count = end - first
-    if why in RESTATED and (recover is None or " | " in recover):
-        # The lines are in the prompt already: the marker need not say how to re-run.
+    if why in RESTATED:
+        # The lines are in the prompt already: the marker need not say how to print them
+        # (its count keeps the lines after it countable; the elision keeps the command).
         return f"{indent}[... {counted(count, why)} omitted]", recover
     return marker(count, why, brief(recover, locator, named), first, last,
                   indent), recover
