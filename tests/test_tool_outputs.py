@@ -470,6 +470,26 @@ def test_pip_noise_collapses_to_a_summary():
         in result.text
 
 
+def test_pips_advice_goes_from_an_output_of_any_size():
+    advice = ("WARNING: Running pip as the 'root' user can result in broken permissions and "
+              "conflicting behaviour with the system package manager. It is recommended to use "
+              "a virtual environment instead: https://pip.pypa.io/warnings/venv")
+    notice = ["[notice] A new release of pip is available: 23.0.1 -> 24.2",
+              "[notice] To update, run: pip install --upgrade pip"]
+    quiet = wrap("\n".join([advice, *notice]))  # `pip install -q pytz`: nothing else printed
+    result = run(quiet, "pip install -q pytz", min_tokens=300)
+    assert result.text == wrap("[3 pip advice lines omitted; re-run to see them]")
+    assert result.tokens_after < result.tokens_before
+    assert [(e.lines, e.recover) for e in result.elisions] == [(3, "pip install -q pytz")]
+    # What pip said about the install itself stays, under the floor as above it.
+    retry = "WARNING: Retrying (Retry(total=4)) after connection broken by 'SSLError'"
+    result = run(wrap("\n".join([retry, advice])), "pip install pytz", min_tokens=300)
+    assert retry in result.text and "root" not in result.text
+    # Anything else under the floor comes back as it was.
+    short = wrap("Successfully installed pytz-2024.1")
+    assert run(short, "pip install pytz", min_tokens=300).text == short
+
+
 def test_repeated_lines_and_progress_fold():
     body = "\n".join(["Starting"] + ["retrying connection to db:5432 ..."] * 30
                      + [f"{p}%|{'#' * (p // 10)}| {p}/100" for p in range(0, 101, 5)] + ["done"])

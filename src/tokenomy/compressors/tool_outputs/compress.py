@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from tokenomy.compressors.tool_outputs import fold, wrapper
 from tokenomy.compressors.tool_outputs.command import Shell, parse
@@ -23,7 +24,7 @@ from tokenomy.compressors.tool_outputs.plan import Plan, render
 from tokenomy.compressors.tool_outputs.query import QueryItems, query_items
 from tokenomy.compressors.tool_outputs.read import plan_read
 from tokenomy.compressors.tool_outputs.result import Elision, ToolOutputResult
-from tokenomy.compressors.tool_outputs.runs import plan_run
+from tokenomy.compressors.tool_outputs.runs import plan_advice, plan_run
 from tokenomy.compressors.tool_outputs.search import git_status, grep_lines, ls_long, paths_list
 from tokenomy.compressors.tool_outputs.seen import SeenLines
 from tokenomy.tokenizers import count_text, get_encoder
@@ -50,7 +51,8 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
 
     `command` is the tool call that printed it (a shell command, or a short rendering
     of a tool's arguments), `query` the task plus the agent's latest step, `model` the
-    upstream model whose tokens count. Outputs under `min_tokens` come back unchanged.
+    upstream model whose tokens count. Outputs under `min_tokens` come back unchanged
+    but for pip's advice about itself (`runs.plan_advice`).
     `seen` (optional): the lines of the conversation as already sent; runs of lines it
     holds are replaced by a marker saying they were shown before.
     `authored`: the text is a file the agent itself wrote (a heredoc body, `command`
@@ -97,8 +99,10 @@ def _compress_output(output: str, *, command: str | None, tool_name: str | None,
                                 tokens_after=after, elisions=elisions,
                                 ms=round((time.perf_counter() - started) * 1000, 3))
 
-    if before < min_tokens or not bodies:
+    if not bodies:
         return result(output, [], before)
+    if before < min_tokens:
+        return _without_advice(parts, shell, output, before, model, result)
     items = query_items(query, command, shell.incidental)
     elisions: list[Elision] = []
     for part in parts:
@@ -112,6 +116,24 @@ def _compress_output(output: str, *, command: str | None, tool_name: str | None,
     if after >= before:
         return result(output, [], before)
     return result(text, elisions, after)
+
+
+def _without_advice(parts: list[wrapper.Part], shell: Shell, output: str, before: int,
+                    model: str, result: Callable[[str, list[Elision], int], ToolOutputResult]
+                    ) -> ToolOutputResult:
+    """An output under the floor stays as it is but for pip's advice (`plan_advice`)."""
+    elisions: list[Elision] = []
+    for part in parts:
+        plan = plan_advice(part.text.split("\n")) if part.body and part.text else None
+        if plan is not None:
+            locator = Locator(shell, part.position, body_lines=len(plan))
+            part.text, found = render(plan, locator)
+            elisions.extend(found)
+    if not elisions:
+        return result(output, [], before)
+    text = wrapper.join(parts)
+    after = _count(text, model)
+    return result(text, elisions, after) if after < before else result(output, [], before)
 
 
 def fold_restated(text: str, *, seen: SeenLines | None, model: str,

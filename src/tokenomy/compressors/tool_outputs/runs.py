@@ -50,6 +50,19 @@ _PIP_ADVICE = re.compile(r"^(?:WARNING: Running pip as the 'root' user|\[notice\
 _INSTALLED = re.compile(r"^\s*Successfully installed \S")
 
 
+def plan_advice(lines: list[str]) -> Plan | None:
+    """Only pip's advice goes (the root-user warning, `[notice]` of a newer pip): it says
+    nothing about the command and costs about 45 tokens wherever pip runs in a container,
+    so it goes from outputs of any size. None when there is none."""
+    found = [i for i, line in enumerate(lines) if _PIP_ADVICE.match(line)]
+    if not found:
+        return None
+    plan = Plan(lines)
+    for i in found:
+        plan.drop(i, "pip advice lines", silent=True)
+    return plan
+
+
 def plan_run(lines: list[str], query: QueryItems) -> Plan:
     plan = Plan(lines)
     fold.protect(plan, query)
