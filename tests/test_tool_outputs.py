@@ -490,6 +490,40 @@ def test_pips_advice_goes_from_an_output_of_any_size():
     assert run(short, "pip install pytz", min_tokens=300).text == short
 
 
+def test_terminal_escape_codes_go_from_outputs_of_any_size():
+    red, green, bold, reset = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
+    rule = "=" * 29
+    lines = [f"{bold}{rule} test session starts {rule}{reset}",
+             "platform linux -- Python 3.11.5, pytest-8.3.2, pluggy-1.5.0",
+             "rootdir: /repo",
+             *[f"tests/test_calc.py::test_case_{k} {green}PASSED{reset}" for k in range(30)],
+             f"tests/test_calc.py::test_totals {red}FAILED{reset}",
+             f"{red}E       assert 151 == 150{reset}",
+             f"{red}{rule} 1 failed, 30 passed in 0.42s {rule}{reset}"]
+    result = run(wrap("\n".join(lines)), "pytest --color=yes tests/test_calc.py")
+    assert "\x1b" not in result.text and result.kind == "run"  # detected from the plain text
+    assert "tests/test_calc.py::test_totals FAILED" in result.text
+    assert "E       assert 151 == 150" in result.text
+    assert "[terminal escape codes omitted from 34 lines; re-run to see them]" in result.text
+    assert any(e.what.startswith("terminal escape codes") and
+               e.recover == "pytest --color=yes tests/test_calc.py" for e in result.elisions)
+    # Under the floor too: `ls --color` of a few files, an OSC hyperlink, a cursor move.
+    short = wrap(f"{bold}\x1b[34msrc{reset}  \x1b]8;;file:///repo/a.py\x07a.py\x1b]8;;\x07"
+                 "\x1b[2K  b.py")
+    result = run(short, "ls --color=always", min_tokens=300)
+    assert result.text == wrap("src  a.py  b.py\n[terminal escape codes omitted from 1 line; "
+                               "re-run to see them]")
+    assert result.tokens_after < result.tokens_before
+    # An escape that is no sequence stays; hostile runs of codes cost linear time.
+    import time
+
+    started = time.perf_counter()
+    for body in ("\x1b[" + "1;" * 100_000, "\x1b]" * 100_000, ("\x1b[1m" * 50_000) + "ok"):
+        result = run(wrap(body), "./build.sh")
+        assert "\x1b[1m" not in result.text
+    assert time.perf_counter() - started < 5
+
+
 def test_repeated_lines_and_progress_fold():
     body = "\n".join(["Starting"] + ["retrying connection to db:5432 ..."] * 30
                      + [f"{p}%|{'#' * (p // 10)}| {p}/100" for p in range(0, 101, 5)] + ["done"])

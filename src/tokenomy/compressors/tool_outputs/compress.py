@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 
-from tokenomy.compressors.tool_outputs import fold, wrapper
+from tokenomy.compressors.tool_outputs import fold, terminal, wrapper
 from tokenomy.compressors.tool_outputs.command import Shell, parse
 from tokenomy.compressors.tool_outputs.detect import Detected, detect, sized_by_tool
 from tokenomy.compressors.tool_outputs.diff import plan_diff
@@ -52,7 +51,8 @@ def compress_tool_output(output: str, *, command: str | None, tool_name: str | N
     `command` is the tool call that printed it (a shell command, or a short rendering
     of a tool's arguments), `query` the task plus the agent's latest step, `model` the
     upstream model whose tokens count. Outputs under `min_tokens` come back unchanged
-    but for pip's advice about itself (`runs.plan_advice`).
+    but for pip's advice about itself (`runs.plan_advice`); terminal escape codes go from
+    outputs of any size (`terminal`).
     `seen` (optional): the lines of the conversation as already sent; runs of lines it
     holds are replaced by a marker saying they were shown before.
     `authored`: the text is a file the agent itself wrote (a heredoc body, `command`
@@ -88,6 +88,12 @@ def _compress_output(output: str, *, command: str | None, tool_name: str | None,
     parts = wrapper.split(output)
     shell = parse(command)
     bodies = [p for p in parts if p.body]
+    # Escape codes go first, from outputs of any size: every rule reads the plain text.
+    colored: dict[int, int] = {}  # id(body part) -> its lines that held codes
+    for part in bodies:
+        part.text, lines = terminal.strip_codes(part.text)
+        if lines:
+            colored[id(part)] = lines
     main = max(bodies, key=lambda p: len(p.text)) if bodies else None
     main_lines = main.text.split("\n") if main else []
     is_json = bool(main and len(main.text) <= MAX_STRUCTURED_CHARS
@@ -101,14 +107,21 @@ def _compress_output(output: str, *, command: str | None, tool_name: str | None,
 
     if not bodies:
         return result(output, [], before)
-    if before < min_tokens:
-        return _without_advice(parts, shell, output, before, model, result)
-    items = query_items(query, command, shell.incidental)
     elisions: list[Elision] = []
-    for part in parts:
-        if part.body and part.text:
-            part.text = _compress_body(part, detected, shell, items, model, command, elisions,
-                                       seen, authored, tool_name)
+    if before < min_tokens:
+        _without_advice(parts, shell, elisions)
+    else:
+        items = query_items(query, command, shell.incidental)
+        for part in parts:
+            if part.body and part.text:
+                part.text = _compress_body(part, detected, shell, items, model, command,
+                                           elisions, seen, authored, tool_name)
+    for part in bodies:
+        if id(part) in colored:
+            text, elision = terminal.note(colored[id(part)], Locator(shell, part.position),
+                                          body_lines=part.text.count("\n") + 1)
+            part.text = f"{part.text}\n{text}" if part.text else text
+            elisions.append(elision)
     text = wrapper.join(parts)
     if text == output:
         return result(output, [], before)
@@ -118,22 +131,13 @@ def _compress_output(output: str, *, command: str | None, tool_name: str | None,
     return result(text, elisions, after)
 
 
-def _without_advice(parts: list[wrapper.Part], shell: Shell, output: str, before: int,
-                    model: str, result: Callable[[str, list[Elision], int], ToolOutputResult]
-                    ) -> ToolOutputResult:
+def _without_advice(parts: list[wrapper.Part], shell: Shell, elisions: list[Elision]) -> None:
     """An output under the floor stays as it is but for pip's advice (`plan_advice`)."""
-    elisions: list[Elision] = []
     for part in parts:
         plan = plan_advice(part.text.split("\n")) if part.body and part.text else None
         if plan is not None:
-            locator = Locator(shell, part.position, body_lines=len(plan))
-            part.text, found = render(plan, locator)
+            part.text, found = render(plan, Locator(shell, part.position, body_lines=len(plan)))
             elisions.extend(found)
-    if not elisions:
-        return result(output, [], before)
-    text = wrapper.join(parts)
-    after = _count(text, model)
-    return result(text, elisions, after) if after < before else result(output, [], before)
 
 
 def fold_restated(text: str, *, seen: SeenLines | None, model: str,
