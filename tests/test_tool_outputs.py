@@ -16,6 +16,7 @@ import pytest
 
 from tokenomy.compressors.tool_outputs import SeenLines, compress_tool_output
 from tokenomy.compressors.tool_outputs.command import parse, read_source
+from tokenomy.compressors.tool_outputs.terminal import strip_codes
 from tokenomy.tokenizers import count_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -514,6 +515,8 @@ def test_terminal_escape_codes_go_from_outputs_of_any_size():
     assert result.text == wrap("src  a.py  b.py\n[terminal escape codes omitted from 1 line; "
                                "re-run to see them]")
     assert result.tokens_after < result.tokens_before
+    # An OSC without its end loses only its two bytes, never the text after it.
+    assert strip_codes("\x1b]title text after\x1b[0m") == ("title text after", 1)
     # An escape that is no sequence stays; hostile runs of codes cost linear time.
     import time
 

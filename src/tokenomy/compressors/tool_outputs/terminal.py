@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 
-from tokenomy.compressors.tool_outputs.marker import Locator
+from tokenomy.compressors.tool_outputs.marker import Locator, counted
 from tokenomy.compressors.tool_outputs.result import Elision
 
 # CSI (`ESC [ params final`: colors, cursor, erase), OSC (`ESC ] ... BEL|ST`: titles,
-# hyperlinks) and the two-byte escapes (`ESC =`, `ESC M`). Each class stops at the
-# next ESC, so hostile input costs linear time.
-_CODES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_=>]")
+# hyperlinks) and the two-byte escapes (`ESC =`, `ESC M`). An OSC without its end is
+# only its two bytes (the text after it stays). Each class stops at the next ESC, so
+# hostile input costs linear time.
+_CODES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_=>]")
 WHAT = "terminal escape codes"
 
 
@@ -37,12 +38,10 @@ def strip_codes(text: str) -> tuple[str, int]:
     return "\n".join(lines), changed
 
 
-def note(lines: int, locator: Locator, *, offset: int = 0, body_lines: int = 0
-         ) -> tuple[str, Elision]:
+def note(lines: int, locator: Locator, *, body_lines: int) -> tuple[str, Elision]:
     """The note a body ends with once its codes went, and its elision."""
     recover = locator.shell.text.strip() or None
     how = "re-run to see them" if recover else "not recoverable"
-    line_word = "line" if lines == 1 else "lines"
-    return (f"[{WHAT} omitted from {lines} {line_word}; {how}]",
-            Elision(first_line=offset + 1, last_line=offset + max(body_lines, 1), lines=0,
-                    what=f"{WHAT} ({lines} {line_word})", recover=recover))
+    return (f"[{WHAT} omitted from {counted(lines, 'lines')}; {how}]",
+            Elision(first_line=1, last_line=max(body_lines, 1), lines=0,
+                    what=f"{WHAT} ({counted(lines, 'lines')})", recover=recover))
