@@ -47,6 +47,7 @@ _INSTALLER = re.compile(
 
 # pip's advice that says nothing about this install.
 _PIP_ADVICE = re.compile(r"^(?:WARNING: Running pip as the 'root' user|\[notice\] )")
+_ADVICE_LINES = "pip advice lines"  # the reason both plans drop it under
 _INSTALLED = re.compile(r"^\s*Successfully installed \S")
 
 
@@ -59,7 +60,7 @@ def plan_advice(lines: list[str]) -> Plan | None:
         return None
     plan = Plan(lines)
     for i in found:
-        plan.drop(i, "pip advice lines", silent=True)
+        plan.drop(i, _ADVICE_LINES, silent=True)
     return plan
 
 
@@ -74,7 +75,7 @@ def plan_run(lines: list[str], query: QueryItems) -> Plan:
             plan.drop(i, "^^^ caret lines", silent=True)
         elif _PIP_ADVICE.match(line):
             plan.protected[i] = False
-            plan.drop(i, "pip advice lines", silent=True)
+            plan.drop(i, _ADVICE_LINES, silent=True)
         elif _INSTALLER.match(line) and (installed or not plan.protected[i]):
             plan.protected[i] = False
             plan.drop(i, "installer progress lines", silent=True)
